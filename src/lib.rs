@@ -1,0 +1,7 @@
+//! daefr-edge: offline DAEFR face restoration for small ARM boards.
+//!
+//! Data flows one way: source -> detect -> align -> restore -> paste -> sink.
+
+pub mod error;
+
+pub use error::{Error, Result};
