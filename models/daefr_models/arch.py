@@ -1,0 +1,478 @@
+"""The DAEFR networks: VQGAN autoencoders, the association loss, and the restorer.
+
+Written from the paper and from reading the official code (LIAGM/DAEFR) for facts; the module
+layout follows the official one closely enough that `import_official` is a key rename. Every
+forward is export-friendly: plain Conv/GroupNorm/MatMul/Softmax/LayerNorm ops, no in-place
+tricks, code lookup as argmax + embedding gather.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import DaefrConfig, TransformerConfig, VQConfig
+
+
+def swish(x: torch.Tensor) -> torch.Tensor:
+    """x * sigmoid(x) (exports as Sigmoid + Mul)."""
+    return x * torch.sigmoid(x)
+
+
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    """The autoencoders' normalisation: GroupNorm with eps 1e-6 and affine parameters."""
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
+
+
+class ResnetBlock(nn.Module):
+    """norm-swish-conv3x3 twice, plus a 1x1 shortcut when the width changes."""
+
+    def __init__(self, in_ch: int, out_ch: int, groups: int):
+        super().__init__()
+        self.norm1 = group_norm(in_ch, groups)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.norm2 = group_norm(out_ch, groups)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.nin_shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(swish(self.norm1(x)))
+        h = self.conv2(swish(self.norm2(h)))
+        if self.nin_shortcut is not None:
+            x = self.nin_shortcut(x)
+        return x + h
+
+
+def _spatial_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int
+) -> torch.Tensor:
+    """Multi-head dot-product attention over the positions of [B,C,H,W] maps; returns [B,C,H,W]."""
+    b, c, h, w = q.shape
+    d = c // heads
+    # [B, heads, d, HW]
+    q = q.reshape(b, heads, d, h * w)
+    k = k.reshape(b, heads, d, h * w)
+    v = v.reshape(b, heads, d, h * w)
+    scores = torch.matmul(q.transpose(2, 3), k) * (d**-0.5)  # [B, heads, HWq, HWk]
+    attn = torch.softmax(scores, dim=-1)
+    out = torch.matmul(v, attn.transpose(2, 3))  # [B, heads, d, HWq]
+    return out.reshape(b, c, h, w)
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over positions with 1x1-conv projections, residual."""
+
+    def __init__(self, ch: int, groups: int, heads: int = 1):
+        super().__init__()
+        self.heads = heads
+        self.norm = group_norm(ch, groups)
+        self.q = nn.Conv2d(ch, ch, 1)
+        self.k = nn.Conv2d(ch, ch, 1)
+        self.v = nn.Conv2d(ch, ch, 1)
+        self.proj_out = nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        out = _spatial_attention(self.q(h), self.k(h), self.v(h), self.heads)
+        return x + self.proj_out(out)
+
+
+class CrossAttentionFusion(nn.Module):
+    """DAEFR's fusion: queries from the LQ feature, keys/values from the HQ feature.
+
+    The result is added residually to the HQ feature: `hq + proj(attn(q(norm_q(lq)), k, v))`.
+    """
+
+    def __init__(self, ch: int, heads: int, groups: int):
+        super().__init__()
+        if ch % heads:
+            raise ValueError(f"fusion width {ch} not divisible by {heads} heads")
+        self.heads = heads
+        self.norm_kv = group_norm(ch, groups)
+        self.norm_q = group_norm(ch, groups)
+        self.q = nn.Conv2d(ch, ch, 1)
+        self.k = nn.Conv2d(ch, ch, 1)
+        self.v = nn.Conv2d(ch, ch, 1)
+        self.proj_out = nn.Conv2d(ch, ch, 1)
+
+    def forward(self, feat_hq: torch.Tensor, feat_lq: torch.Tensor) -> torch.Tensor:
+        kv = self.norm_kv(feat_hq)
+        q = self.q(self.norm_q(feat_lq))
+        out = _spatial_attention(q, self.k(kv), self.v(kv), self.heads)
+        return feat_hq + self.proj_out(out)
+
+
+class ConcatFusion(nn.Module):
+    """Ablation without cross-attention: concatenate HQ and LQ features, 1x1 conv back to width.
+
+    Initialised so that it starts as the identity on the HQ feature (LQ half of the weight zero).
+    """
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.proj = nn.Conv2d(2 * ch, ch, 1)
+        with torch.no_grad():
+            self.proj.weight.zero_()
+            self.proj.bias.zero_()
+            self.proj.weight[:, :ch, 0, 0] = torch.eye(ch)
+
+    def forward(self, feat_hq: torch.Tensor, feat_lq: torch.Tensor) -> torch.Tensor:
+        return self.proj(torch.cat([feat_hq, feat_lq], dim=1))
+
+
+class Downsample(nn.Module):
+    """Zero-pad right/bottom by one, then a stride-2 3x3 conv."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (0, 1, 0, 1)))
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2, then a 3x3 conv."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class _Level(nn.Module):
+    """One resolution level: residual blocks, optional attention after each, optional resampler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.ModuleList()
+        self.attn = nn.ModuleList()
+
+
+class _Middle(nn.Module):
+    """ResBlock - attention - ResBlock at the lowest resolution."""
+
+    def __init__(self, ch: int, groups: int):
+        super().__init__()
+        self.block_1 = ResnetBlock(ch, ch, groups)
+        self.attn_1 = AttnBlock(ch, groups)
+        self.block_2 = ResnetBlock(ch, ch, groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block_2(self.attn_1(self.block_1(x)))
+
+
+class Encoder(nn.Module):
+    """Image [B,3,R,R] -> features [B,z_channels,R/2^(L-1),R/2^(L-1)]."""
+
+    def __init__(self, cfg: VQConfig):
+        super().__init__()
+        g = cfg.norm_groups
+        self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 3, padding=1)
+        self.down = nn.ModuleList()
+        res = cfg.resolution
+        block_in = cfg.ch
+        for i, mult in enumerate(cfg.ch_mult):
+            level = _Level()
+            block_out = cfg.ch * mult
+            for _ in range(cfg.num_res_blocks_enc):
+                level.block.append(ResnetBlock(block_in, block_out, g))
+                block_in = block_out
+                if res in cfg.attn_resolutions:
+                    level.attn.append(AttnBlock(block_in, g))
+            if i != cfg.num_levels - 1:
+                level.downsample = Downsample(block_in)
+                res //= 2
+            self.down.append(level)
+        self.mid = _Middle(block_in, g)
+        self.norm_out = group_norm(block_in, g)
+        self.conv_out = nn.Conv2d(block_in, cfg.z_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv_in(x)
+        for level in self.down:
+            for i, block in enumerate(level.block):
+                h = block(h)
+                if len(level.attn):
+                    h = level.attn[i](h)
+            if hasattr(level, "downsample"):
+                h = level.downsample(h)
+        h = self.mid(h)
+        return self.conv_out(swish(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    """Latent [B,z_channels,r,r] -> image [B,3,R,R]."""
+
+    def __init__(self, cfg: VQConfig):
+        super().__init__()
+        g = cfg.norm_groups
+        block_in = cfg.ch * cfg.ch_mult[-1]
+        res = cfg.latent_size
+        self.conv_in = nn.Conv2d(cfg.z_channels, block_in, 3, padding=1)
+        self.mid = _Middle(block_in, g)
+        ups: list[_Level] = []
+        for i in reversed(range(cfg.num_levels)):
+            level = _Level()
+            block_out = cfg.ch * cfg.ch_mult[i]
+            for _ in range(cfg.num_res_blocks_dec):
+                level.block.append(ResnetBlock(block_in, block_out, g))
+                block_in = block_out
+                if res in cfg.attn_resolutions:
+                    level.attn.append(AttnBlock(block_in, g))
+            if i != 0:
+                level.upsample = Upsample(block_in)
+                res *= 2
+            ups.insert(0, level)
+        # up[i] is resolution level i (same indexing as the encoder); run from the last to the first.
+        self.up = nn.ModuleList(ups)
+        self.norm_out = group_norm(block_in, g)
+        self.conv_out = nn.Conv2d(block_in, cfg.in_channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.conv_in(z))
+        for level in reversed(self.up):
+            for i, block in enumerate(level.block):
+                h = block(h)
+                if len(level.attn):
+                    h = level.attn[i](h)
+            if hasattr(level, "upsample"):
+                h = level.upsample(h)
+        return self.conv_out(swish(self.norm_out(h)))
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-code (L2) vector quantizer with a straight-through gradient.
+
+    forward(z[B,C,H,W]) -> (z_q, loss, indices[B,H*W]) where z_q carries z's gradient and
+    loss = mean((sg[z] - e)^2) + beta * mean((z - sg[e])^2) (codebook + commitment).
+    """
+
+    def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25):
+        super().__init__()
+        self.n_embed = n_embed
+        self.embed_dim = embed_dim
+        self.beta = beta
+        self.embedding = nn.Embedding(n_embed, embed_dim)
+        nn.init.uniform_(self.embedding.weight, -1.0 / n_embed, 1.0 / n_embed)
+
+    def nearest_indices(self, z: torch.Tensor) -> torch.Tensor:
+        """Indices [B,H*W] of the nearest code for each position of z [B,C,H,W]."""
+        b, c, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, c)
+        e = self.embedding.weight
+        dist = (flat**2).sum(1, keepdim=True) + (e**2).sum(1) - 2.0 * flat @ e.t()
+        return dist.argmin(dim=1).reshape(b, h * w)
+
+    def lookup(self, indices: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Codes for indices [B,N] as a map [B,C,h,w] (N = h*w)."""
+        h, w = hw
+        z = self.embedding(indices)  # [B, N, C]
+        return z.transpose(1, 2).reshape(indices.shape[0], self.embed_dim, h, w)
+
+    def forward(self, z: torch.Tensor):
+        indices = self.nearest_indices(z)
+        z_q = self.lookup(indices, (z.shape[2], z.shape[3]))
+        loss = F.mse_loss(z_q, z.detach()) + self.beta * F.mse_loss(z, z_q.detach())
+        z_q = z + (z_q - z).detach()
+        return z_q, loss, indices
+
+
+class VQAutoencoder(nn.Module):
+    """Encoder -> quant_conv -> VectorQuantizer -> post_quant_conv -> Decoder."""
+
+    def __init__(self, cfg: VQConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
+        self.quantize = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta)
+        self.post_quant_conv = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
+        self.decoder = Decoder(cfg)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-quantization features [B,embed_dim,h,w] (after quant_conv)."""
+        return self.quant_conv(self.encoder(x))
+
+    def quantize_features(self, h: torch.Tensor):
+        """(z_q straight-through, vq_loss, indices[B,h*w]) for features from `encode`."""
+        return self.quantize(h)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Image from quantized features."""
+        return self.decoder(self.post_quant_conv(z_q))
+
+    def decode_indices(self, indices: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Image from code indices [B,h*w]."""
+        return self.decode(self.quantize.lookup(indices, hw))
+
+    def forward(self, x: torch.Tensor):
+        z_q, loss, indices = self.quantize_features(self.encode(x))
+        return self.decode(z_q), loss, indices
+
+
+def association_loss(
+    feat_hq: torch.Tensor, feat_lq: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """CLIP-style symmetric cross-entropy between HQ and LQ latent tokens.
+
+    Every latent position of every image in the batch is one token ([B,C,h,w] -> [B*h*w, C]);
+    tokens are L2-normalised and token i of HQ must match token i of LQ among all B*h*w tokens.
+    `logit_scale` is the log of the temperature multiplier.
+    """
+    c = feat_hq.shape[1]
+    hq = F.normalize(feat_hq.permute(0, 2, 3, 1).reshape(-1, c), dim=1)
+    lq = F.normalize(feat_lq.permute(0, 2, 3, 1).reshape(-1, c), dim=1)
+    logits = logit_scale.exp() * hq @ lq.t()
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+class AssociationHead(nn.Module):
+    """Holds the learnable logit scale (initialised to ln(1/0.07)) of the association loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / 0.07)))
+
+    def forward(self, feat_hq: torch.Tensor, feat_lq: torch.Tensor) -> torch.Tensor:
+        return association_loss(feat_hq, feat_lq, self.logit_scale)
+
+
+class TransformerLayer(nn.Module):
+    """Pre-LN self-attention + GELU FFN; the positional embedding is added to Q and K only.
+
+    The attention projections are stored like torch's nn.MultiheadAttention (`in_proj_weight`
+    [3d,d], `in_proj_bias`, `out_proj`) but computed with plain matmuls so it exports cleanly.
+    """
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        d = cfg.d_model
+        if d % cfg.n_heads:
+            raise ValueError(f"d_model {d} not divisible by {cfg.n_heads} heads")
+        self.n_heads = cfg.n_heads
+        self.norm1 = nn.LayerNorm(d)
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d, d))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * d))
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        self.out_proj = nn.Linear(d, d)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.norm2 = nn.LayerNorm(d)
+        self.linear1 = nn.Linear(d, cfg.ffn_dim)
+        self.linear2 = nn.Linear(cfg.ffn_dim, d)
+
+    def _attention(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        hd = d // self.n_heads
+        wq, wk, wv = self.in_proj_weight.chunk(3, dim=0)
+        bq, bk, bv = self.in_proj_bias.chunk(3, dim=0)
+        qk_in = x + pos
+        q = F.linear(qk_in, wq, bq).reshape(b, n, self.n_heads, hd).transpose(1, 2)
+        k = F.linear(qk_in, wk, bk).reshape(b, n, self.n_heads, hd).transpose(1, 2)
+        v = F.linear(x, wv, bv).reshape(b, n, self.n_heads, hd).transpose(1, 2)
+        attn = torch.softmax(torch.matmul(q * hd**-0.5, k.transpose(2, 3)), dim=-1)
+        out = torch.matmul(self.dropout(attn), v).transpose(1, 2).reshape(b, n, d)
+        return self.out_proj(out)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self._attention(self.norm1(x), pos))
+        h = self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x)))))
+        return x + self.dropout(h)
+
+
+class CodeTransformer(nn.Module):
+    """Fused features [B,embed_dim,h,w] -> logits over the HQ codebook [B,h*w,n_embed]."""
+
+    def __init__(self, cfg: TransformerConfig, embed_dim: int, n_tokens: int, n_embed: int):
+        super().__init__()
+        self.position_emb = nn.Parameter(torch.zeros(n_tokens, cfg.d_model))
+        nn.init.normal_(self.position_emb, std=0.02)
+        self.feat_emb = nn.Linear(embed_dim, cfg.d_model)
+        self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.n_layers))
+        self.norm_out = nn.LayerNorm(cfg.d_model)
+        self.idx_pred = nn.Linear(cfg.d_model, n_embed, bias=False)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        x = self.feat_emb(feat.flatten(2).transpose(1, 2))  # [B, N, d]
+        pos = self.position_emb.unsqueeze(0)
+        for layer in self.layers:
+            x = layer(x, pos)
+        return self.idx_pred(self.norm_out(x))
+
+
+class DAEFR(nn.Module):
+    """The restorer: HQ and LQ encoders on the LQ image, fusion, code transformer, HQ decoder.
+
+    Ablations: `use_lq_encoder=False` drops the LQ autoencoder (`.lq is None`, no fusion; the
+    transformer reads the HQ encoder's feature, CodeFormer-style). `use_fusion=False` keeps the LQ
+    encoder but replaces cross-attention by `ConcatFusion` (concatenate, 1x1 conv).
+    """
+
+    def __init__(self, cfg: DaefrConfig, use_lq_encoder: bool = True, use_fusion: bool = True):
+        super().__init__()
+        self.cfg = cfg
+        vq = cfg.vq
+        self.hq = VQAutoencoder(vq)
+        self.lq = VQAutoencoder(vq) if use_lq_encoder else None
+        if not use_lq_encoder:
+            self.fusion = None
+        elif use_fusion:
+            self.fusion = CrossAttentionFusion(vq.embed_dim, cfg.fusion_heads, vq.norm_groups)
+        else:
+            self.fusion = ConcatFusion(vq.embed_dim)
+        self.transformer = CodeTransformer(cfg.transformer, vq.embed_dim, vq.n_tokens, vq.n_embed)
+
+    def fused_features(self, lq_img: torch.Tensor) -> torch.Tensor:
+        """Fused feature [B,embed_dim,h,w] that the transformer reads."""
+        feat_hq = self.hq.encode(lq_img)
+        if self.lq is None:
+            return feat_hq
+        return self.fusion(feat_hq, self.lq.encode(lq_img))
+
+    def forward(self, lq_img: torch.Tensor):
+        """(logits [B,h*w,n_embed], fused [B,embed_dim,h,w])."""
+        fused = self.fused_features(lq_img)
+        return self.transformer(fused), fused
+
+    def restore(self, lq_img: torch.Tensor) -> torch.Tensor:
+        """Restored image: argmax codes -> HQ codebook lookup -> HQ decoder."""
+        logits, fused = self.forward(lq_img)
+        indices = logits.argmax(dim=-1)
+        return self.hq.decode_indices(indices, (fused.shape[2], fused.shape[3]))
+
+    def inference_modules(self) -> dict[str, nn.Module]:
+        """The submodules the `restore` graph uses, by name (for counting and export)."""
+        mods: dict[str, nn.Module] = {
+            "hq.encoder": self.hq.encoder,
+            "hq.quant_conv": self.hq.quant_conv,
+        }
+        if self.lq is not None:
+            mods["lq.encoder"] = self.lq.encoder
+            mods["lq.quant_conv"] = self.lq.quant_conv
+            mods["fusion"] = self.fusion
+        mods.update(
+            {
+                "transformer": self.transformer,
+                "hq.codebook": self.hq.quantize,
+                "hq.post_quant_conv": self.hq.post_quant_conv,
+                "hq.decoder": self.hq.decoder,
+            }
+        )
+        return mods
+
+
+class RestoreGraph(nn.Module):
+    """Export wrapper: input [1,3,S,S] in [-1,1] -> restored image (only the inference path)."""
+
+    def __init__(self, model: DAEFR):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.restore(x)

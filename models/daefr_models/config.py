@@ -1,0 +1,162 @@
+"""Architecture configurations of the DAEFR networks, as plain dataclasses.
+
+Each named config fixes every width and depth of the two VQGAN autoencoders (HQ and LQ share one
+`VQConfig`), the fusion block and the code-prediction transformer. `get_config(name)` returns one;
+`CONFIG_NAMES` lists them. Why the edge widths are what they are is written in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class VQConfig:
+    """One VQGAN autoencoder (encoder, codebook, decoder).
+
+    `ch * ch_mult[i]` is the width of resolution level i; every level but the last halves the
+    spatial size, so the latent grid is `resolution / 2**(len(ch_mult)-1)` on a side. Attention
+    blocks sit at the levels whose resolution is listed in `attn_resolutions` (plus the middle
+    block, always). `norm_groups` is the GroupNorm group count (32 in the paper).
+    """
+
+    resolution: int
+    in_channels: int = 3
+    ch: int
+    ch_mult: tuple
+    num_res_blocks_enc: int
+    num_res_blocks_dec: int
+    attn_resolutions: tuple
+    z_channels: int
+    n_embed: int
+    embed_dim: int
+    beta: float = 0.25
+    norm_groups: int = 32
+
+    @property
+    def num_levels(self) -> int:
+        """Number of resolution levels (downsamplings + 1)."""
+        return len(self.ch_mult)
+
+    @property
+    def latent_size(self) -> int:
+        """Side of the latent token grid."""
+        return self.resolution // 2 ** (self.num_levels - 1)
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of latent tokens (positions) per image."""
+        return self.latent_size**2
+
+    def validate(self) -> None:
+        """Raise ValueError if the widths are inconsistent (GroupNorm groups, resolution)."""
+        if self.resolution % 2 ** (self.num_levels - 1):
+            raise ValueError(f"resolution {self.resolution} not divisible by 2^{self.num_levels - 1}")
+        widths = {self.ch * m for m in self.ch_mult} | {self.z_channels}
+        for w in sorted(widths):
+            if w % self.norm_groups:
+                raise ValueError(f"width {w} is not divisible by {self.norm_groups} GroupNorm groups")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerConfig:
+    """The code-prediction transformer (pre-LayerNorm, GELU FFN)."""
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    ffn_dim: int
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class DaefrConfig:
+    """A whole restorer: autoencoder widths, transformer, and the cross-attention head count."""
+
+    name: str
+    vq: VQConfig
+    transformer: TransformerConfig
+    fusion_heads: int = 8
+
+
+def _paper_512() -> DaefrConfig:
+    # The official inference graph (configs/DAEFR.yaml + models/daefr.py of LIAGM/DAEFR).
+    return DaefrConfig(
+        name="paper-512",
+        vq=VQConfig(
+            resolution=512,
+            ch=64,
+            ch_mult=(1, 2, 2, 4, 4, 8),
+            num_res_blocks_enc=2,
+            num_res_blocks_dec=3,
+            attn_resolutions=(16,),
+            z_channels=256,
+            n_embed=1024,
+            embed_dim=256,
+        ),
+        transformer=TransformerConfig(n_layers=9, d_model=512, n_heads=8, ffn_dim=1024),
+        fusion_heads=8,
+    )
+
+
+def _lite_128() -> DaefrConfig:
+    # Edge config: 128x128 faces, 16x16 tokens (the paper's token grid), <= 2 GMAC per face.
+    # See docs/architecture.md ("lite-128") for how these widths were chosen.
+    return DaefrConfig(
+        name="lite-128",
+        vq=VQConfig(
+            resolution=128,
+            ch=16,
+            ch_mult=(1, 2, 4, 4),
+            num_res_blocks_enc=1,
+            num_res_blocks_dec=2,
+            attn_resolutions=(),
+            z_channels=64,
+            n_embed=512,
+            embed_dim=64,
+            norm_groups=16,
+        ),
+        transformer=TransformerConfig(n_layers=4, d_model=128, n_heads=8, ffn_dim=256),
+        fusion_heads=8,
+    )
+
+
+def _tiny_32() -> DaefrConfig:
+    # Test-only config: 32x32 input, 8x8 tokens, a few hundred thousand parameters.
+    return DaefrConfig(
+        name="tiny-32",
+        vq=VQConfig(
+            resolution=32,
+            ch=16,
+            ch_mult=(1, 1, 2),
+            num_res_blocks_enc=1,
+            num_res_blocks_dec=1,
+            attn_resolutions=(8,),
+            z_channels=32,
+            n_embed=64,
+            embed_dim=32,
+            norm_groups=8,
+        ),
+        transformer=TransformerConfig(n_layers=2, d_model=64, n_heads=4, ffn_dim=128),
+        fusion_heads=8,
+    )
+
+
+_BUILDERS = {
+    "paper-512": _paper_512,
+    "lite-128": _lite_128,
+    "tiny-32": _tiny_32,
+}
+
+#: Names accepted by `get_config`.
+CONFIG_NAMES = tuple(_BUILDERS)
+
+
+def get_config(name: str) -> DaefrConfig:
+    """Return the named config; raise KeyError listing the known names otherwise."""
+    try:
+        cfg = _BUILDERS[name]()
+    except KeyError:
+        raise KeyError(f"unknown config {name!r}; known: {', '.join(CONFIG_NAMES)}") from None
+    cfg.vq.validate()
+    return cfg

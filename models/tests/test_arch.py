@@ -1,0 +1,139 @@
+"""Shapes, quantizer gradient, association loss and parameter counts of the DAEFR networks."""
+
+import math
+
+import pytest
+import torch
+
+from daefr_models.arch import DAEFR, AssociationHead, VectorQuantizer, VQAutoencoder, association_loss
+from daefr_models.config import CONFIG_NAMES, get_config
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return get_config("tiny-32")
+
+
+def test_every_config_validates():
+    for name in CONFIG_NAMES:
+        cfg = get_config(name)
+        assert cfg.name == name
+        assert cfg.vq.latent_size * 2 ** (len(cfg.vq.ch_mult) - 1) == cfg.vq.resolution
+
+
+def test_unknown_config_names_the_known_ones():
+    with pytest.raises(KeyError, match="tiny-32"):
+        get_config("no-such-config")
+
+
+def test_autoencoder_shapes(tiny):
+    torch.manual_seed(0)
+    ae = VQAutoencoder(tiny.vq)
+    x = torch.randn(2, 3, 32, 32)
+    h = ae.encode(x)
+    r = tiny.vq.latent_size
+    assert h.shape == (2, tiny.vq.embed_dim, r, r)
+    z_q, loss, idx = ae.quantize_features(h)
+    assert z_q.shape == h.shape and loss.ndim == 0
+    assert idx.shape == (2, r * r) and idx.dtype == torch.long
+    assert ae.decode(z_q).shape == x.shape
+    recon, _, idx2 = ae(x)
+    assert recon.shape == x.shape
+    assert torch.equal(idx, idx2)
+    assert torch.allclose(ae.decode_indices(idx, (r, r)), recon, atol=1e-5)
+
+
+def test_quantizer_picks_nearest_code_and_passes_gradient_straight_through():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(n_embed=16, embed_dim=4, beta=0.25)
+    with torch.no_grad():
+        vq.embedding.weight.copy_(torch.randn(16, 4))
+    z = torch.randn(1, 4, 3, 3, requires_grad=True)
+    z_q, loss, idx = vq(z)
+    flat = z.detach().permute(0, 2, 3, 1).reshape(-1, 4)
+    brute = torch.cdist(flat, vq.embedding.weight.detach()).argmin(1)
+    assert torch.equal(idx.reshape(-1), brute)
+    # forward value is the code, gradient is the identity (straight-through)
+    codes = vq.embedding.weight.detach()[brute].reshape(1, 3, 3, 4).permute(0, 3, 1, 2)
+    assert torch.allclose(z_q.detach(), codes)
+    weights = torch.randn_like(z_q)
+    (z_q * weights).sum().backward()
+    assert torch.allclose(z.grad, weights)
+    # the VQ loss trains the codebook (codebook term) and the encoder (commitment term)
+    z2 = z.detach().clone().requires_grad_(True)
+    vq.embedding.weight.grad = None
+    _, loss2, _ = vq(z2)
+    loss2.backward()
+    assert vq.embedding.weight.grad.abs().sum() > 0
+    assert z2.grad.abs().sum() > 0
+    expected = (1 + 0.25) * torch.mean((codes - z.detach()) ** 2)
+    assert torch.allclose(loss2, expected, atol=1e-6)
+
+
+def test_association_loss_prefers_matched_tokens():
+    torch.manual_seed(0)
+    head = AssociationHead()
+    assert math.isclose(head.logit_scale.item(), math.log(1 / 0.07), rel_tol=1e-6)
+    feat_hq = torch.randn(2, 8, 4, 4)
+    feat_lq = feat_hq + 0.05 * torch.randn_like(feat_hq)
+    matched = head(feat_hq, feat_lq)
+    perm = torch.randperm(2 * 4 * 4)
+    shuffled_tokens = feat_lq.permute(0, 2, 3, 1).reshape(-1, 8)[perm]
+    shuffled = shuffled_tokens.reshape(2, 4, 4, 8).permute(0, 3, 1, 2)
+    assert matched < head(feat_hq, shuffled)
+    # symmetric: swapping the roles gives the same loss
+    assert torch.allclose(matched, association_loss(feat_lq, feat_hq, head.logit_scale), atol=1e-6)
+    # the scale is learnable
+    matched.backward()
+    assert head.logit_scale.grad is not None
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"use_fusion": False}, {"use_lq_encoder": False}], ids=["full", "no-fusion", "hq-only"]
+)
+def test_restorer_shapes_and_restore(tiny, kwargs):
+    torch.manual_seed(0)
+    model = DAEFR(tiny, **kwargs).eval()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    logits, fused = model(x)
+    r = tiny.vq.latent_size
+    assert logits.shape == (1, r * r, tiny.vq.n_embed)
+    assert fused.shape == (1, tiny.vq.embed_dim, r, r)
+    with torch.no_grad():
+        out = model.restore(x)
+        expected = model.hq.decode_indices(logits.argmax(-1), (r, r))
+    assert out.shape == x.shape
+    assert torch.allclose(out, expected, atol=1e-5)
+    if not kwargs.get("use_lq_encoder", True):
+        assert model.lq is None and "lq.encoder" not in model.inference_modules()
+
+
+def test_cross_attention_uses_both_features(tiny):
+    torch.manual_seed(0)
+    model = DAEFR(tiny).eval()
+    feat_hq = torch.randn(1, tiny.vq.embed_dim, 8, 8)
+    feat_lq = torch.randn(1, tiny.vq.embed_dim, 8, 8)
+    base = model.fusion(feat_hq, feat_lq)
+    # (a constant shift would be normalised away by GroupNorm: perturb with noise)
+    other = torch.randn_like(feat_lq)
+    assert not torch.allclose(base, model.fusion(feat_hq, other), atol=1e-4)
+    # keys/values come from the HQ feature: changing it changes more than the residual term
+    assert not torch.allclose(base - feat_hq, model.fusion(other, feat_lq) - other, atol=1e-4)
+
+
+def _inference_params(name):
+    with torch.device("meta"):
+        model = DAEFR(get_config(name))
+    return sum(p.numel() for m in model.inference_modules().values() for p in m.parameters())
+
+
+def test_paper_512_matches_official_parameter_count():
+    # official inference graph: two encoders, decoder, transformer, fusion, codebook, 1x1 convs
+    assert abs(_inference_params("paper-512") - 122.1e6) / 122.1e6 < 0.005
+
+
+def test_lite_128_fits_the_edge_budget():
+    from daefr_models.count import count_macs
+
+    total, _ = count_macs(get_config("lite-128"))
+    assert total <= 2.0e9
