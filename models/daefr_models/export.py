@@ -1,0 +1,255 @@
+"""Export a DAEFR restorer to one ONNX graph (opset 17) with the contract's metadata.
+
+    python -m daefr_models.export --config lite-128 (--checkpoint CKPT | --random-init --seed N)
+        [--template models/template-celeba-128.json] -o OUT.onnx
+
+The graph is input `input` [1,3,S,S] (RGB in [-1,1]) -> output `output` [1,3,S,S]: HQ and LQ
+encoders, fusion, transformer, ArgMax over the code logits, Gather from the HQ codebook, HQ
+decoder. After writing, the file is checked against PyTorch with onnxruntime (max abs diff and
+code-index agreement on real faces) unless `--no-parity`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from .arch import DAEFR, RestoreGraph
+from .config import CONFIG_NAMES, get_config
+from .onnx_meta import CELEBA_CROP, build_metadata, load_template, write_metadata
+
+OPSET = 17
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The committed public-domain portrait used as the default parity/golden face.
+ASTRONAUT = REPO_ROOT / "tests" / "fixtures" / "astronaut.png"
+
+LICENCE_RANDOM = "random weights (no training data): for tests only"
+LICENCE_CELEBA = "weights trained on CelebA: non-commercial research only"
+
+
+def load_checkpoint(path: Path, config: str | None = None) -> tuple[DAEFR, str]:
+    """(model in eval mode, config name) from a training checkpoint.
+
+    Accepts the `model.pt` that train.py writes ({"config", "model", "use_lq_encoder",
+    "use_fusion", ...}), a {"state_dict": ...} dict, or a bare DAEFR state_dict (then `config`
+    must be given).
+    """
+    payload = torch.load(str(path), map_location="cpu", weights_only=False)
+    if isinstance(payload, dict) and "model" in payload and isinstance(payload["model"], dict):
+        state, name = payload["model"], payload.get("config", config)
+        flags = {k: bool(payload[k]) for k in ("use_lq_encoder", "use_fusion") if k in payload}
+    elif isinstance(payload, dict) and "state_dict" in payload:
+        state, name, flags = payload["state_dict"], payload.get("config", config), {}
+    else:
+        state, name, flags = payload, config, {}
+    if name is None:
+        raise ValueError(f"{path}: checkpoint does not name its config; pass --config")
+    if config is not None and config != name:
+        raise ValueError(f"{path}: checkpoint is config {name!r}, --config says {config!r}")
+    model = DAEFR(get_config(name), **flags)
+    model.load_state_dict(state, strict=True)
+    return model.eval(), name
+
+
+def random_model(config: str, seed: int) -> DAEFR:
+    """A DAEFR with PyTorch's default random initialisation under `seed` (for tests/placeholders)."""
+    torch.manual_seed(seed)
+    model = DAEFR(get_config(config)).eval()
+    with torch.no_grad():
+        # A codebook of +-1/n_embed makes every code look alike; spread it so random models
+        # produce varied images and well-separated code logits.
+        for vq in (model.hq.quantize, *([] if model.lq is None else [model.lq.quantize])):
+            vq.embedding.weight.normal_(0.0, 1.0)
+    return model
+
+
+def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
+    """Trace `model.restore` at its config's size into an opset-17 ModelProto with metadata."""
+    size = model.cfg.vq.resolution
+    graph = RestoreGraph(model).eval()
+    dummy = torch.zeros(1, model.cfg.vq.in_channels, size, size)
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            graph,
+            (dummy,),
+            buf,
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    proto = simplify(onnx.load_from_string(buf.getvalue()))
+    proto.producer_name = "daefr_models"
+    proto.doc_string = f"DAEFR restorer, config {model.cfg.name}"
+    write_metadata(proto, meta)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Fold the exporter's shape arithmetic and duplicate constants away.
+
+    Uses onnxruntime's *basic* graph optimisations (constant folding, redundant-node removal,
+    MatMul+Add -> Gemm): standard ONNX ops only, no runtime-specific fusions. Opset imports that
+    no node uses are dropped so the file declares only the default domain.
+    """
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        onnx.save(proto, str(src))
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        opts.optimized_model_filepath = str(dst)
+        ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
+        out = onnx.load(str(dst))
+    used = {n.domain for n in out.graph.node}
+    keep = [o for o in out.opset_import if o.domain in used or o.domain in ("", "ai.onnx")]
+    del out.opset_import[:]
+    out.opset_import.extend(keep)
+    if any(n.domain not in ("", "ai.onnx") for n in out.graph.node):
+        raise RuntimeError("simplified graph uses non-standard ops")
+    return out
+
+
+def with_code_indices(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the graph that also outputs the ArgMax code indices (for parity checks)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    argmax = [n for n in out.graph.node if n.op_type == "ArgMax"]
+    if len(argmax) != 1:
+        raise ValueError(f"expected one ArgMax node, found {len(argmax)}")
+    out.graph.output.append(onnx.helper.make_tensor_value_info(argmax[0].output[0], onnx.TensorProto.INT64, None))
+    return out
+
+
+def ort_session(proto: onnx.ModelProto, optimize: bool = False):
+    """onnxruntime CPU session; graph optimisations off by default (a clean reference)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = 1
+    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def load_face(path: Path, size: int) -> np.ndarray:
+    """A face image as the model input: [1,3,size,size] float32 RGB in [-1,1] (bicubic resize)."""
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BICUBIC)
+    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return arr.transpose(2, 0, 1)[None].copy()
+
+
+def parity(model: DAEFR, proto: onnx.ModelProto, inputs: list[np.ndarray]) -> dict[str, float]:
+    """onnxruntime vs PyTorch on the given inputs: max abs output diff and code-index agreement."""
+    sess = ort_session(with_code_indices(proto))
+    max_diff, agree, total = 0.0, 0, 0
+    for x in inputs:
+        with torch.no_grad():
+            xt = torch.from_numpy(x)
+            want = model.restore(xt).numpy()
+            want_idx = model(xt)[0].argmax(-1).numpy()
+        got, got_idx = sess.run(None, {"input": x})
+        max_diff = max(max_diff, float(np.abs(got - want).max()))
+        agree += int((got_idx.reshape(want_idx.shape) == want_idx).sum())
+        total += want_idx.size
+    return {"max_abs_diff": max_diff, "index_agreement": agree / total, "images": len(inputs)}
+
+
+def parity_inputs(paths: list[Path], size: int) -> list[np.ndarray]:
+    """Model inputs from image files and folders (PNG/JPEG), the astronaut portrait by default."""
+    files: list[Path] = []
+    for p in paths or ([ASTRONAUT] if ASTRONAUT.is_file() else []):
+        p = Path(p)
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in (".png", ".jpg", ".jpeg"))[:16]
+        else:
+            files.append(p)
+    if not files:
+        raise FileNotFoundError("no parity images (pass --parity-images)")
+    return [load_face(f, size) for f in files]
+
+
+def export(
+    model: DAEFR,
+    out: Path,
+    *,
+    template_path: Path | None,
+    licence: str,
+    crop: str | None = None,
+) -> onnx.ModelProto:
+    """Export `model` with full metadata to `out` (one self-contained .onnx file)."""
+    from .count import count_macs
+
+    cfg = model.cfg
+    size = cfg.vq.resolution
+    template, source = load_template(template_path, size)
+    macs, _ = count_macs(cfg)
+    meta = build_metadata(
+        config=cfg.name,
+        input_size=size,
+        template=template,
+        template_source=source,
+        crop=crop or CELEBA_CROP.format(size=size),
+        licence=licence,
+        quantization="none",
+        macs=macs,
+    )
+    proto = to_onnx(model, meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(out))
+    return proto
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Export a DAEFR restorer to ONNX (opset 17).")
+    ap.add_argument("--config", choices=CONFIG_NAMES, help="config name (read from the checkpoint if omitted)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="model.pt from train.py (or a DAEFR state_dict)")
+    src.add_argument("--random-init", action="store_true", help="random weights (tests, placeholders)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for --random-init")
+    ap.add_argument("--template", type=Path, help="template JSON; provisional geometric template if missing")
+    ap.add_argument("--crop", help="daefr.crop text (default: the CelebA centre-square crop)")
+    ap.add_argument("--licence", help="daefr.licence text")
+    ap.add_argument("--parity-images", type=Path, nargs="*", default=[], help="faces for the parity check")
+    ap.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
+    ap.add_argument("-o", "--output", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    if args.random_init:
+        if args.config is None:
+            ap.error("--random-init needs --config")
+        model, licence = random_model(args.config, args.seed), LICENCE_RANDOM
+    else:
+        model, _ = load_checkpoint(args.checkpoint, args.config)
+        licence = LICENCE_CELEBA
+    proto = export(model, args.output, template_path=args.template, licence=args.licence or licence, crop=args.crop)
+    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB, config {model.cfg.name})")
+    if args.no_parity:
+        return 0
+    result = parity(model, proto, parity_inputs(args.parity_images, model.cfg.vq.resolution))
+    print("parity onnxruntime vs torch: " + json.dumps(result))
+    ok = result["max_abs_diff"] <= 1e-4 and result["index_agreement"] >= 0.999
+    if not ok:
+        print("PARITY FAILED (limits: max abs diff 1e-4, index agreement 99.9%)", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
