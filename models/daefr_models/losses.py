@@ -1,0 +1,99 @@
+"""Losses and image metrics for training (no pretrained networks: nothing can be downloaded).
+
+The paper trains its codebooks with L1 + LPIPS + hinge PatchGAN + codebook/commitment losses. LPIPS
+needs pretrained VGG weights, so the perceptual term here is structural: ``1 - SSIM`` (11x11 Gaussian
+window, on [0, 1] images) plus an L1 loss on image gradients, which both reward sharp, correctly
+placed edges. The GAN weight is balanced against the reconstruction loss with VQGAN's adaptive
+weight (ratio of gradient norms at the decoder's last layer).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
+    r = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(r**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).to(dtype)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, window: int = 11) -> torch.Tensor:
+    """Per-image SSIM ``[B]`` of two ``[B, C, H, W]`` batches (Gaussian window, sigma 1.5, valid region).
+
+    The window shrinks for images smaller than ``window`` so tiny test configs still work.
+    """
+    a, b = a.float(), b.float()
+    c = a.shape[1]
+    window = min(window, a.shape[-1], a.shape[-2])
+    w = _gaussian_window(window, 1.5 * window / 11, c, a.device, a.dtype)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a = F.conv2d(a, w, groups=c)
+    mu_b = F.conv2d(b, w, groups=c)
+    saa = F.conv2d(a * a, w, groups=c) - mu_a**2
+    sbb = F.conv2d(b * b, w, groups=c) - mu_b**2
+    sab = F.conv2d(a * b, w, groups=c) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * sab + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2)
+    return (num / den).mean(dim=(1, 2, 3))
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR in dB ``[B]``."""
+    mse = ((a.float() - b.float()) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-12)
+    return 10 * torch.log10(data_range**2 / mse)
+
+
+def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """L1 distance between horizontal and vertical finite differences."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
+    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+
+
+def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, ssim_weight: float = 1.0,
+                        grad_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """L1 + ssim_weight * (1 - SSIM) + grad_weight * gradient L1, on model-range ([-1, 1]) images."""
+    recon, target = recon.float(), target.float()
+    l1 = (recon - target).abs().mean()
+    s = 1 - ssim((recon + 1) / 2, (target + 1) / 2).mean()
+    g = gradient_l1(recon, target)
+    total = l1 + ssim_weight * s + grad_weight * g
+    return total, {"l1": l1.detach(), "1-ssim": s.detach(), "grad": g.detach()}
+
+
+def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss of the discriminator."""
+    return 0.5 * (F.relu(1.0 - logits_real.float()).mean() + F.relu(1.0 + logits_fake.float()).mean())
+
+
+def generator_adv_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """Generator's hinge adversarial loss."""
+    return -logits_fake.float().mean()
+
+
+def adaptive_gan_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor,
+                        max_weight: float = 1e4) -> torch.Tensor:
+    """VQGAN's balance: ||d rec / d W_last|| / ||d adv / d W_last|| (detached, clamped)."""
+    rec_grads = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
+    g_grads = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
+    w = rec_grads.norm() / (g_grads.norm() + 1e-4)
+    return torch.clamp(w, 0.0, max_weight).detach()
+
+
+def clip_association_loss(feat_hq: torch.Tensor, feat_lq: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric CLIP loss between token features of HQ and LQ encoders (fallback implementation).
+
+    ``feat_*``: ``[B, D, h, w]``; every (image, position) token of the HQ batch must pick its own LQ
+    token among all tokens of the same position in the batch, and vice versa (the paper contrasts
+    per position across the batch).
+    """
+    b, d, h, w = feat_hq.shape
+    hq = F.normalize(feat_hq.float().flatten(2).permute(2, 0, 1), dim=-1)  # [hw, B, D]
+    lq = F.normalize(feat_lq.float().flatten(2).permute(2, 0, 1), dim=-1)
+    logits = logit_scale.exp() * hq @ lq.transpose(1, 2)  # [hw, B, B]
+    target = torch.arange(b, device=feat_hq.device).expand(h * w, b)
+    return 0.5 * (F.cross_entropy(logits.reshape(-1, b), target.reshape(-1))
+                  + F.cross_entropy(logits.transpose(1, 2).reshape(-1, b), target.reshape(-1)))

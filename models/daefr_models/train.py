@@ -1,0 +1,588 @@
+"""Train a DAEFR restorer in the paper's three stages.
+
+    python -m daefr_models.train --stage 1|2|3|all --config lite-128 --data DIR --out models/runs/NAME \
+        [--minutes M] [--steps N] [--batch B] [--variant full|hq_only|no_assoc|concat]
+
+Stage 1 - codebooks: the HQ autoencoder reconstructs ground-truth faces, the LQ autoencoder
+reconstructs degraded faces (paper stage-1/2 degradation). Loss per autoencoder: L1 + (1 - SSIM) +
+gradient L1 + codebook/commitment, and after a warm-up a hinge PatchGAN term balanced by VQGAN's
+adaptive weight (x0.8 as in the paper). Codes unused for a while are restarted on encoder outputs
+(short runs otherwise end with a handful of live codes).
+Stage 2 - association: as stage 1, plus the CLIP-style loss between the HQ encoder's tokens of the
+ground truth and the LQ encoder's tokens of its degraded copy (a random subset of at most
+``--assoc-tokens`` tokens per batch keeps the B*h*w x B*h*w logit matrix in memory on large batches).
+Stage 3 - restorer: both encoders read the degraded image (paper stage-3 degradation), the fusion
+block and the transformer predict HQ code indices. Loss: cross-entropy against the code indices of
+the ground truth (from a frozen copy of the stage-2 HQ encoder + codebook) + 10 x MSE between the
+fused feature and the quantised ground-truth feature. HQ codebook and decoder are frozen.
+
+Each stage writes ``OUT/stageK.pt`` (resumable: it is rewritten every ``--ckpt-seconds``; a rerun
+resumes a stage that is not done and skips one that is) and stage 3 finally writes ``OUT/model.pt``
+= ``{"config", "model" (DAEFR state_dict), "use_lq_encoder", "use_fusion", "metrics"}``, the input
+of ``daefr_models.export``. ``OUT/metrics.json`` collects per-stage wall time, images/s and the
+validation metrics. Runs on CUDA when present (bf16 autocast, channels_last, TF32, data and
+degradation on the GPU), else on CPU (fp32, ``--threads`` torch threads, default 1: on a shared,
+busy machine more threads spin and run slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import degrade
+from .arch import DAEFR, AssociationHead, VQAutoencoder, association_loss
+from .config import get_config
+from .data import load_folder, synthetic_faces, to_model_range
+from .discriminator import PatchDiscriminator
+from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, psnr, reconstruction_loss, ssim
+
+#: Ablation variants (issue 5): which parts the restorer has and whether stage 2 runs.
+VARIANTS = {
+    "hq_only": dict(use_lq_encoder=False, use_fusion=False, association=False),  # (a)
+    "no_assoc": dict(use_lq_encoder=True, use_fusion=False, association=False),  # (b)
+    "concat": dict(use_lq_encoder=True, use_fusion=False, association=True),  # (c)
+    "full": dict(use_lq_encoder=True, use_fusion=True, association=True),  # (d) = DAEFR
+}
+#: Share of ``--minutes`` each stage gets when ``--stage all`` runs on a time budget.
+DEFAULT_SPLIT = (0.45, 0.15, 0.40)
+
+
+@dataclass
+class Budget:
+    """Stop rule of one stage: whichever of ``steps`` / ``seconds`` comes first (None = unlimited)."""
+
+    steps: int | None
+    seconds: float | None
+
+    def progress(self, step: int, elapsed: float) -> float:
+        """Fraction of the budget used, in [0, 1]."""
+        parts = []
+        if self.steps:
+            parts.append(step / self.steps)
+        if self.seconds:
+            parts.append(elapsed / self.seconds)
+        return min(1.0, max(parts)) if parts else 0.0
+
+
+@dataclass
+class Env:
+    """Device, precision and data shared by the stages."""
+
+    device: torch.device
+    train: torch.Tensor  # uint8 [N, 3, S, S] on device
+    val: torch.Tensor  # uint8 [M, 3, S, S] on device
+    batch: int
+    amp: bool
+    channels_last: bool
+    log: list = field(default_factory=list)
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def log(msg: str) -> None:
+    """Print above the progress bar."""
+    tqdm.write(msg)
+    sys.stdout.flush()
+
+
+# ----------------------------------------------------------------------------------------- setup
+def build_model(cfg_name: str, variant: str) -> DAEFR:
+    v = VARIANTS[variant]
+    return DAEFR(get_config(cfg_name), use_lq_encoder=v["use_lq_encoder"], use_fusion=v["use_fusion"])
+
+
+def make_env(args) -> Env:
+    cuda = torch.cuda.is_available() and not args.cpu
+    device = torch.device("cuda" if cuda else "cpu")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    else:
+        torch.set_num_threads(args.threads)
+    size = get_config(args.config).vq.resolution
+    t0 = time.time()
+    if args.data == "synthetic":
+        images = synthetic_faces(args.synthetic_count, size, seed=args.seed)
+    else:
+        images = load_folder(args.data, size, limit=args.limit)
+    n_val = min(args.val_count, max(1, len(images) // 10))
+    # every k-th image is held out for validation (spread over identities)
+    k = max(2, len(images) // n_val)
+    val_mask = torch.zeros(len(images), dtype=torch.bool)
+    val_mask[::k] = True
+    val_mask[torch.nonzero(val_mask)[n_val:]] = False
+    train, val = images[~val_mask], images[val_mask]
+    log(f"data: {len(train)} train + {len(val)} val images at {size}px from {args.data} "
+        f"({time.time() - t0:.1f}s); device {device}")
+    batch = args.batch or (64 if cuda else 8)
+    return Env(device, train.to(device), val.to(device), batch, amp=cuda, channels_last=cuda)
+
+
+def sample_batch(env: Env, gen: torch.Generator) -> torch.Tensor:
+    """A random training batch in [-1, 1] with random horizontal flips."""
+    idx = torch.randint(0, len(env.train), (env.batch,), generator=gen).to(env.device)
+    x = to_model_range(env.train.index_select(0, idx))
+    flip = (torch.rand(env.batch, generator=gen) < 0.5).to(env.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+class CodeRestarter:
+    """Re-initialise codebook entries that no batch has used for ``patience`` steps.
+
+    Dead codes are replaced by (slightly jittered) encoder outputs of the current batch, the standard
+    fix for codebook collapse; after ``stop_at`` (fraction of the budget) the codebook is left alone.
+    """
+
+    def __init__(self, n_embed: int, device, patience: int = 50, stop_at: float = 0.8):
+        self.last_used = torch.zeros(n_embed, dtype=torch.long, device=device)
+        self.patience = patience
+        self.stop_at = stop_at
+
+    @torch.no_grad()
+    def update(self, vq, feats: torch.Tensor, indices: torch.Tensor, step: int, progress: float) -> int:
+        self.last_used[indices.flatten().unique()] = step
+        if progress >= self.stop_at or step % 10:
+            return 0
+        dead = torch.nonzero(step - self.last_used > self.patience).flatten()
+        if dead.numel() == 0:
+            return 0
+        pool = feats.detach().float().permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
+        pick = torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)
+        new = pool[pick] + 0.01 * pool.std() * torch.randn_like(pool[pick])
+        vq.embedding.weight.data[dead] = new.to(vq.embedding.weight.dtype)
+        self.last_used[dead] = step
+        return int(dead.numel())
+
+
+def quantize_fp32(ae: VQAutoencoder, h: torch.Tensor):
+    """Nearest-code search in fp32 (bf16 distances would pick wrong codes)."""
+    with torch.autocast(device_type=h.device.type, enabled=False):
+        return ae.quantize_features(h.float())
+
+
+def lr_at(base: float, progress: float, step: int, warmup: int = 50) -> float:
+    """Linear warm-up, then cosine decay to 10% over the budget."""
+    w = min(1.0, (step + 1) / warmup)
+    return base * w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# --------------------------------------------------------------------------------- checkpoints
+def ckpt_path(out: Path, stage: int) -> Path:
+    return out / f"stage{stage}.pt"
+
+
+def save(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# ------------------------------------------------------------------------------------- stages
+class AutoencoderTrainer:
+    """Stages 1 and 2: both autoencoders (the LQ one when the variant has it) + discriminators."""
+
+    def __init__(self, model: DAEFR, env: Env, args, stage: int):
+        self.model, self.env, self.args, self.stage = model, env, args, stage
+        self.aes = {"hq": model.hq} if model.lq is None else {"hq": model.hq, "lq": model.lq}
+        dev = env.device
+        disc_ch = 32 if model.cfg.vq.resolution <= 128 else 64
+        self.discs = {k: PatchDiscriminator(ch=disc_ch).to(dev) for k in self.aes}
+        self.assoc = AssociationHead().to(dev) if stage == 2 else None
+        params = [p for ae in self.aes.values() for p in ae.parameters()]
+        if self.assoc is not None:
+            params += list(self.assoc.parameters())
+        self.opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.9))
+        self.opt_d = torch.optim.Adam([p for d in self.discs.values() for p in d.parameters()],
+                                      lr=args.lr, betas=(0.5, 0.9))
+        self.restart = {k: CodeRestarter(model.cfg.vq.n_embed, dev) for k in self.aes}
+        self.degrader = degrade.Degrader(degrade.ranges_for_stage(stage), model.cfg.vq.resolution,
+                                         seed=args.seed + 100 * stage, resize_back="random")
+        # GAN from the start of stage 2 if stage 1 got there (paper: disc_start 11 in stage 2)
+        self.gan_start = args.gan_start if stage == 1 else 0.0
+
+    def state(self) -> dict:
+        return {"discs": {k: d.state_dict() for k, d in self.discs.items()}, "opt": self.opt.state_dict(),
+                "opt_d": self.opt_d.state_dict(),
+                "assoc": self.assoc.state_dict() if self.assoc is not None else None}
+
+    def load_state(self, st: dict, optim: bool) -> None:
+        for k, d in self.discs.items():
+            if st.get("discs") and k in st["discs"]:
+                d.load_state_dict(st["discs"][k])
+        if optim:
+            self.opt.load_state_dict(st["opt"])
+            self.opt_d.load_state_dict(st["opt_d"])
+            if self.assoc is not None and st.get("assoc"):
+                self.assoc.load_state_dict(st["assoc"])
+
+    def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
+        env = self.env
+        for g in self.opt.param_groups + self.opt_d.param_groups:
+            g["lr"] = lr_at(self.args.lr, progress, step)
+        with torch.no_grad():
+            lq = self.degrader(gt)
+        targets = {"hq": env.prep(gt), "lq": env.prep(lq)}
+        use_gan = progress >= self.gan_start and self.args.disc_weight > 0
+        total, logs, recons, feats = 0.0, {}, {}, {}
+        with env.autocast():
+            for k, ae in self.aes.items():
+                x = targets[k]
+                h = ae.encode(x)
+                z_q, vq_loss, idx = quantize_fp32(ae, h)
+                recon = ae.decode(z_q)
+                rec, parts = reconstruction_loss(recon, x)
+                loss = rec + vq_loss
+                if use_gan:
+                    g_loss = generator_adv_loss(self.discs[k](recon))
+                    last = ae.decoder.conv_out.weight
+                    w = adaptive_gan_weight(rec, g_loss, last) if torch.is_grad_enabled() else 1.0
+                    loss = loss + self.args.disc_weight * w * g_loss
+                    logs[f"{k}_g"] = float(g_loss.detach())
+                total = total + loss
+                recons[k], feats[k] = recon, h
+                logs[f"{k}_l1"] = float(parts["l1"])
+                logs[f"{k}_vq"] = float(vq_loss.detach())
+                self.restart[k].update(ae.quantize, h, idx, step, progress)
+            if self.assoc is not None:
+                fh, fl = feats["hq"], feats["lq"]
+                n = fh.shape[0] * fh.shape[2] * fh.shape[3]
+                tok_h = fh.float().permute(1, 0, 2, 3).reshape(1, fh.shape[1], 1, n)
+                tok_l = fl.float().permute(1, 0, 2, 3).reshape(1, fl.shape[1], 1, n)
+                if n > self.args.assoc_tokens:
+                    pick = torch.randperm(n, device=fh.device)[: self.args.assoc_tokens]
+                    tok_h, tok_l = tok_h[..., pick], tok_l[..., pick]
+                clip = association_loss(tok_h, tok_l, self.assoc.logit_scale)
+                total = total + self.args.assoc_weight * clip
+                logs["clip"] = float(clip.detach())
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        if use_gan:
+            with env.autocast():
+                d_loss = sum(hinge_d_loss(self.discs[k](targets[k]), self.discs[k](recons[k].detach()))
+                             for k in self.aes)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            logs["d"] = float(d_loss)
+        logs["loss"] = float(total)
+        return logs
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        env = self.env
+        out = {}
+        for m in self.aes.values():
+            m.eval()
+        deg = degrade.Degrader(degrade.ranges_for_stage(self.stage), self.model.cfg.vq.resolution, seed=1234)
+        metrics = {k: [] for k in ("hq_psnr", "hq_ssim", "lq_psnr", "assoc_acc")}
+        used = set()
+        for i in range(0, len(env.val), env.batch):
+            gt = to_model_range(env.val[i : i + env.batch])
+            lq = deg(gt)
+            with env.autocast():
+                for k, ae in self.aes.items():
+                    x = gt if k == "hq" else lq
+                    h = ae.encode(env.prep(x))
+                    z_q, _, idx = quantize_fp32(ae, h)
+                    rec = ae.decode(z_q).float().clamp(-1, 1)
+                    if k == "hq":
+                        used.update(idx.flatten().tolist())
+                        metrics["hq_psnr"] += psnr((rec + 1) / 2, (x + 1) / 2).tolist()
+                        metrics["hq_ssim"] += ssim((rec + 1) / 2, (x + 1) / 2).tolist()
+                        fh = h
+                    else:
+                        metrics["lq_psnr"] += psnr((rec + 1) / 2, (x + 1) / 2).tolist()
+                        fl = h
+            if self.model.lq is not None:
+                # token retrieval: does each HQ token's most similar LQ token (same batch) sit at the same place?
+                th = F.normalize(fh.float().flatten(2).transpose(1, 2).reshape(-1, fh.shape[1]), dim=1)
+                tl = F.normalize(fl.float().flatten(2).transpose(1, 2).reshape(-1, fl.shape[1]), dim=1)
+                hit = (th @ tl.t()).argmax(1) == torch.arange(th.shape[0], device=th.device)
+                metrics["assoc_acc"] += hit.float().tolist()
+        for m in self.aes.values():
+            m.train()
+        out = {k: sum(v) / len(v) for k, v in metrics.items() if v}
+        out["hq_codes_used"] = len(used)
+        return out
+
+
+class RestorerTrainer:
+    """Stage 3: encoders + fusion + transformer; HQ codebook/decoder frozen; teacher gives targets."""
+
+    def __init__(self, model: DAEFR, env: Env, args):
+        self.model, self.env, self.args = model, env, args
+        self.teacher = copy.deepcopy(model.hq).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        frozen = [model.hq.quantize, model.hq.post_quant_conv, model.hq.decoder]
+        if model.lq is not None:
+            frozen += [model.lq.quantize, model.lq.post_quant_conv, model.lq.decoder]
+        for m in frozen:
+            for p in m.parameters():
+                p.requires_grad_(False)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
+        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), model.cfg.vq.resolution, seed=args.seed + 300,
+                                         resize_back="random")
+        self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
+
+    def state(self) -> dict:
+        return {"opt": self.opt.state_dict(), "teacher": self.teacher.state_dict()}
+
+    def load_state(self, st: dict, optim: bool) -> None:
+        if st.get("teacher"):
+            self.teacher.load_state_dict(st["teacher"])
+        if optim:
+            self.opt.load_state_dict(st["opt"])
+
+    @torch.no_grad()
+    def targets(self, gt: torch.Tensor):
+        with self.env.autocast():
+            h = self.teacher.encode(gt)
+        z_q, _, idx = quantize_fp32(self.teacher, h)
+        return idx, z_q.float()
+
+    def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
+        env = self.env
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(self.args.lr, progress, step)
+        with torch.no_grad():
+            lq = env.prep(self.degrader(gt))
+        idx, z_gt = self.targets(env.prep(gt))
+        with env.autocast():
+            logits, fused = self.model(lq)
+            ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), idx.reshape(-1))
+            mse = F.mse_loss(fused.float(), z_gt)
+            loss = ce + self.args.feat_weight * mse
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 1.0)
+        self.opt.step()
+        acc = (logits.argmax(-1) == idx).float().mean()
+        return {"loss": float(loss), "ce": float(ce), "mse": float(mse), "acc": float(acc)}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        return evaluate_restorer(self.model, self.teacher, self.env, "moderate", seed=1234)
+
+
+@torch.no_grad()
+def evaluate_restorer(model: DAEFR, teacher: VQAutoencoder, env: Env, level: str, seed: int) -> dict:
+    """PSNR/SSIM of degraded input vs restored, code-index accuracy, on ``env.val`` at one level."""
+    model.eval()
+    size = model.cfg.vq.resolution
+    deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
+    m = {k: [] for k in ("input_psnr", "input_ssim", "psnr", "ssim", "code_acc")}
+    for i in range(0, len(env.val), env.batch):
+        gt = to_model_range(env.val[i : i + env.batch])
+        lq = deg(gt)
+        with env.autocast():
+            logits, fused = model(env.prep(lq))
+            gt_idx = quantize_fp32(teacher, teacher.encode(env.prep(gt)))[2]
+            pred = logits.float().argmax(-1)
+            out = model.hq.decode_indices(pred, (fused.shape[2], fused.shape[3])).float().clamp(-1, 1)
+        g01, l01, o01 = (gt + 1) / 2, (lq + 1) / 2, (out + 1) / 2
+        m["input_psnr"] += psnr(l01, g01).tolist()
+        m["input_ssim"] += ssim(l01, g01).tolist()
+        m["psnr"] += psnr(o01, g01).tolist()
+        m["ssim"] += ssim(o01, g01).tolist()
+        m["code_acc"] += (pred == gt_idx).float().mean(1).tolist()
+    model.train()
+    return {k: sum(v) / len(v) for k, v in m.items()}
+
+
+# -------------------------------------------------------------------------------- stage driver
+def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Path) -> dict:
+    """Train one stage to its budget (resuming if a partial checkpoint exists); return its metrics."""
+    path = ckpt_path(out, stage)
+    prev = load(path)
+    if prev is not None and prev.get("done"):
+        model.load_state_dict(prev["model"])
+        log(f"stage {stage}: already done ({path}), skipping")
+        return prev.get("metrics", {})
+    if prev is None and stage > 1:
+        src = next((load(ckpt_path(out, s)) for s in range(stage - 1, 0, -1) if ckpt_path(out, s).exists()), None)
+        if src is None:
+            raise FileNotFoundError(f"stage {stage} needs the checkpoint of an earlier stage in {out}")
+        model.load_state_dict(src["model"])
+    model.to(env.device)
+    if env.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    trainer = RestorerTrainer(model, env, args) if stage == 3 else AutoencoderTrainer(model, env, args, stage)
+    if stage == 2 and prev is None:
+        st1 = load(ckpt_path(out, 1))
+        if st1 is not None:
+            trainer.load_state(st1.get("trainer", {}), optim=False)
+    step, elapsed, images = 0, 0.0, 0
+    gen = torch.Generator().manual_seed(args.seed + stage)
+    if prev is not None:
+        model.load_state_dict(prev["model"])
+        trainer.load_state(prev["trainer"], optim=True)
+        step, elapsed, images = prev["step"], prev["elapsed"], prev["images"]
+        gen.set_state(prev["gen"])
+        if "degrader" in prev:
+            trainer.degrader.param_gen.set_state(prev["degrader"])
+        log(f"stage {stage}: resuming at step {step} ({elapsed:.0f}s done)")
+
+    def checkpoint(done: bool, metrics: dict | None = None) -> None:
+        save(path, {"stage": stage, "config": args.config, "variant": args.variant, "model": model.state_dict(),
+                    "trainer": trainer.state(), "step": step, "elapsed": elapsed, "images": images,
+                    "gen": gen.get_state(), "degrader": trainer.degrader.param_gen.get_state(),
+                    "done": done, "metrics": metrics or {}})
+
+    total = budget.steps if budget.steps else int(budget.seconds or 0)
+    bar = tqdm(total=total, initial=min(total, step if budget.steps else int(elapsed)),
+               desc=f"stage {stage}", unit="step" if budget.steps else "s", dynamic_ncols=True,
+               mininterval=2.0, file=sys.stdout)
+    last_ckpt = last_val = time.time()
+    val_every = args.val_seconds or max(30.0, (budget.seconds or 600) / 4)
+    t_start = time.time() - elapsed
+    while budget.progress(step, elapsed) < 1.0:
+        gt = env.prep(sample_batch(env, gen))
+        logs = trainer.step(gt, step, budget.progress(step, elapsed))
+        step += 1
+        images += env.batch
+        now = time.time()
+        new_elapsed = now - t_start
+        bar.update(1 if budget.steps else int(new_elapsed) - int(elapsed))
+        elapsed = new_elapsed
+        if step % 10 == 0 or step == 1:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:6]}, refresh=False)
+        if not math.isfinite(logs["loss"]):
+            raise FloatingPointError(f"stage {stage}: loss became {logs['loss']} at step {step}")
+        if now - last_val > val_every:
+            log(f"stage {stage} step {step}: val {fmt(trainer.validate())}")
+            last_val = time.time()
+        if now - last_ckpt > args.ckpt_seconds:
+            checkpoint(False)
+            last_ckpt = time.time()
+    bar.close()
+    metrics = trainer.validate()
+    metrics.update({"steps": step, "seconds": round(elapsed, 1), "images": images,
+                    "images_per_s": round(images / max(elapsed, 1e-9), 2), "batch": env.batch,
+                    "device": device_name(env.device)})
+    log(f"stage {stage} done: {fmt(metrics)}")
+    checkpoint(True, metrics)
+    return metrics
+
+
+def fmt(d: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu x{torch.get_num_threads()} threads ({os.cpu_count()} cores visible)"
+
+
+def stage_budgets(args, stages: list[int]) -> dict[int, Budget]:
+    split = [float(s) for s in args.split.split(",")] if args.split else list(DEFAULT_SPLIT)
+    weights = {s: split[s - 1] for s in stages}
+    norm = sum(weights.values())
+    out = {}
+    for s in stages:
+        seconds = args.minutes * 60 * weights[s] / norm if args.minutes else None
+        out[s] = Budget(steps=args.steps, seconds=seconds)
+    return out
+
+
+def write_model(model: DAEFR, args, out: Path, metrics: dict) -> Path:
+    """Write ``model.pt``, the export input: config name, DAEFR state_dict, variant flags, metrics."""
+    v = VARIANTS[args.variant]
+    path = out / "model.pt"
+    save(path, {"config": args.config, "model": {k: t.cpu() for k, t in model.state_dict().items()},
+                "use_lq_encoder": v["use_lq_encoder"], "use_fusion": v["use_fusion"],
+                "variant": args.variant, "metrics": metrics})
+    return path
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="Train DAEFR (stages 1-3).")
+    ap.add_argument("--stage", default="all", choices=["1", "2", "3", "all"])
+    ap.add_argument("--config", default="lite-128")
+    ap.add_argument("--data", required=True, help="folder of face crops, or 'synthetic'")
+    ap.add_argument("--out", required=True, help="run folder (checkpoints, metrics.json)")
+    ap.add_argument("--minutes", type=float, default=None, help="wall-time budget (whole --stage all, or the one stage)")
+    ap.add_argument("--steps", type=int, default=None, help="step budget per stage")
+    ap.add_argument("--split", default=None, help="shares of --minutes for stages 1,2,3 (default 0.45,0.15,0.40)")
+    ap.add_argument("--batch", type=int, default=None, help="default 64 on CUDA, 8 on CPU")
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--disc-weight", type=float, default=0.8, help="GAN weight (paper 0.8); 0 disables the GAN")
+    ap.add_argument("--gan-start", type=float, default=0.5, help="stage-1 budget fraction before the GAN starts")
+    ap.add_argument("--assoc-weight", type=float, default=1.0)
+    ap.add_argument("--assoc-tokens", type=int, default=4096)
+    ap.add_argument("--feat-weight", type=float, default=10.0, help="weight of the stage-3 feature MSE")
+    ap.add_argument("--variant", default="full", choices=list(VARIANTS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    ap.add_argument("--synthetic-count", type=int, default=64)
+    ap.add_argument("--val-count", type=int, default=64)
+    ap.add_argument("--val-seconds", type=float, default=None)
+    ap.add_argument("--ckpt-seconds", type=float, default=120.0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--cpu", action="store_true", help="ignore CUDA")
+    args = ap.parse_args(argv)
+    if args.minutes is None and args.steps is None:
+        ap.error("give --minutes and/or --steps")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = make_env(args)
+    model = build_model(args.config, args.variant)
+    if args.stage == "all":
+        stages = [1, 2, 3] if VARIANTS[args.variant]["association"] else [1, 3]
+    else:
+        stages = [int(args.stage)]
+    budgets = stage_budgets(args, stages)
+    metrics_path = out / "metrics.json"
+    all_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    all_metrics.update({"config": args.config, "variant": args.variant, "seed": args.seed, "data": str(args.data)})
+    t0 = time.time()
+    for s in stages:
+        all_metrics[f"stage{s}"] = run_stage(s, model, env, args, budgets[s], out)
+        metrics_path.write_text(json.dumps(all_metrics, indent=2) + "\n")
+    if 3 in stages:
+        path = write_model(model, args, out, all_metrics)
+        log(f"wrote {path}")
+    log(f"total {time.time() - t0:.1f}s; metrics in {metrics_path}")
+    return all_metrics
+
+
+if __name__ == "__main__":
+    main()

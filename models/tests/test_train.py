@@ -1,0 +1,72 @@
+"""Training: the tiny config runs all three stages on synthetic faces, checkpoints resume, export loads."""
+
+import json
+
+import pytest
+import torch
+
+from daefr_models import train
+from daefr_models.arch import DAEFR
+from daefr_models.config import get_config
+
+
+def run(tmp_path, *extra):
+    return train.main(["--config", "tiny-32", "--data", "synthetic", "--synthetic-count", "24",
+                       "--batch", "4", "--val-count", "4", "--out", str(tmp_path), *extra])
+
+
+def test_budget_progress():
+    assert train.Budget(steps=10, seconds=None).progress(5, 1e9) == 0.5
+    assert train.Budget(steps=None, seconds=10).progress(10**6, 2.5) == 0.25
+    assert train.Budget(steps=10, seconds=10).progress(2, 8) == 0.8
+    assert train.Budget(steps=10, seconds=None).progress(20, 0) == 1.0
+
+
+def test_all_stages_train_and_write_a_loadable_model(tmp_path):
+    metrics = run(tmp_path, "--stage", "all", "--steps", "6", "--gan-start", "0.3")
+    for s in (1, 2, 3):
+        assert metrics[f"stage{s}"]["steps"] == 6
+        assert (tmp_path / f"stage{s}.pt").exists()
+    m3 = metrics["stage3"]
+    for key in ("psnr", "ssim", "code_acc", "input_psnr", "images_per_s"):
+        assert key in m3
+    assert 0 <= m3["code_acc"] <= 1
+    assert "assoc_acc" in metrics["stage2"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["stage3"]["steps"] == 6
+    payload = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert payload["config"] == "tiny-32"
+    model = DAEFR(get_config("tiny-32"), use_lq_encoder=payload["use_lq_encoder"], use_fusion=payload["use_fusion"])
+    model.load_state_dict(payload["model"])
+    out = model.eval().restore(torch.zeros(1, 3, 32, 32))
+    assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+
+
+def test_stage3_keeps_codebook_and_decoder_frozen(tmp_path):
+    run(tmp_path, "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    s2 = torch.load(tmp_path / "stage2.pt", weights_only=False)["model"]
+    s3 = torch.load(tmp_path / "stage3.pt", weights_only=False)["model"]
+    for key in ("hq.quantize.embedding.weight", "hq.decoder.conv_out.weight", "hq.post_quant_conv.weight"):
+        assert torch.equal(s2[key], s3[key]), key
+    # while the transformer and the encoders did learn
+    assert not torch.equal(s2["hq.encoder.conv_in.weight"], s3["hq.encoder.conv_in.weight"])
+
+
+def test_a_partial_stage_resumes_and_a_done_stage_is_skipped(tmp_path):
+    run(tmp_path, "--stage", "1", "--steps", "3", "--disc-weight", "0")
+    ck = torch.load(tmp_path / "stage1.pt", weights_only=False)
+    assert ck["done"] and ck["step"] == 3
+    # pretend the run was interrupted after step 3 of 5
+    ck["done"] = False
+    torch.save(ck, tmp_path / "stage1.pt")
+    m = run(tmp_path, "--stage", "1", "--steps", "5", "--disc-weight", "0")
+    assert m["stage1"]["steps"] == 5 and m["stage1"]["images"] == 5 * 4
+    again = run(tmp_path, "--stage", "1", "--steps", "50", "--disc-weight", "0")
+    assert again["stage1"]["steps"] == 5  # done: skipped, not retrained
+
+
+@pytest.mark.parametrize("variant", ["hq_only", "no_assoc", "concat"])
+def test_ablation_variants_train(tmp_path, variant):
+    m = run(tmp_path, "--stage", "all", "--steps", "2", "--disc-weight", "0", "--variant", variant)
+    assert ("stage2" in m) == train.VARIANTS[variant]["association"]
+    payload = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert payload["variant"] == variant
