@@ -193,13 +193,22 @@ def export(
     template_path: Path | None,
     licence: str,
     crop: str | None = None,
+    template: dict[str, list[float]] | None = None,
+    template_source: str | None = None,
 ) -> onnx.ModelProto:
-    """Export `model` with full metadata to `out` (one self-contained .onnx file)."""
+    """Export `model` with full metadata to `out` (one self-contained .onnx file).
+
+    The template comes from `template_path` (provisional if missing) unless `template` (with
+    `template_source`) is given directly.
+    """
     from .count import count_macs
 
     cfg = model.cfg
     size = cfg.vq.resolution
-    template, source = load_template(template_path, size)
+    if template is None:
+        template, source = load_template(template_path, size)
+    else:
+        source = template_source or "given by the caller"
     macs, _ = count_macs(cfg)
     meta = build_metadata(
         config=cfg.name,
