@@ -23,7 +23,7 @@ import torch
 
 from .arch import DAEFR, RestoreGraph
 from .config import CONFIG_NAMES, get_config
-from .onnx_meta import CELEBA_CROP, build_metadata, load_template, write_metadata
+from .onnx_meta import build_metadata, load_template, write_metadata
 
 OPSET = 17
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,13 +146,13 @@ def ort_session(proto: onnx.ModelProto, optimize: bool = False):
 
 
 def load_face(path: Path, size: int) -> np.ndarray:
-    """A face image as the model input: [1,3,size,size] float32 RGB in [-1,1] (bicubic resize)."""
-    from PIL import Image
+    """A face image as the model input: [1,3,size,size] float32 RGB in [-1,1].
 
-    img = Image.open(path).convert("RGB")
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.BICUBIC)
-    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    Cropped like the training data (centre square, bicubic resize: `data.load_model_input`).
+    """
+    from .data import load_model_input
+
+    arr = load_model_input(path, size).astype(np.float32) / 127.5 - 1.0
     return arr.transpose(2, 0, 1)[None].copy()
 
 
@@ -202,6 +202,7 @@ def export(
     `template_source`) is given directly.
     """
     from .count import count_macs
+    from .data import crop_description
 
     cfg = model.cfg
     size = cfg.vq.resolution
@@ -215,7 +216,7 @@ def export(
         input_size=size,
         template=template,
         template_source=source,
-        crop=crop or CELEBA_CROP.format(size=size),
+        crop=crop or crop_description(size),
         licence=licence,
         quantization="none",
         macs=macs,

@@ -16,9 +16,6 @@ FORMAT_VERSION = "1"
 REQUIRED_LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth_center")
 OPTIONAL_LANDMARKS = ("right_ear", "left_ear")
 
-#: The crop procedure of the CelebA-trained edge models (written as `daefr.crop`).
-CELEBA_CROP = "celeba 178x218: centre square 178x178 (rows 20..198), resize to {size} (bicubic)"
-
 #: CelebA's aligned-crop mean landmarks (178x218 image pixels), used only for a provisional
 #: template when no measured one exists: eyes (69,111)/(108,111), nose (89,135), mouth (89,152).
 _CELEBA_MEAN_LANDMARKS = {
