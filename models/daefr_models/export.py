@@ -15,6 +15,7 @@ import argparse
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,10 @@ def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
     graph = RestoreGraph(model).eval()
     dummy = torch.zeros(1, model.cfg.vq.in_channels, size, size)
     buf = io.BytesIO()
-    with torch.no_grad():
+    # The TorchScript exporter is deprecated in torch >= 2.9 but writes the plain opset-17 graph
+    # (GroupNorm as Reshape-InstanceNormalization-Reshape) that tract is known to load.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
         torch.onnx.export(
             graph,
             (dummy,),
