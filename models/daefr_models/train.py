@@ -517,12 +517,15 @@ def stage_budgets(args, stages: list[int]) -> dict[int, Budget]:
 
 
 def write_model(model: DAEFR, args, out: Path, metrics: dict) -> Path:
-    """Write ``model.pt``, the export input: config name, DAEFR state_dict, variant flags, metrics."""
+    """Write ``model.pt``, the export input: config name, DAEFR state_dict, variant flags, metrics,
+    and ``teacher`` (the frozen stage-2 HQ autoencoder that defines the ground-truth code indices)."""
     v = VARIANTS[args.variant]
     path = out / "model.pt"
+    st3 = load(ckpt_path(out, 3)) or {}
+    teacher = st3.get("trainer", {}).get("teacher")
     save(path, {"config": args.config, "model": {k: t.cpu() for k, t in model.state_dict().items()},
                 "use_lq_encoder": v["use_lq_encoder"], "use_fusion": v["use_fusion"],
-                "variant": args.variant, "metrics": metrics})
+                "variant": args.variant, "metrics": metrics, "teacher": teacher})
     return path
 
 

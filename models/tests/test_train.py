@@ -70,3 +70,38 @@ def test_ablation_variants_train(tmp_path, variant):
     assert ("stage2" in m) == train.VARIANTS[variant]["association"]
     payload = torch.load(tmp_path / "model.pt", weights_only=False)
     assert payload["variant"] == variant
+
+
+def test_similarity_fit_recovers_a_known_transform():
+    import numpy as np
+
+    from daefr_models.evaluate import similarity_from_points
+
+    src = np.array([[10.0, 20.0], [40.0, 21.0], [25.0, 40.0], [26.0, 55.0]])
+    ang, s, t = 0.3, 1.7, np.array([5.0, -3.0])
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    dst = src @ (s * rot).T + t
+    m = similarity_from_points(src, dst)
+    assert np.allclose(m[:, :2], s * rot, atol=1e-9) and np.allclose(m[:, 2], t, atol=1e-9)
+
+
+def test_evaluate_compares_bicubic_torch_and_onnx(tmp_path):
+    from pathlib import Path
+
+    from daefr_models import evaluate, export
+
+    run(tmp_path, "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    model, _ = export.load_checkpoint(tmp_path / "model.pt")
+    onnx_path = tmp_path / "tiny.onnx"
+    export.export(model, onnx_path, template_path=None, licence="test")
+    astronaut = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "astronaut.png"
+    res = evaluate.main(["--checkpoint", str(tmp_path / "model.pt"), "--model", str(onnx_path),
+                         "--data", str(astronaut), "--levels", "mild,moderate", "--sheet-dir", str(tmp_path / "sheets"),
+                         "--json", str(tmp_path / "eval.json")])
+    for level in ("mild", "moderate"):
+        rows = res[level]
+        bic, torch_row, onnx_row = rows["bicubic (degraded input)"], rows["pytorch fp32"], rows["tiny.onnx (none)"]
+        assert abs(torch_row["psnr"] - onnx_row["psnr"]) < 0.05  # same network, two runtimes
+        assert onnx_row["code_acc"] == pytest.approx(torch_row["code_acc"], abs=0.02)
+        assert (tmp_path / "sheets" / f"contact-{level}.png").is_file()
+    assert res["mild"]["bicubic (degraded input)"]["psnr"] > res["moderate"]["bicubic (degraded input)"]["psnr"]
