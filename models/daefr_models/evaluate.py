@@ -97,7 +97,7 @@ def load_faces(data: str, size: int, limit: int | None, align: bool) -> torch.Te
 class TorchRunner:
     """A checkpoint in PyTorch fp32 (batched); also the code-index ground truth."""
 
-    def __init__(self, checkpoint: Path):
+    def __init__(self, checkpoint: Path, device: str = "cpu"):
         from .arch import VQAutoencoder
         from .export import load_checkpoint
 
@@ -116,16 +116,20 @@ class TorchRunner:
             self.teacher_source = "model's HQ encoder (no teacher in checkpoint)"
         self.name = "pytorch fp32"
         self.size = self.model.cfg.vq.resolution
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.teacher.to(self.device)
 
     @torch.no_grad()
     def gt_indices(self, gt: torch.Tensor) -> torch.Tensor:
-        return self.teacher.quantize_features(self.teacher.encode(gt))[2]
+        return self.teacher.quantize_features(self.teacher.encode(gt.to(self.device)))[2].cpu()
 
     @torch.no_grad()
     def __call__(self, lq: torch.Tensor):
-        logits, fused = self.model(lq)
+        logits, fused = self.model(lq.to(self.device))
         idx = logits.argmax(-1)
-        return self.model.hq.decode_indices(idx, (fused.shape[2], fused.shape[3])), idx
+        out = self.model.hq.decode_indices(idx, (fused.shape[2], fused.shape[3]))
+        return out.cpu(), idx.cpu()
 
 
 class OnnxRunner:
@@ -256,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sheet-dir", type=Path, default=Path("models/runs/eval"), help="contact sheets go here")
     ap.add_argument("--sheet-count", type=int, default=6)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for the PyTorch row")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.checkpoint is None and not args.model:
@@ -263,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     runners = []
     teacher = None
     if args.checkpoint:
-        teacher = TorchRunner(args.checkpoint)
+        teacher = TorchRunner(args.checkpoint, args.device)
         runners.append(teacher)
     runners += [OnnxRunner(p) for p in args.model]
     sizes = {r.size for r in runners}
