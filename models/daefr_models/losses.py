@@ -23,9 +23,14 @@ def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> t
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, window: int = 11) -> torch.Tensor:
     """Per-image SSIM ``[B]`` of two ``[B, C, H, W]`` batches (Gaussian window, sigma 1.5, valid region).
 
-    The window shrinks for images smaller than ``window`` so tiny test configs still work.
+    The window shrinks for images smaller than ``window`` so tiny test configs still work. Always
+    computed in fp32, also under autocast (variance as E[x^2] - mu^2 cancels badly in bf16).
     """
-    a, b = a.float(), b.float()
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        return _ssim_fp32(a.float(), b.float(), data_range, window)
+
+
+def _ssim_fp32(a: torch.Tensor, b: torch.Tensor, data_range: float, window: int) -> torch.Tensor:
     c = a.shape[1]
     window = min(window, a.shape[-1], a.shape[-2])
     w = _gaussian_window(window, 1.5 * window / 11, c, a.device, a.dtype)

@@ -135,7 +135,7 @@ def make_env(args) -> Env:
     train, val = images[~val_mask], images[val_mask]
     log(f"data: {len(train)} train + {len(val)} val images at {size}px from {args.data} "
         f"({time.time() - t0:.1f}s); device {device}")
-    batch = args.batch or (64 if cuda else 8)
+    batch = args.batch or (128 if cuda else 8)
     return Env(device, train.to(device), val.to(device), batch, amp=cuda, channels_last=cuda)
 
 
@@ -538,7 +538,7 @@ def parse_args(argv=None):
     ap.add_argument("--minutes", type=float, default=None, help="wall-time budget (whole --stage all, or the one stage)")
     ap.add_argument("--steps", type=int, default=None, help="step budget per stage")
     ap.add_argument("--split", default=None, help="shares of --minutes for stages 1,2,3 (default 0.45,0.15,0.40)")
-    ap.add_argument("--batch", type=int, default=None, help="default 64 on CUDA, 8 on CPU")
+    ap.add_argument("--batch", type=int, default=None, help="default 128 on CUDA, 8 on CPU")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--disc-weight", type=float, default=0.8, help="GAN weight (paper 0.8); 0 disables the GAN")
     ap.add_argument("--gan-start", type=float, default=0.5, help="stage-1 budget fraction before the GAN starts")
