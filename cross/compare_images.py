@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Compare two images pixel by pixel: exit 0 when they have the same size and no channel of any
+pixel differs by more than --max-diff (in 0..255 steps), else exit 1.
+
+Used by cross/qemu-check.sh to compare an ARM build's output with the x86 build's. Pillow is
+already a CI dependency (models/requirements.txt), so this needs no extra build step.
+"""
+import argparse
+import functools
+import sys
+
+from PIL import Image, ImageChops
+
+
+def count_pixels_over(diff: Image.Image, limit: int) -> int:
+    """Pixels where any channel of `diff` exceeds `limit`."""
+    masks = [band.point(lambda v: 255 if v > limit else 0) for band in diff.split()]
+    return functools.reduce(ImageChops.lighter, masks).histogram()[255]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reference")
+    parser.add_argument("candidate")
+    parser.add_argument("--max-diff", type=int, default=1, help="largest allowed |a-b| per channel")
+    args = parser.parse_args()
+
+    a = Image.open(args.reference).convert("RGB")
+    b = Image.open(args.candidate).convert("RGB")
+    if a.size != b.size:
+        print(f"size differs: {args.reference} {a.size} vs {args.candidate} {b.size}")
+        return 1
+    diff = ImageChops.difference(a, b)
+    worst = max(high for _, high in diff.getextrema())
+    pixels = a.size[0] * a.size[1]
+    print(
+        f"{a.size[0]}x{a.size[1]}: max |diff| {worst}/255 (allowed {args.max_diff}); "
+        f"{pixels - count_pixels_over(diff, 0)}/{pixels} pixels identical, "
+        f"{count_pixels_over(diff, args.max_diff)} over the limit"
+    )
+    return 0 if worst <= args.max_diff else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
