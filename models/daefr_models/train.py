@@ -291,8 +291,8 @@ class AutoencoderTrainer:
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
-            logs["d"] = float(d_loss)
-        logs["loss"] = float(total)
+            logs["d"] = float(d_loss.detach())
+        logs["loss"] = float(total.detach())
         return logs
 
     @torch.no_grad()
@@ -387,7 +387,7 @@ class RestorerTrainer:
         torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 1.0)
         self.opt.step()
         acc = (logits.argmax(-1) == idx).float().mean()
-        return {"loss": float(loss), "ce": float(ce), "mse": float(mse), "acc": float(acc)}
+        return {"loss": float(loss.detach()), "ce": float(ce.detach()), "mse": float(mse.detach()), "acc": float(acc)}
 
     @torch.no_grad()
     def validate(self) -> dict:
