@@ -49,3 +49,26 @@ def test_blazeface_finds_the_astronaut_face_with_ordered_keypoints():
     assert y0 < kp[0, 1] < kp[3, 1] < y1  # eyes above mouth
     # blank image: no face
     assert BlazeFace(DEFAULT_MODEL).detect(np.full((128, 128, 3), 128, np.uint8)) == []
+
+
+def test_celeba_crop_is_the_documented_centre_square():
+    from daefr_models.data import load_model_input
+
+    # 178x218 with a marker row pattern: row r has value r, so the crop's first/last rows tell the offset
+    arr = np.repeat(np.arange(218, dtype=np.uint8)[:, None, None], 178, axis=1).repeat(3, axis=2)
+    sq = centre_square(Image.fromarray(arr))
+    assert sq.size == (178, 178)
+    top = np.asarray(sq)[0, 0, 0]
+    bottom = np.asarray(sq)[-1, 0, 0]
+    assert (top, bottom) == (20, 197)
+
+
+def test_load_model_input_resizes_to_the_model_size(tmp_path):
+    from daefr_models.data import load_folder, load_model_input
+
+    for i in range(3):
+        Image.fromarray(np.full((218, 178, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    assert load_model_input(tmp_path / "1.png", 128).shape == (128, 128, 3)
+    batch = load_folder(tmp_path, 64, workers=1)
+    assert batch.shape == (3, 3, 64, 64) and str(batch.dtype) == "torch.uint8"
+    assert int(batch[2].float().mean()) == 80
