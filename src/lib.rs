@@ -2,6 +2,9 @@
 //!
 //! Data flows one way: source -> detect -> align -> restore -> paste -> sink.
 
+pub mod capture;
+pub mod config;
+pub mod display;
 pub mod error;
 
 pub use error::{Error, Result};

@@ -1,0 +1,85 @@
+//! YUV to RGB conversion (BT.601, limited range as cameras and Y4M files deliver it).
+
+use image::RgbImage;
+
+/// Converts one BT.601 limited-range Y'CbCr sample to RGB.
+#[inline]
+pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (y as i32 - 16).max(0) * 298;
+    let d = u as i32 - 128;
+    let e = v as i32 - 128;
+    let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+    [
+        clamp(c + 409 * e),
+        clamp(c - 100 * d - 208 * e),
+        clamp(c + 516 * d),
+    ]
+}
+
+/// Converts packed YUYV 4:2:2 (`Y0 U Y1 V` per two pixels) to RGB. `None` if `data` is too short.
+pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
+    let (w, h) = (width as usize, height as usize);
+    let needed = w.checked_mul(h)?.checked_mul(2)?;
+    if data.len() < needed || w % 2 != 0 {
+        return None;
+    }
+    let mut out = vec![0u8; w * h * 3];
+    for (quad, px) in data[..needed].chunks_exact(4).zip(out.chunks_exact_mut(6)) {
+        let (y0, u, y1, v) = (quad[0], quad[1], quad[2], quad[3]);
+        px[..3].copy_from_slice(&yuv_to_rgb(y0, u, v));
+        px[3..].copy_from_slice(&yuv_to_rgb(y1, u, v));
+    }
+    RgbImage::from_raw(width, height, out)
+}
+
+/// Converts planar 8-bit Y'CbCr with chroma subsampled by `sx` x `sy` (1 or 2) to RGB.
+/// `None` if a plane is too short.
+pub fn planar_to_rgb(
+    y: &[u8],
+    u: &[u8],
+    v: &[u8],
+    width: u32,
+    height: u32,
+    sx: usize,
+    sy: usize,
+) -> Option<RgbImage> {
+    let (w, h) = (width as usize, height as usize);
+    let cw = w.div_ceil(sx);
+    let ch = h.div_ceil(sy);
+    if y.len() < w * h || u.len() < cw * ch || v.len() < cw * ch {
+        return None;
+    }
+    let mut out = vec![0u8; w * h * 3];
+    for row in 0..h {
+        let crow = (row / sy) * cw;
+        for col in 0..w {
+            let ci = crow + col / sx;
+            let rgb = yuv_to_rgb(y[row * w + col], u[ci], v[ci]);
+            let o = (row * w + col) * 3;
+            out[o..o + 3].copy_from_slice(&rgb);
+        }
+    }
+    RgbImage::from_raw(width, height, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_levels_map_to_full_range() {
+        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
+        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
+        let red = yuv_to_rgb(81, 90, 240);
+        assert!(red[0] > 240 && red[1] < 20 && red[2] < 20, "{red:?}");
+    }
+
+    #[test]
+    fn yuyv_rejects_short_buffers_and_decodes_pairs() {
+        assert!(yuyv_to_rgb(&[0; 7], 2, 2).is_none());
+        let img = yuyv_to_rgb(&[235, 128, 16, 128, 16, 128, 235, 128], 2, 2).unwrap();
+        assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(img.get_pixel(1, 0).0, [0, 0, 0]);
+        assert_eq!(img.get_pixel(1, 1).0, [255, 255, 255]);
+    }
+}

@@ -1,0 +1,525 @@
+//! Board profiles for the live mode (`daefr run --config firmware-config/<board>.toml`).
+//!
+//! Every section rejects unknown fields, so a typo in a profile fails at start-up with the file, the
+//! line, the field and the allowed names, instead of being silently ignored on a kiosk for months.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A failure to read or validate a profile. Messages name the file, the field and what is allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The profile could not be read.
+    #[error("{path}: cannot read config: {source}")]
+    Read {
+        /// The profile.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The profile is not valid TOML or does not match the schema (unknown field, wrong type).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The profile.
+        path: PathBuf,
+        /// toml's message: line, column, field and the allowed names or type.
+        message: String,
+    },
+    /// A field has a value the live mode cannot use.
+    #[error("{path}: field `{field}`: {problem}")]
+    Invalid {
+        /// The profile.
+        path: PathBuf,
+        /// Dotted field name, e.g. `source.fps`.
+        field: &'static str,
+        /// What is wrong and what is allowed.
+        problem: String,
+    },
+}
+
+/// A whole board profile.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where frames come from.
+    pub source: SourceConfig,
+    /// Which model files to load and how to run them.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// Tracking and restore scheduling.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Where frames go.
+    #[serde(default)]
+    pub display: DisplayConfig,
+    /// What is drawn over the frame.
+    #[serde(default)]
+    pub overlay: OverlayConfig,
+    /// Camera retry policy.
+    #[serde(default)]
+    pub faults: FaultConfig,
+}
+
+/// Kind of frame source.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A V4L2 camera (needs the `camera` cargo feature).
+    Camera,
+    /// A directory of PNG/JPEG images, played in name order and looped.
+    Directory,
+    /// A Y4M video file, looped.
+    Video,
+    /// Moving, scaled, noisy and blurred copies of the bundled face image.
+    Synthetic,
+}
+
+/// Pixel format requested from a V4L2 camera.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CameraFormat {
+    /// Packed 4:2:2 YUV (every UVC camera has it; USB bandwidth limits it at high resolutions).
+    Yuyv,
+    /// Motion JPEG, decoded on the CPU.
+    #[default]
+    Mjpeg,
+}
+
+/// `[source]`: where frames come from.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// camera | directory | video | synthetic.
+    pub kind: SourceKind,
+    /// Camera device (`/dev/video0`), image directory or Y4M file.
+    pub path: Option<PathBuf>,
+    /// Frame width in pixels (camera request, synthetic size, resize target for files).
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Frame height in pixels.
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Frames per second (camera request; pace of file and synthetic sources).
+    #[serde(default = "default_fps")]
+    pub fps: f32,
+    /// Camera pixel format.
+    #[serde(default)]
+    pub format: CameraFormat,
+    /// File and synthetic sources: wait between frames to keep `fps` (false: as fast as possible).
+    #[serde(default = "yes")]
+    pub realtime: bool,
+    /// Synthetic source: number of faces (1..=8).
+    #[serde(default = "one")]
+    pub faces: u32,
+    /// Synthetic source: seed of its noise and motion.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// `[model]`: which networks to load.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Restoration model (ONNX); default: the bundled model.
+    pub restorer: Option<PathBuf>,
+    /// Face detector (BlazeFace ONNX); default: the bundled detector.
+    pub detector: Option<PathBuf>,
+    /// Threads tract may use for one inference (0: leave tract's default).
+    #[serde(default)]
+    pub threads: u32,
+    /// Restore worker threads, each with its own copy of the model (1..=4).
+    #[serde(default = "one")]
+    pub restore_workers: u32,
+    /// Minimum detector score for a face.
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+}
+
+/// `[pipeline]`: tracking and scheduling.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// At most this many faces per frame are restored and shown restored; the biggest first.
+    #[serde(default = "default_max_faces")]
+    pub max_faces: u32,
+    /// Minimum IoU between a detection and a track's box to be the same face.
+    #[serde(default = "default_match_iou")]
+    pub match_iou: f32,
+    /// Frames a track survives without a matching detection.
+    #[serde(default = "default_max_missed")]
+    pub max_missed: u32,
+    /// Keypoint smoothing (One-Euro filter) minimum cutoff in Hz: lower = steadier, more lag.
+    #[serde(default = "default_min_cutoff")]
+    pub smooth_min_cutoff_hz: f32,
+    /// Keypoint smoothing speed coefficient: higher = less lag on fast motion.
+    #[serde(default = "default_beta")]
+    pub smooth_beta: f32,
+}
+
+/// Kind of display sink.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisplayKind {
+    /// Linux framebuffer (`/dev/fb0`), RGB565 or XRGB8888.
+    Framebuffer,
+    /// A desktop window (needs the `simulator` cargo feature and SDL2).
+    Window,
+    /// No screen: PNG snapshots every `png_every` frames into `png_dir`.
+    Png,
+    /// No screen and no files: frames are counted only.
+    None,
+}
+
+/// What to do when the configured display cannot be opened.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnMissingDisplay {
+    /// Warn and run headless (PNG snapshots if `png_dir` is set, else count only).
+    #[default]
+    Headless,
+    /// Stop with an error.
+    Exit,
+}
+
+/// `[display]`: where frames go.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// framebuffer | window | png | none.
+    #[serde(default = "default_display_kind")]
+    pub kind: DisplayKind,
+    /// Framebuffer device.
+    #[serde(default = "default_fb")]
+    pub device: PathBuf,
+    /// Directory for PNG snapshots (kind = png, or the headless fallback).
+    pub png_dir: Option<PathBuf>,
+    /// Write one PNG every this many shown frames.
+    #[serde(default = "default_png_every")]
+    pub png_every: u32,
+    /// headless | exit, when the display cannot be opened.
+    #[serde(default)]
+    pub on_missing: OnMissingDisplay,
+}
+
+/// `[overlay]`: what is drawn over the frame.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayConfig {
+    /// Frames per second, top left.
+    #[serde(default = "yes")]
+    pub fps: bool,
+    /// Per-stage milliseconds (detect, restore, display) and latency.
+    #[serde(default = "yes")]
+    pub timings: bool,
+    /// Boxes around tracked faces (green: restored, yellow: waiting).
+    #[serde(default)]
+    pub face_boxes: bool,
+    /// Left half before restoration, right half after.
+    #[serde(default)]
+    pub split_view: bool,
+}
+
+/// `[faults]`: camera retry policy.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    /// First wait after a camera error, in milliseconds.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_ms: u64,
+    /// Longest wait between reconnect attempts, in milliseconds (the wait doubles up to this).
+    #[serde(default = "default_retry_max")]
+    pub retry_max_ms: u64,
+}
+
+fn default_width() -> u32 {
+    640
+}
+fn default_height() -> u32 {
+    480
+}
+fn default_fps() -> f32 {
+    30.0
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_min_score() -> f32 {
+    0.6
+}
+fn default_max_faces() -> u32 {
+    3
+}
+fn default_match_iou() -> f32 {
+    0.3
+}
+fn default_max_missed() -> u32 {
+    5
+}
+fn default_min_cutoff() -> f32 {
+    1.0
+}
+fn default_beta() -> f32 {
+    0.02
+}
+fn default_display_kind() -> DisplayKind {
+    DisplayKind::Framebuffer
+}
+fn default_fb() -> PathBuf {
+    PathBuf::from("/dev/fb0")
+}
+fn default_png_every() -> u32 {
+    30
+}
+fn default_retry_initial() -> u64 {
+    250
+}
+fn default_retry_max() -> u64 {
+    5000
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            max_faces: default_max_faces(),
+            match_iou: default_match_iou(),
+            max_missed: default_max_missed(),
+            smooth_min_cutoff_hz: default_min_cutoff(),
+            smooth_beta: default_beta(),
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            restorer: None,
+            detector: None,
+            threads: 0,
+            restore_workers: one(),
+            min_score: default_min_score(),
+        }
+    }
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_display_kind(),
+            device: default_fb(),
+            png_dir: None,
+            png_every: default_png_every(),
+            on_missing: OnMissingDisplay::default(),
+        }
+    }
+}
+
+impl Default for OverlayConfig {
+    fn default() -> Self {
+        Self {
+            fps: true,
+            timings: true,
+            face_boxes: false,
+            split_view: false,
+        }
+    }
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        Self {
+            retry_initial_ms: default_retry_initial(),
+            retry_max_ms: default_retry_max(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a profile. Relative paths inside it stay relative to the
+    /// working directory (profiles are run from the repository or install root).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates profile text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks value ranges and cross-field rules that the schema alone cannot express.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            problem,
+        };
+        let s = &self.source;
+        if !(16..=7680).contains(&s.width) {
+            return Err(invalid(
+                "source.width",
+                format!("{} is out of range; allowed 16..=7680", s.width),
+            ));
+        }
+        if !(16..=4320).contains(&s.height) {
+            return Err(invalid(
+                "source.height",
+                format!("{} is out of range; allowed 16..=4320", s.height),
+            ));
+        }
+        if !(s.fps.is_finite() && s.fps > 0.0 && s.fps <= 240.0) {
+            return Err(invalid(
+                "source.fps",
+                format!("{} is out of range; allowed > 0 and <= 240", s.fps),
+            ));
+        }
+        match s.kind {
+            SourceKind::Directory | SourceKind::Video if s.path.is_none() => {
+                return Err(invalid(
+                    "source.path",
+                    "is required for kind = \"directory\" and kind = \"video\"".into(),
+                ));
+            }
+            SourceKind::Synthetic if !(1..=8).contains(&s.faces) => {
+                return Err(invalid(
+                    "source.faces",
+                    format!("{} is out of range; allowed 1..=8", s.faces),
+                ));
+            }
+            _ => {}
+        }
+        let m = &self.model;
+        if !(1..=4).contains(&m.restore_workers) {
+            return Err(invalid(
+                "model.restore_workers",
+                format!("{} is out of range; allowed 1..=4", m.restore_workers),
+            ));
+        }
+        if m.threads > 64 {
+            return Err(invalid(
+                "model.threads",
+                format!("{} is out of range; allowed 0..=64", m.threads),
+            ));
+        }
+        if !(0.0..=1.0).contains(&m.min_score) {
+            return Err(invalid(
+                "model.min_score",
+                format!("{} is out of range; allowed 0.0..=1.0", m.min_score),
+            ));
+        }
+        let p = &self.pipeline;
+        if p.max_faces > 16 {
+            return Err(invalid(
+                "pipeline.max_faces",
+                format!("{} is out of range; allowed 0..=16", p.max_faces),
+            ));
+        }
+        if !(p.match_iou > 0.0 && p.match_iou < 1.0) {
+            return Err(invalid(
+                "pipeline.match_iou",
+                format!("{} is out of range; allowed > 0.0 and < 1.0", p.match_iou),
+            ));
+        }
+        if !(p.smooth_min_cutoff_hz.is_finite() && p.smooth_min_cutoff_hz > 0.0) {
+            return Err(invalid(
+                "pipeline.smooth_min_cutoff_hz",
+                format!("{} must be > 0", p.smooth_min_cutoff_hz),
+            ));
+        }
+        if !(p.smooth_beta.is_finite() && p.smooth_beta >= 0.0) {
+            return Err(invalid(
+                "pipeline.smooth_beta",
+                format!("{} must be >= 0", p.smooth_beta),
+            ));
+        }
+        let d = &self.display;
+        if d.kind == DisplayKind::Png && d.png_dir.is_none() {
+            return Err(invalid(
+                "display.png_dir",
+                "is required for kind = \"png\"".into(),
+            ));
+        }
+        if d.png_every == 0 {
+            return Err(invalid(
+                "display.png_every",
+                "0 is out of range; allowed >= 1".into(),
+            ));
+        }
+        let f = &self.faults;
+        if f.retry_initial_ms == 0 || f.retry_max_ms < f.retry_initial_ms {
+            return Err(invalid(
+                "faults.retry_max_ms",
+                format!(
+                    "retry_initial_ms ({}) must be >= 1 and <= retry_max_ms ({})",
+                    f.retry_initial_ms, f.retry_max_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("board.toml"))
+    }
+
+    #[test]
+    fn minimal_profile_gets_defaults() {
+        let c = parse("[source]\nkind = \"synthetic\"\n").unwrap();
+        assert_eq!(c.source.width, 640);
+        assert_eq!(c.pipeline.max_faces, 3);
+        assert_eq!(c.display.kind, DisplayKind::Framebuffer);
+        assert!(c.overlay.fps);
+        assert_eq!(c.model, ModelConfig::default());
+        assert_eq!(c.model.restore_workers, 1);
+    }
+
+    #[test]
+    fn unknown_field_names_file_field_and_allowed() {
+        let e = parse("[source]\nkind = \"synthetic\"\nfsp = 30\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("board.toml"), "{e}");
+        assert!(e.contains("fsp"), "{e}");
+        assert!(e.contains("fps"), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_lists_allowed_values() {
+        let e = parse("[source]\nkind = \"webcam\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("webcam") && e.contains("camera") && e.contains("synthetic"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn range_errors_name_the_field() {
+        let e = parse("[source]\nkind = \"synthetic\"\nfps = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("source.fps") && e.contains("allowed"), "{e}");
+        let e = parse("[source]\nkind = \"directory\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("source.path"), "{e}");
+    }
+}
