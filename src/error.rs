@@ -14,6 +14,104 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An image file exists but could not be decoded (truncated, empty, not an image, ...).
+    #[error("{path}: cannot decode image: {message}")]
+    ImageDecode {
+        /// The image file.
+        path: PathBuf,
+        /// What the decoder reported, on one line.
+        message: String,
+    },
+    /// An image is larger than the configured pixel limit; refused before it is decoded.
+    #[error(
+        "{path}: image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels"
+    )]
+    ImageTooLarge {
+        /// The image file.
+        path: PathBuf,
+        /// Width in pixels, as read from the header.
+        width: u32,
+        /// Height in pixels, as read from the header.
+        height: u32,
+        /// width * height.
+        pixels: u64,
+        /// The limit in pixels.
+        limit: u64,
+    },
+    /// An image is too small to hold a face.
+    #[error("{path}: image is {width}x{height}, smaller than the {min}x{min} minimum")]
+    ImageTooSmall {
+        /// The image file.
+        path: PathBuf,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Minimum side in pixels.
+        min: u32,
+    },
+    /// An image could not be written.
+    #[error("{path}: cannot write image: {message}")]
+    ImageEncode {
+        /// The output file.
+        path: PathBuf,
+        /// What the encoder reported, on one line.
+        message: String,
+    },
+    /// A model file could not be read or parsed (missing, not ONNX/NNEF, unsupported operator, ...).
+    #[error("{path}: cannot load model: {message}")]
+    ModelLoad {
+        /// The model file.
+        path: PathBuf,
+        /// What went wrong, on one line.
+        message: String,
+    },
+    /// A model lacks a metadata key required by docs/model-contract.md, or has a bad value.
+    #[error("{path}: model metadata `{key}` {problem}")]
+    ModelMetadata {
+        /// The model file.
+        path: PathBuf,
+        /// The metadata key (e.g. `daefr.input_size`).
+        key: String,
+        /// What is wrong with it ("is missing", "is not a number: ...").
+        problem: String,
+    },
+    /// A model's input or output does not have the shape the contract requires.
+    #[error("{path}: model {which} has shape {found}, expected {expected}")]
+    ModelShape {
+        /// The model file.
+        path: PathBuf,
+        /// `input` or `output`.
+        which: String,
+        /// The shape the contract requires.
+        expected: String,
+        /// The shape the model declares.
+        found: String,
+    },
+    /// A face crop handed to the restorer is not the model's input size.
+    #[error("face crop is {width}x{height}, the model expects {size}x{size}")]
+    FaceSize {
+        /// Width of the crop.
+        width: u32,
+        /// Height of the crop.
+        height: u32,
+        /// The model's input size.
+        size: u32,
+    },
+    /// Running the network failed.
+    #[error("{path}: inference failed: {message}")]
+    Inference {
+        /// The model file.
+        path: PathBuf,
+        /// What tract reported, on one line.
+        message: String,
+    },
+    /// No model was given and the bundled default model was not found.
+    #[error("no model given and the bundled default model was not found (looked in: {searched}); pass --model PATH")]
+    NoDefaultModel {
+        /// The places searched, comma-separated.
+        searched: String,
+    },
 }
 
 /// Result alias used throughout the library.

@@ -6,5 +6,7 @@ pub mod capture;
 pub mod config;
 pub mod display;
 pub mod error;
+pub mod image_io;
+pub mod model;
 
 pub use error::{Error, Result};

@@ -1,6 +1,20 @@
-//! The `daefr` command line.
+//! The `daefr` command line: parses arguments (clap) and dispatches to `cli::<command>`.
 
-fn main() -> anyhow::Result<()> {
-    env_logger::init();
-    Ok(())
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = cli::Cli::parse();
+    match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the error and its causes, joined by ": ".
+            eprintln!("daefr: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,52 @@
+//! `daefr bench-model` (hidden): load time and per-run time of the network alone, for
+//! `benches/side_by_side.py`. Prints one JSON object on stdout.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use daefr::model::Restorer;
+
+use super::{load_options, model_path_or_default, Global};
+
+/// Arguments of `daefr bench-model`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model file; default: the bundled model.
+    pub model: Option<PathBuf>,
+    /// Timed runs (after `--warmup` untimed ones).
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+    /// Untimed warm-up runs.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Runs `daefr bench-model`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let model = model_path_or_default(args.model)?;
+    let start = Instant::now();
+    let restorer = Restorer::load(&model, &load_options(global, args.no_cache))?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    restorer.time_runs(args.warmup)?;
+    let mut runs: Vec<f64> = restorer
+        .time_runs(args.iters.max(1))?
+        .iter()
+        .map(|d| d.as_secs_f64() * 1e3)
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    let median = runs[runs.len() / 2];
+    let mean = runs.iter().sum::<f64>() / runs.len() as f64;
+    println!(
+        "{{\"model\": {:?}, \"format\": \"{}\", \"threads\": {}, \"load_ms\": {load_ms:.2}, \"iters\": {}, \"median_ms\": {median:.3}, \"mean_ms\": {mean:.3}, \"min_ms\": {:.3}}}",
+        restorer.model_path().display().to_string(),
+        restorer.format(),
+        global.threads.unwrap_or(1),
+        runs.len(),
+        runs[0]
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,154 @@
+//! `daefr inspect`: what a model file holds (I/O, metadata, operators, cost).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use daefr::model::load::{format_of, load_any, read_onnx_metadata, ModelFormat};
+use daefr::model::stats::graph_stats;
+
+use daefr::model::Restorer;
+
+use super::{load_options, model_path_or_default, Global};
+
+/// Arguments of `daefr inspect`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model file (.onnx or .nnef.tar); default: the bundled model.
+    pub model: Option<PathBuf>,
+    /// Also run the optimized network N times and print where the time goes (per node and per
+    /// operator; `--threads` applies).
+    #[arg(long, value_name = "N")]
+    pub profile: Option<usize>,
+}
+
+/// Runs `daefr inspect`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let path = model_path_or_default(args.model)?;
+    let profile = args.profile;
+    println!("model: {} ({})", path.display(), format_of(&path));
+    if format_of(&path) == ModelFormat::Onnx {
+        // Shown before validation so a model that fails the contract still shows what it has.
+        let raw = read_onnx_metadata(&path)?;
+        print_metadata(raw.iter());
+    }
+    let (loaded, meta) = load_any(&path)?;
+    if loaded.format == ModelFormat::Nnef {
+        print_metadata(meta.raw.iter());
+    }
+    println!("load (read + type + declutter): {:.1?}", loaded.load_time);
+    let model = &loaded.typed;
+    for (i, outlet) in model.inputs.iter().enumerate() {
+        println!(
+            "input {i}: {} {:?}",
+            model.node(outlet.node).name,
+            model.outlet_fact(*outlet)?
+        );
+    }
+    for (i, outlet) in model.outputs.iter().enumerate() {
+        println!(
+            "output {i}: {} {:?}",
+            model.node(outlet.node).name,
+            model.outlet_fact(*outlet)?
+        );
+    }
+    println!(
+        "template (model-input px): right_eye {:?} left_eye {:?} nose_tip {:?} mouth_center {:?}",
+        meta.template.right_eye,
+        meta.template.left_eye,
+        meta.template.nose_tip,
+        meta.template.mouth_center
+    );
+    let stats = graph_stats(model)?;
+    println!("parameters: {:.2} M", stats.params as f64 / 1e6);
+    println!(
+        "MACs per face (tract cost model): {} ({:.3} G)",
+        stats.macs,
+        stats.macs as f64 / 1e9
+    );
+    if let Some(declared) = meta.get("daefr.macs") {
+        println!("MACs declared by the toolchain (daefr.macs): {declared}");
+    }
+    println!(
+        "operators ({} nodes, decluttered graph):",
+        model.nodes().len()
+    );
+    let mut ops: Vec<_> = stats.op_counts.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (op, count) in ops {
+        let macs = stats.macs_by_op.get(op).copied().unwrap_or(0);
+        if macs > 0 {
+            println!("  {op:<24} {count:>5}   {:.3} GMAC", macs as f64 / 1e9);
+        } else {
+            println!("  {op:<24} {count:>5}");
+        }
+    }
+    if let Some(iters) = profile {
+        print_profile(&path, iters, global)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per-node and per-operator time of the optimized plan over `iters` runs.
+fn print_profile(path: &std::path::Path, iters: usize, global: &Global) -> anyhow::Result<()> {
+    let opts = load_options(global, false);
+    let restorer = Restorer::load(path, &opts)?;
+    let size = restorer.input_size();
+    let face = image::RgbImage::from_fn(size, size, |x, y| {
+        image::Rgb([(x * 255 / size) as u8, (y * 255 / size) as u8, 128])
+    });
+    restorer.restore(&face)?; // warm-up
+    let iters = iters.max(1);
+    let nodes = restorer.profile(&face, iters)?;
+    let total: f64 = nodes.iter().map(|n| n.time.as_secs_f64()).sum();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / iters as f64;
+    println!(
+        "profile: {} ({}), {} thread(s), {iters} run(s): {:.2} ms per face in {} nodes",
+        restorer.model_path().display(),
+        restorer.format(),
+        global.threads.unwrap_or(1),
+        total * 1e3 / iters as f64,
+        nodes.len()
+    );
+    let mut by_op: std::collections::BTreeMap<&str, (usize, f64)> = Default::default();
+    for n in &nodes {
+        let e = by_op.entry(n.op.as_str()).or_default();
+        e.0 += 1;
+        e.1 += n.time.as_secs_f64();
+    }
+    let mut by_op: Vec<_> = by_op.into_iter().collect();
+    by_op.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    println!("by operator (optimized plan):");
+    for (op, (count, t)) in by_op {
+        println!(
+            "  {op:<28} {count:>5} nodes {:>9.3} ms {:>5.1}%",
+            t * 1e3 / iters as f64,
+            100.0 * t / total
+        );
+    }
+    let mut slow: Vec<_> = nodes.iter().collect();
+    slow.sort_by(|a, b| b.time.cmp(&a.time));
+    println!("slowest nodes:");
+    for n in slow.iter().take(25) {
+        println!(
+            "  {:>8.3} ms {:>5.1}%  {} [{}] {}",
+            ms(n.time),
+            100.0 * n.time.as_secs_f64() / total,
+            n.name,
+            n.op,
+            n.info
+        );
+    }
+    Ok(())
+}
+
+fn print_metadata<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) {
+    println!("metadata:");
+    let mut any = false;
+    for (k, v) in entries {
+        any = true;
+        println!("  {k} = {v}");
+    }
+    if !any {
+        println!("  (none)");
+    }
+}

@@ -1,0 +1,81 @@
+//! Subcommands of the `daefr` binary. Each lives in its own module with an `Args` struct (clap
+//! derive) and a `run(args, &Global) -> anyhow::Result<ExitCode>` function.
+//!
+//! To add a command: add `pub mod <name>;`, a variant to [`Command`] and an arm to [`dispatch`].
+
+pub mod bench_model;
+pub mod convert;
+pub mod inspect;
+pub mod restore;
+// Slot: `pub mod run;` (issue 6, live camera kiosk).
+// Slot: `pub mod bench;` (issue 7, benchmarks).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Offline DAEFR face restoration for small ARM boards.
+#[derive(Debug, Parser)]
+#[command(name = "daefr", version, about)]
+pub struct Cli {
+    /// Options shared by all commands.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by all commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Threads for the network's matrix kernels (default 1).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Restore aligned face crops (a file or a directory of PNG/JPEG files).
+    Restore(restore::Args),
+    /// Print a model's inputs, outputs, metadata, operator counts and MACs.
+    Inspect(inspect::Args),
+    /// Convert an ONNX model to a tract NNEF archive that loads faster (the kiosk cache).
+    Convert(convert::Args),
+    /// Time the network alone (used by benches/side_by_side.py).
+    #[command(hide = true)]
+    BenchModel(bench_model::Args),
+    // Slot: `Run(run::Args)` (issue 6).
+    // Slot: `Bench(bench::Args)` (issue 7).
+}
+
+/// Runs the chosen command.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Restore(args) => restore::run(args, &global),
+        Command::Inspect(args) => inspect::run(args, &global),
+        Command::Convert(args) => convert::run(args, &global),
+        Command::BenchModel(args) => bench_model::run(args, &global),
+        // Slot: `Command::Run(args) => run::run(args, &global),` (issue 6).
+        // Slot: `Command::Bench(args) => bench::run(args, &global),` (issue 7).
+    }
+}
+
+/// The model given with `--model`, or the bundled default.
+pub fn model_path_or_default(model: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match model {
+        Some(p) => Ok(p),
+        None => Ok(daefr::model::require_default_model()?),
+    }
+}
+
+/// Load options from the global flags and `--no-cache`.
+pub fn load_options(global: &Global, no_cache: bool) -> daefr::model::LoadOptions {
+    daefr::model::LoadOptions {
+        threads: global.threads,
+        use_cache: !no_cache,
+    }
+}

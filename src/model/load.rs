@@ -1,0 +1,306 @@
+//! Loading a model file (ONNX, or its NNEF cache) into a tract typed model plus validated metadata.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+use super::metadata::ModelMetadata;
+use crate::{Error, Result};
+
+/// Prefix tract gives ONNX `metadata_props` entries in a model's properties.
+const ONNX_PROPS_PREFIX: &str = "onnx.metadata_props.";
+
+/// The file format a model was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// An `.onnx` file (protobuf), parsed and typed at load.
+    Onnx,
+    /// A tract NNEF archive (`.nnef.tar`), already typed and decluttered.
+    Nnef,
+}
+
+impl std::fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelFormat::Onnx => "ONNX",
+            ModelFormat::Nnef => "NNEF",
+        })
+    }
+}
+
+/// A model read from disk: a typed graph (decluttered unless asked otherwise), not yet optimized
+/// for this CPU.
+pub struct LoadedModel {
+    /// The file read.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: ModelFormat,
+    /// The typed, decluttered graph with a fixed `[1, 3, S, S]` input.
+    pub typed: TypedModel,
+    /// Every `metadata_props` entry (validated or not).
+    pub raw_metadata: BTreeMap<String, String>,
+    /// Time spent reading, parsing and typing the file.
+    pub load_time: Duration,
+}
+
+/// Guesses the format from the file name: `.onnx` is ONNX, anything with `nnef` in it is NNEF.
+pub fn format_of(path: &Path) -> ModelFormat {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if name.ends_with(".onnx") || !name.contains("nnef") {
+        ModelFormat::Onnx
+    } else {
+        ModelFormat::Nnef
+    }
+}
+
+/// One-line rendering of a tract error chain.
+pub(crate) fn one_line(e: &TractError) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+fn load_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::ModelLoad {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn shape_text(dims: &[Option<i64>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or_else(|| "?".to_string(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Checks a declared shape (unknown dims as `None`) against `[1, 3, S, S]`.
+fn check_shape(path: &Path, which: &str, dims: &[Option<i64>], size: u32) -> Result<()> {
+    let expected = [1i64, 3, size as i64, size as i64];
+    let ok = dims.len() == 4
+        && dims
+            .iter()
+            .zip(expected)
+            .all(|(d, e)| d.is_none_or(|d| d == e));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::ModelShape {
+        path: path.to_path_buf(),
+        which: which.to_string(),
+        expected: format!("[1, 3, {size}, {size}] (daefr.input_size = {size})"),
+        found: shape_text(dims),
+    })
+}
+
+fn proto_dims(info: &pb::ValueInfoProto) -> Vec<Option<i64>> {
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as TypeValue;
+    let Some(TypeValue::TensorType(tensor)) = info.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return vec![];
+    };
+    let Some(shape) = tensor.shape.as_ref() else {
+        return vec![];
+    };
+    shape
+        .dim
+        .iter()
+        .map(|d| match d.value {
+            Some(Value::DimValue(v)) if v > 0 => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check_exists(path: &Path) -> Result<()> {
+    std::fs::metadata(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+        .and_then(|m| {
+            if m.is_file() {
+                Ok(())
+            } else {
+                Err(load_error(path, "not a file"))
+            }
+        })
+}
+
+/// Reads only the metadata of an ONNX file (no graph parsing).
+pub fn read_onnx_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    Ok(read_onnx_proto(path)?
+        .metadata_props
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect())
+}
+
+fn read_onnx_proto(path: &Path) -> Result<pb::ModelProto> {
+    check_exists(path)?;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_path(path)
+        .map_err(|e| load_error(path, format!("not an ONNX file ({})", one_line(&e))))?;
+    if proto.graph.is_none() {
+        return Err(load_error(path, "not an ONNX file (no graph)"));
+    }
+    Ok(proto)
+}
+
+/// Loads an ONNX file: reads metadata, checks the declared input/output shapes against
+/// `daefr.input_size`, fixes the input fact, types and declutters the graph.
+pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
+    load_onnx_with(path, true)
+}
+
+/// [`load_onnx`], optionally without decluttering. The NNEF cache is written from the graph
+/// before decluttering: decluttering fuses patterns into ops that tract's NNEF writer has no
+/// serializer for (e.g. `GeluExact` in tract 0.23.9); `into_optimized` redoes it at load.
+pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, ModelMetadata)> {
+    let start = Instant::now();
+    let proto = read_onnx_proto(path)?;
+    let raw: BTreeMap<String, String> = proto
+        .metadata_props
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    let meta = ModelMetadata::from_props(path, raw.clone())?;
+    let size = meta.input_size;
+
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| load_error(path, "no graph"))?;
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<&pb::ValueInfoProto> = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(i.name.as_str()))
+        .collect();
+    if inputs.len() != 1 || graph.output.len() != 1 {
+        return Err(load_error(
+            path,
+            format!(
+                "expected 1 input and 1 output, found {} and {}",
+                inputs.len(),
+                graph.output.len()
+            ),
+        ));
+    }
+    check_shape(path, "input", &proto_dims(inputs[0]), size)?;
+    let out_dims = proto_dims(&graph.output[0]);
+    if !out_dims.is_empty() {
+        check_shape(path, "output", &out_dims, size)?;
+    }
+
+    let dir = path.parent().and_then(|d| d.to_str());
+    let parsed = tract_onnx::onnx()
+        .parse(&proto, dir)
+        .map_err(|e| load_error(path, format!("cannot parse graph: {}", one_line(&e))))?;
+    let mut model = parsed.model;
+    let s = size as usize;
+    model
+        .set_input_fact(0, f32::fact([1, 3, s, s]).into())
+        .map_err(|e| load_error(path, one_line(&e)))?;
+    let typed = model
+        .into_typed()
+        .and_then(|m| {
+            if declutter {
+                m.into_decluttered()
+            } else {
+                Ok(m)
+            }
+        })
+        .map_err(|e| load_error(path, format!("cannot type graph: {}", one_line(&e))))?;
+    check_typed_output(path, &typed, size)?;
+    let loaded = LoadedModel {
+        path: path.to_path_buf(),
+        format: ModelFormat::Onnx,
+        typed,
+        raw_metadata: raw,
+        load_time: start.elapsed(),
+    };
+    Ok((loaded, meta))
+}
+
+fn typed_dims(fact: &TypedFact) -> Vec<Option<i64>> {
+    fact.shape.iter().map(|d| d.to_i64().ok()).collect()
+}
+
+fn check_typed_output(path: &Path, typed: &TypedModel, size: u32) -> Result<()> {
+    let fact = typed
+        .output_fact(0)
+        .map_err(|e| load_error(path, one_line(&e)))?;
+    if fact.datum_type != f32::datum_type() {
+        return Err(load_error(
+            path,
+            format!("output is {:?}, expected f32", fact.datum_type),
+        ));
+    }
+    check_shape(path, "output", &typed_dims(fact), size)
+}
+
+/// The NNEF reader, with the ONNX operator extensions our graphs may use.
+pub(crate) fn nnef_framework() -> tract_nnef::framework::Nnef {
+    tract_nnef::nnef().with_onnx()
+}
+
+/// Loads a tract NNEF archive written by [`super::cache::write_nnef`]; metadata travels in the
+/// archive's `tract_core_properties`.
+pub fn load_nnef(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
+    let start = Instant::now();
+    check_exists(path)?;
+    let typed = nnef_framework().model_for_path(path).map_err(|e| {
+        load_error(
+            path,
+            format!("not a readable NNEF archive ({})", one_line(&e)),
+        )
+    })?;
+    let raw: BTreeMap<String, String> = typed
+        .properties
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix(ONNX_PROPS_PREFIX)?;
+            let value = v
+                .try_as_plain_ram()
+                .ok()?
+                .to_scalar::<String>()
+                .ok()?
+                .clone();
+            Some((key.to_string(), value))
+        })
+        .collect();
+    let meta = ModelMetadata::from_props(path, raw.clone())?;
+    if typed.inputs.len() != 1 || typed.outputs.len() != 1 {
+        return Err(load_error(path, "expected 1 input and 1 output"));
+    }
+    let input = typed
+        .input_fact(0)
+        .map_err(|e| load_error(path, one_line(&e)))?;
+    check_shape(path, "input", &typed_dims(input), meta.input_size)?;
+    check_typed_output(path, &typed, meta.input_size)?;
+    let loaded = LoadedModel {
+        path: path.to_path_buf(),
+        format: ModelFormat::Nnef,
+        typed,
+        raw_metadata: raw,
+        load_time: start.elapsed(),
+    };
+    Ok((loaded, meta))
+}
+
+/// Loads either format, picked by [`format_of`].
+pub fn load_any(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
+    match format_of(path) {
+        ModelFormat::Onnx => load_onnx(path),
+        ModelFormat::Nnef => load_nnef(path),
+    }
+}

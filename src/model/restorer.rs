@@ -1,0 +1,277 @@
+//! [`Restorer`]: one optimized tract plan, loaded once and reused for every face.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_onnx::prelude::*;
+
+use super::cache::fresh_cache_for;
+use super::load::{format_of, load_any, load_onnx, one_line, ModelFormat};
+use super::metadata::{ModelMetadata, Template};
+use super::tensor_io::{image_to_planes, planes_to_image};
+use crate::{Error, Result};
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Threads for tract's matrix kernels; `None` or `Some(1)` runs single-threaded.
+    pub threads: Option<usize>,
+    /// For an `.onnx` path, load its NNEF cache (`<stem>.nnef.tar`) instead when one exists and
+    /// is not older than the ONNX file.
+    pub use_cache: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            threads: None,
+            use_cache: true,
+        }
+    }
+}
+
+/// A loaded DAEFR model ready to restore aligned face crops. `Send`; `restore` takes `&self`
+/// (calls from several threads are serialised on the one internal state).
+pub struct Restorer {
+    path: PathBuf,
+    format: ModelFormat,
+    meta: ModelMetadata,
+    state: Mutex<TypedSimpleState>,
+    executor: Option<Executor>,
+    load_time: Duration,
+}
+
+impl std::fmt::Debug for Restorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restorer")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("input_size", &self.meta.input_size)
+            .finish()
+    }
+}
+
+impl Restorer {
+    /// Loads a model (ONNX, or its NNEF cache when `opts.use_cache`), checks it against the
+    /// contract, and optimizes it once for this CPU.
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Restorer> {
+        let start = Instant::now();
+        let cached = match (format_of(path), opts.use_cache) {
+            (ModelFormat::Onnx, true) => fresh_cache_for(path),
+            _ => None,
+        };
+        let (loaded, meta) = match cached {
+            Some(cache) => match load_any(&cache) {
+                Ok(found) => found,
+                Err(e) => {
+                    log::warn!("ignoring NNEF cache: {e}");
+                    load_onnx(path)?
+                }
+            },
+            None => load_any(path)?,
+        };
+        let source = loaded.path.clone();
+        let optimize_start = Instant::now();
+        let plan = loaded
+            .typed
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| Error::ModelLoad {
+                path: source.clone(),
+                message: format!("cannot optimize graph: {}", one_line(&e)),
+            })?;
+        let state = TypedSimpleState::new(&plan).map_err(|e| Error::ModelLoad {
+            path: source.clone(),
+            message: one_line(&e),
+        })?;
+        log::info!(
+            "loaded {} ({}): read {:?}, optimize {:?}",
+            source.display(),
+            loaded.format,
+            loaded.load_time,
+            optimize_start.elapsed()
+        );
+        let executor = match opts.threads {
+            Some(n) if n > 1 => Some(Executor::multithread(n)),
+            _ => None,
+        };
+        Ok(Restorer {
+            path: source,
+            format: loaded.format,
+            meta,
+            state: Mutex::new(state),
+            executor,
+            load_time: start.elapsed(),
+        })
+    }
+
+    /// Side of the square model input in pixels.
+    pub fn input_size(&self) -> u32 {
+        self.meta.input_size
+    }
+
+    /// Alignment template of the model, in model-input pixels.
+    pub fn template(&self) -> &Template {
+        &self.meta.template
+    }
+
+    /// The model's validated metadata.
+    pub fn metadata(&self) -> &ModelMetadata {
+        &self.meta
+    }
+
+    /// The file actually loaded (the NNEF cache when one was used).
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Format of the file actually loaded.
+    pub fn format(&self) -> ModelFormat {
+        self.format
+    }
+
+    /// Wall time of [`Restorer::load`] (read + type + optimize).
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// Checks the crop size and converts it to the network's `[1, 3, S, S]` input, in place.
+    fn input_tensor(&self, face: &RgbImage) -> Result<Tensor> {
+        let size = self.meta.input_size;
+        if face.width() != size || face.height() != size {
+            return Err(Error::FaceSize {
+                width: face.width(),
+                height: face.height(),
+                size,
+            });
+        }
+        let infer_err = |e: TractError| Error::Inference {
+            path: self.path.clone(),
+            message: one_line(&e),
+        };
+        let s = size as usize;
+        let mut input = Tensor::zero::<f32>(&[1, 3, s, s]).map_err(infer_err)?;
+        {
+            let mut view = input.try_as_plain_ram_mut().map_err(infer_err)?;
+            let planes = view.as_slice_mut::<f32>().map_err(infer_err)?;
+            image_to_planes(face, self.meta.value_range, self.meta.channel_order, planes);
+        }
+        Ok(input)
+    }
+
+    /// Restores one aligned face crop of exactly `input_size` x `input_size`; returns the same size.
+    pub fn restore(&self, face: &RgbImage) -> Result<RgbImage> {
+        let size = self.meta.input_size;
+        let s = size as usize;
+        let infer_err = |e: TractError| Error::Inference {
+            path: self.path.clone(),
+            message: one_line(&e),
+        };
+        let input = self.input_tensor(face)?;
+        let outputs = {
+            // A poisoned lock only means another thread panicked mid-run; the state is rebuilt
+            // from scratch by every run, so it is safe to keep using it.
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let run = || state.run(tvec!(input.into_tvalue()));
+            match &self.executor {
+                Some(executor) => multithread_tract_scope(executor.clone(), run),
+                None => run(),
+            }
+            .map_err(infer_err)?
+        };
+        let output = outputs.first().ok_or_else(|| Error::Inference {
+            path: self.path.clone(),
+            message: "model produced no output".into(),
+        })?;
+        let expected = [1, 3, s, s];
+        if output.shape() != expected {
+            return Err(Error::Inference {
+                path: self.path.clone(),
+                message: format!("output shape {:?}, expected {:?}", output.shape(), expected),
+            });
+        }
+        let view = output.try_as_plain_ram().map_err(infer_err)?;
+        let planes = view.as_slice::<f32>().map_err(infer_err)?;
+        Ok(planes_to_image(
+            planes,
+            size,
+            self.meta.value_range,
+            self.meta.channel_order,
+        ))
+    }
+
+    /// Runs the network `iters` times on `face` and times every node of the optimized plan.
+    /// Returns one entry per node, in execution order, with its total time over the runs.
+    pub fn profile(&self, face: &RgbImage, iters: usize) -> Result<Vec<NodeTime>> {
+        let infer_err = |e: TractError| Error::Inference {
+            path: self.path.clone(),
+            message: one_line(&e),
+        };
+        let input = self.input_tensor(face)?;
+        let input = input.into_tvalue();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut times: std::collections::HashMap<usize, NodeTime> = Default::default();
+        let mut order = Vec::new();
+        for _ in 0..iters.max(1) {
+            let mut run = || {
+                state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
+                    let start = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let entry = times.entry(node.id).or_insert_with(|| {
+                        order.push(node.id);
+                        NodeTime {
+                            name: node.name.clone(),
+                            op: node.op.name().to_string(),
+                            info: node.op.info().map(|i| i.join("; ")).unwrap_or_default(),
+                            time: Duration::ZERO,
+                        }
+                    });
+                    entry.time += start.elapsed();
+                    out
+                })
+            };
+            match &self.executor {
+                Some(executor) => multithread_tract_scope(executor.clone(), run),
+                None => run(),
+            }
+            .map_err(infer_err)?;
+        }
+        Ok(order
+            .into_iter()
+            .filter_map(|id| times.remove(&id))
+            .collect())
+    }
+
+    /// Runs the network `iters` times on a grey face; returns each run's wall time (for benches).
+    pub fn time_runs(&self, iters: usize) -> Result<Vec<Duration>> {
+        let face = RgbImage::from_pixel(self.input_size(), self.input_size(), image::Rgb([128; 3]));
+        (0..iters)
+            .map(|_| {
+                let start = Instant::now();
+                self.restore(&face).map(|_| start.elapsed())
+            })
+            .collect()
+    }
+}
+
+/// Time spent in one node of the optimized plan (see [`Restorer::profile`]).
+#[derive(Debug, Clone)]
+pub struct NodeTime {
+    /// Node name (from the ONNX graph, with tract's suffixes).
+    pub name: String,
+    /// Operator name after optimization (e.g. `OptMatMul`, `DirectSpatialConv`).
+    pub op: String,
+    /// tract's one-line description of the op (kernel chosen, shapes).
+    pub info: String,
+    /// Total time over the profiled runs.
+    pub time: Duration,
+}
+
+#[allow(dead_code)]
+fn assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Restorer>();
+}

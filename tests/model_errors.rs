@@ -1,0 +1,150 @@
+//! Model loading: contract checks give one-line errors naming the file; a valid model restores.
+
+use std::path::{Path, PathBuf};
+
+use daefr::model::cache::write_nnef;
+use daefr::model::{LoadOptions, ModelFormat, Restorer};
+use daefr::Error;
+use image::{Rgb, RgbImage};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+fn load(path: &Path) -> Result<Restorer, Error> {
+    Restorer::load(path, &LoadOptions::default())
+}
+
+fn assert_names_file(err: &Error, path: &Path) {
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "no file name in: {msg}"
+    );
+    assert!(!msg.contains('\n'), "not one line: {msg}");
+}
+
+fn face(size: u32) -> RgbImage {
+    RgbImage::from_fn(size, size, |x, y| {
+        Rgb([(x * 8) as u8, (y * 8) as u8, ((x + y) * 4) as u8])
+    })
+}
+
+#[test]
+fn missing_model_file() {
+    let path = fixture("does-not-exist.onnx");
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert_names_file(&err, &path);
+}
+
+#[test]
+fn not_onnx() {
+    let path = fixture("not-onnx.onnx");
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, Error::ModelLoad { .. }), "{err}");
+    assert_names_file(&err, &path);
+}
+
+#[test]
+fn no_metadata() {
+    let path = fixture("no-metadata.onnx");
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, Error::ModelMetadata { .. }), "{err}");
+    assert!(err.to_string().contains("daefr.format_version"), "{err}");
+    assert_names_file(&err, &path);
+}
+
+#[test]
+fn wrong_input_shape() {
+    let path = fixture("wrong-shape.onnx");
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, Error::ModelShape { .. }), "{err}");
+    assert!(err.to_string().contains("[1, 3, 16, 16]"), "{err}");
+    assert_names_file(&err, &path);
+}
+
+#[test]
+fn identity_model_restores_exactly() {
+    let restorer = load(&fixture("identity-32.onnx")).unwrap();
+    assert_eq!(restorer.input_size(), 32);
+    assert_eq!(restorer.template().nose_tip, [16.0, 19.0]);
+    let input = face(32);
+    assert_eq!(restorer.restore(&input).unwrap(), input);
+}
+
+#[test]
+fn wrong_face_size_is_an_error() {
+    let restorer = load(&fixture("identity-32.onnx")).unwrap();
+    let err = restorer.restore(&face(31)).err().expect("should fail");
+    assert!(
+        matches!(
+            err,
+            Error::FaceSize {
+                width: 31,
+                height: 31,
+                size: 32
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn threads_give_the_same_result() {
+    let opts = LoadOptions {
+        threads: Some(2),
+        ..LoadOptions::default()
+    };
+    let restorer = Restorer::load(&fixture("identity-32.onnx"), &opts).unwrap();
+    assert_eq!(restorer.restore(&face(32)).unwrap(), face(32));
+}
+
+#[test]
+fn nnef_cache_keeps_metadata_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("m.onnx");
+    std::fs::copy(fixture("identity-32.onnx"), &onnx).unwrap();
+    let cache = daefr::model::cache::cache_path_for(&onnx);
+    assert_eq!(cache.file_name().unwrap(), "m.nnef.tar");
+    write_nnef(&onnx, &cache).unwrap();
+
+    // Loading the NNEF file directly: metadata survived the conversion.
+    let direct = load(&cache).unwrap();
+    assert_eq!(direct.format(), ModelFormat::Nnef);
+    assert_eq!(direct.input_size(), 32);
+    assert_eq!(
+        direct.metadata().get("daefr.licence"),
+        Some("test fixture, no weights")
+    );
+    assert_eq!(direct.restore(&face(32)).unwrap(), face(32));
+
+    // Loading the ONNX path picks the fresh cache up, unless told not to.
+    assert_eq!(load(&onnx).unwrap().format(), ModelFormat::Nnef);
+    let no_cache = LoadOptions {
+        use_cache: false,
+        ..LoadOptions::default()
+    };
+    assert_eq!(
+        Restorer::load(&onnx, &no_cache).unwrap().format(),
+        ModelFormat::Onnx
+    );
+}
+
+#[test]
+fn corrupt_nnef_cache_falls_back_to_onnx() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("m.onnx");
+    std::fs::copy(fixture("identity-32.onnx"), &onnx).unwrap();
+    std::fs::write(daefr::model::cache::cache_path_for(&onnx), b"garbage").unwrap();
+    let restorer = load(&onnx).unwrap();
+    assert_eq!(restorer.format(), ModelFormat::Onnx);
+}
+
+#[test]
+fn restorer_is_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Restorer>();
+}
