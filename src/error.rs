@@ -112,6 +112,12 @@ pub enum Error {
         /// The places searched, comma-separated.
         searched: String,
     },
+    /// Face detection failed (see [`crate::detect::DetectError`]).
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+    /// Face alignment failed (see [`crate::align::AlignError`]).
+    #[error(transparent)]
+    Align(#[from] crate::align::AlignError),
 }
 
 /// Result alias used throughout the library.

@@ -2,11 +2,14 @@
 //!
 //! Data flows one way: source -> detect -> align -> restore -> paste -> sink.
 
+pub mod align;
 pub mod capture;
 pub mod config;
+pub mod detect;
 pub mod display;
 pub mod error;
 pub mod image_io;
 pub mod model;
+pub mod photo;
 
 pub use error::{Error, Result};

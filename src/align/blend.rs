@@ -1,0 +1,134 @@
+//! Paste a restored crop back into the frame: inverse warp plus a feathered soft mask, so the
+//! restored face fades into the untouched picture with no seam.
+
+use image::RgbImage;
+
+use super::warp::sample_reflect;
+use super::AlignedFace;
+
+/// Shape of the soft mask in crop space, as fractions of the crop side. Because the crop is
+/// scaled to the face, the feather in the frame is proportional to the face size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlendMask {
+    /// Band along the crop border that is never pasted (erosion), fraction of the side.
+    pub margin: f32,
+    /// Width of the ramp from 0 to 1 inside the margin, fraction of the side. The ramp follows
+    /// the distance to the fully opaque square, so its corners are rounded.
+    pub feather: f32,
+}
+
+impl Default for BlendMask {
+    fn default() -> Self {
+        BlendMask {
+            margin: 0.03,
+            feather: 0.12,
+        }
+    }
+}
+
+impl BlendMask {
+    /// Mask weight in `[0, 1]` at crop position `(u, v)` (continuous coordinates) of a crop
+    /// `size` pixels wide.
+    pub fn weight(&self, u: f32, v: f32, size: f32) -> f32 {
+        let margin = self.margin.max(0.0) * size;
+        let feather = (self.feather * size).max(1e-3);
+        let lo = margin + feather;
+        let hi = size - margin - feather;
+        let dx = (lo - u).max(u - hi).max(0.0);
+        let dy = (lo - v).max(v - hi).max(0.0);
+        let t = (1.0 - dx.hypot(dy) / feather).clamp(0.0, 1.0);
+        // Smoothstep: no visible kink at either end of the ramp.
+        t * t * (3.0 - 2.0 * t)
+    }
+}
+
+/// Blend `restored` (the network output for `aligned.crop`, any square size) back into `frame`
+/// with the default [`BlendMask`]. Pixels outside the face footprint are not touched.
+pub fn paste_face(frame: &mut RgbImage, restored: &RgbImage, aligned: &AlignedFace) {
+    paste_face_with(frame, restored, aligned, &BlendMask::default());
+}
+
+/// [`paste_face`] with an explicit mask shape.
+pub fn paste_face_with(
+    frame: &mut RgbImage,
+    restored: &RgbImage,
+    aligned: &AlignedFace,
+    mask: &BlendMask,
+) {
+    let crop_side = aligned.crop.width().max(1) as f32;
+    let side = restored.width() as f32;
+    if restored.width() == 0 || restored.height() == 0 || frame.width() == 0 {
+        return;
+    }
+    // Frame -> restored-image pixels (the restorer may return another size than the crop).
+    let to_restored = {
+        let s = side / crop_side;
+        let t = aligned.transform;
+        super::Similarity {
+            a: t.a * s,
+            b: t.b * s,
+            tx: t.tx * s,
+            ty: t.ty * s,
+        }
+    };
+    let Some(to_frame) = to_restored.inverse() else {
+        log::warn!("face transform is not invertible; face not pasted");
+        return;
+    };
+    // Footprint of the crop in the frame, clipped to the frame.
+    let corners = [[0.0, 0.0], [side, 0.0], [0.0, side], [side, side]].map(|p| to_frame.apply(p));
+    let min_x = corners.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min);
+    let max_x = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let min_y = corners.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
+    let max_y = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::NEG_INFINITY, f32::max);
+    if !(min_x.is_finite() && max_x.is_finite() && min_y.is_finite() && max_y.is_finite()) {
+        return;
+    }
+    let x0 = min_x.floor().max(0.0) as u32;
+    let y0 = min_y.floor().max(0.0) as u32;
+    let x1 = (max_x.ceil().max(0.0) as u32).min(frame.width());
+    let y1 = (max_y.ceil().max(0.0) as u32).min(frame.height());
+    let width = frame.width() as usize;
+    let raw: &mut [u8] = frame;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let [u, v] = to_restored.apply([x as f32 + 0.5, y as f32 + 0.5]);
+            if !(u > 0.0 && v > 0.0 && u < side && v < side) {
+                continue;
+            }
+            let w = mask.weight(u, v, side);
+            if w <= 0.0 {
+                continue;
+            }
+            let colour = sample_reflect(restored, u - 0.5, v - 0.5);
+            let offset = (y as usize * width + x as usize) * 3;
+            for (c, value) in colour.iter().enumerate() {
+                let old = raw[offset + c] as f32;
+                raw[offset + c] = (old + w * (value - old)).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_is_zero_at_the_border_one_in_the_middle_and_monotone_between() {
+        let m = BlendMask::default();
+        let size = 128.0;
+        assert_eq!(m.weight(0.5, 64.0, size), 0.0);
+        assert_eq!(m.weight(64.0, 64.0, size), 1.0);
+        let ramp: Vec<f32> = (0..40).map(|u| m.weight(u as f32, 64.0, size)).collect();
+        assert!(ramp.windows(2).all(|w| w[1] >= w[0]));
+        // Corners are rounded: the diagonal fades earlier than either edge.
+        assert!(m.weight(20.0, 20.0, size) < m.weight(20.0, 64.0, size));
+    }
+}

@@ -1,0 +1,519 @@
+//! `daefr bench`: per-stage times of the photo/live pipeline on *this* machine.
+//!
+//! Meant to be run on the board itself (`daefr bench --config firmware-config/rpi4.toml`):
+//! figures from qemu or from another machine say nothing about a Pi. Stages run one after the
+//! other on one thread of control (the live loop may overlap restores across workers).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use daefr::align::{align_face, paste_face};
+use daefr::capture::yuv::yuyv_to_rgb;
+use daefr::capture::SyntheticSource;
+use daefr::config::{CameraFormat, Config, SourceKind};
+use daefr::detect::{BlazeFace, DetectorOptions, FaceDetector};
+use daefr::model::Restorer;
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::{self, FilterType};
+use image::RgbImage;
+
+use super::{load_options, model_path_or_default, Global};
+
+/// Frame size used when neither a profile nor `--size` gives one.
+const DEFAULT_FRAME: (u32, u32) = (640, 480);
+
+/// Arguments of `daefr bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Board profile (firmware-config/<board>.toml): its models, threads, detector threshold,
+    /// frame size, camera format, synthetic face count and max faces.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Restorer model (overrides the profile's; default: the bundled model).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Detector model (overrides the profile's; default: the bundled BlazeFace).
+    #[arg(long, value_name = "PATH")]
+    pub detector: Option<PathBuf>,
+    /// Use this picture as the frame (resized to the frame size) instead of a synthetic frame.
+    #[arg(long, value_name = "PATH")]
+    pub image: Option<PathBuf>,
+    /// Frame size WIDTHxHEIGHT (default: the profile's, else 640x480).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Faces in the synthetic frame (default: the profile's `source.faces`, else 1).
+    #[arg(long, value_name = "N")]
+    pub faces: Option<u32>,
+    /// Timed iterations (after `--warmup` untimed ones); medians are reported.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub iters: usize,
+    /// Untimed warm-up iterations.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub warmup: usize,
+    /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `640x480`.
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}`: expected WIDTHxHEIGHT, e.g. 640x480"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|e| format!("`{text}`: {e}"))
+    };
+    let (w, h) = (parse(w)?, parse(h)?);
+    if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
+        return Err(format!("`{text}`: allowed 16..=7680 x 16..=4320"));
+    }
+    Ok((w, h))
+}
+
+/// What the camera hands over before detection, and so what the preprocess stage times.
+enum Preprocess {
+    /// Decode a motion-JPEG frame (the default camera format), quality 85.
+    Mjpeg(Vec<u8>),
+    /// Convert a packed YUYV 4:2:2 frame to RGB.
+    Yuyv(Vec<u8>),
+}
+
+impl Preprocess {
+    fn describe(&self, width: u32, height: u32) -> String {
+        match self {
+            Preprocess::Mjpeg(_) => format!("MJPEG decode {width}x{height}"),
+            Preprocess::Yuyv(_) => format!("YUYV->RGB {width}x{height}"),
+        }
+    }
+
+    /// Runs the conversion once; the result is only checked for its size (detection runs on the
+    /// original frame so that every iteration sees the same pixels).
+    fn run(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        let rgb = match self {
+            Preprocess::Mjpeg(bytes) => {
+                image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+                    .context("decoding the benchmark's JPEG frame")?
+                    .to_rgb8()
+            }
+            Preprocess::Yuyv(bytes) => yuyv_to_rgb(bytes, width, height)
+                .context("the benchmark's YUYV frame has the wrong length")?,
+        };
+        if rgb.dimensions() != (width, height) {
+            bail!(
+                "preprocess produced {:?}, expected {width}x{height}",
+                rgb.dimensions()
+            );
+        }
+        let _ = std::hint::black_box(rgb);
+        Ok(())
+    }
+}
+
+/// Per-iteration wall times of each stage (all faces of the frame summed).
+#[derive(Default)]
+struct StageTimes {
+    preprocess: Vec<Duration>,
+    detect: Vec<Duration>,
+    align: Vec<Duration>,
+    restore: Vec<Duration>,
+    paste: Vec<Duration>,
+    total: Vec<Duration>,
+    faces: Vec<usize>,
+}
+
+/// Runs `daefr bench`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Some(Config::load(path)?),
+        None => None,
+    };
+    let (width, height) = args
+        .size
+        .or_else(|| config.as_ref().map(|c| (c.source.width, c.source.height)))
+        .unwrap_or(DEFAULT_FRAME);
+    let synthetic_faces = args
+        .faces
+        .or_else(|| config.as_ref().map(|c| c.source.faces))
+        .unwrap_or(1);
+    let max_faces = config
+        .as_ref()
+        .map(|c| c.pipeline.max_faces as usize)
+        .unwrap_or(usize::MAX);
+    let threads = global.threads.or_else(|| {
+        config
+            .as_ref()
+            .map(|c| c.model.threads as usize)
+            .filter(|&t| t > 0)
+    });
+    let min_score = config.as_ref().map(|c| c.model.min_score);
+
+    let model = model_path_or_default(
+        args.model
+            .clone()
+            .or_else(|| config.as_ref().and_then(|c| c.model.restorer.clone())),
+    )?;
+    let detector_path = match args
+        .detector
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.model.detector.clone()))
+    {
+        Some(p) => p,
+        None => daefr::detect::default_detector_path()
+            .context("no bundled face detector found (models/blazeface/); pass --detector")?,
+    };
+
+    let start = Instant::now();
+    let mut global = global.clone();
+    global.threads = threads;
+    let restorer = Restorer::load(&model, &load_options(&global, args.no_cache))?;
+    let load_restorer = start.elapsed();
+    let start = Instant::now();
+    let mut options = DetectorOptions::default();
+    if let Some(score) = min_score {
+        options.score_threshold = score;
+    }
+    let mut detector = BlazeFace::load(&detector_path, &options)?;
+    let load_detector = start.elapsed();
+
+    let frame = match &args.image {
+        Some(path) => {
+            let picture = daefr::image_io::read_rgb(path)?;
+            imageops::resize(&picture, width, height, FilterType::Triangle)
+        }
+        None => {
+            SyntheticSource::new(width, height, synthetic_faces, 0, None)?
+                .render(0)
+                .0
+        }
+    };
+    let yuyv_camera = config.as_ref().is_some_and(|c| {
+        c.source.kind == SourceKind::Camera && c.source.format == CameraFormat::Yuyv
+    });
+    let preprocess = if yuyv_camera {
+        Preprocess::Yuyv(rgb_to_yuyv(&frame))
+    } else {
+        let mut bytes = Vec::new();
+        JpegEncoder::new_with_quality(&mut bytes, 85)
+            .encode_image(&frame)
+            .context("encoding the benchmark's JPEG frame")?;
+        Preprocess::Mjpeg(bytes)
+    };
+
+    let mut times = StageTimes::default();
+    for iteration in 0..args.warmup + args.iters.max(1) {
+        let one = run_once(&frame, &preprocess, &mut detector, &restorer, max_faces)?;
+        if iteration >= args.warmup {
+            times.preprocess.push(one.preprocess);
+            times.detect.push(one.detect);
+            times.align.push(one.align);
+            times.restore.push(one.restore);
+            times.paste.push(one.paste);
+            times.total.push(one.total);
+            times.faces.push(one.faces);
+        }
+    }
+
+    let report = Report {
+        profile: args.config.as_deref(),
+        model: restorer.model_path(),
+        model_format: restorer.format().to_string(),
+        detector: &detector_path,
+        frame: (width, height),
+        frame_source: match &args.image {
+            Some(p) => p.display().to_string(),
+            None => format!("synthetic, {synthetic_faces} face(s)"),
+        },
+        preprocess: preprocess.describe(width, height),
+        threads,
+        load_restorer,
+        load_detector,
+        times,
+    };
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    if report.times.faces.iter().all(|&n| n == 0) {
+        log::warn!("no face was detected: align, restore and paste were not measured");
+        eprintln!(
+            "daefr bench: warning: no face detected in the frame; align/restore/paste not \
+             measured (try --image with a portrait)"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One iteration's stage times.
+struct Once {
+    preprocess: Duration,
+    detect: Duration,
+    align: Duration,
+    restore: Duration,
+    paste: Duration,
+    total: Duration,
+    faces: usize,
+}
+
+/// preprocess -> detect -> align -> restore -> paste on one frame, timing each stage.
+fn run_once(
+    frame: &RgbImage,
+    preprocess: &Preprocess,
+    detector: &mut BlazeFace,
+    restorer: &Restorer,
+    max_faces: usize,
+) -> anyhow::Result<Once> {
+    let begin = Instant::now();
+    preprocess.run(frame.width(), frame.height())?;
+    let preprocess_time = begin.elapsed();
+
+    let start = Instant::now();
+    let mut faces = detector.detect(frame)?;
+    let detect = start.elapsed();
+    faces.truncate(max_faces);
+
+    let (mut align, mut restore, mut paste) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut output = frame.clone();
+    let mut restored_faces = 0;
+    for face in &faces {
+        let start = Instant::now();
+        let aligned = match align_face(frame, face, restorer.template(), restorer.input_size()) {
+            Ok(a) => a,
+            Err(e) => {
+                log::info!("bench: face skipped: {e}");
+                continue;
+            }
+        };
+        align += start.elapsed();
+        let start = Instant::now();
+        let restored = restorer.restore(&aligned.crop)?;
+        restore += start.elapsed();
+        let start = Instant::now();
+        paste_face(&mut output, &restored, &aligned);
+        paste += start.elapsed();
+        restored_faces += 1;
+    }
+    let _ = std::hint::black_box(&output);
+    Ok(Once {
+        preprocess: preprocess_time,
+        detect,
+        align,
+        restore,
+        paste,
+        total: begin.elapsed(),
+        faces: restored_faces,
+    })
+}
+
+/// Packs an RGB frame as YUYV 4:2:2 (BT.601 limited range), the layout a UVC camera sends.
+fn rgb_to_yuyv(frame: &RgbImage) -> Vec<u8> {
+    let luma = |[r, g, b]: [u8; 3]| -> u8 {
+        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+        (16.0 + 0.257 * r + 0.504 * g + 0.098 * b)
+            .round()
+            .clamp(0.0, 255.0) as u8
+    };
+    let chroma = |[r, g, b]: [u8; 3]| -> (u8, u8) {
+        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+        let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
+        let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;
+        (
+            u.round().clamp(0.0, 255.0) as u8,
+            v.round().clamp(0.0, 255.0) as u8,
+        )
+    };
+    let (w, h) = frame.dimensions();
+    let mut out = Vec::with_capacity(w as usize * h as usize * 2);
+    for y in 0..h {
+        for x in (0..w).step_by(2) {
+            let p0 = frame.get_pixel(x, y).0;
+            let p1 = frame.get_pixel((x + 1).min(w - 1), y).0;
+            let (u, v) = chroma(p0);
+            out.extend_from_slice(&[luma(p0), u, luma(p1), v]);
+        }
+    }
+    out
+}
+
+/// Everything `daefr bench` prints.
+struct Report<'a> {
+    profile: Option<&'a Path>,
+    model: &'a Path,
+    model_format: String,
+    detector: &'a Path,
+    frame: (u32, u32),
+    frame_source: String,
+    preprocess: String,
+    threads: Option<usize>,
+    load_restorer: Duration,
+    load_detector: Duration,
+    times: StageTimes,
+}
+
+/// Median of `values` in milliseconds (0 for none).
+fn median_ms(values: &[Duration]) -> f64 {
+    let mut ms: Vec<f64> = values.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    match ms.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => ms[n / 2],
+        n => (ms[n / 2 - 1] + ms[n / 2]) / 2.0,
+    }
+}
+
+impl Report<'_> {
+    /// Faces restored per frame (median over iterations).
+    fn faces(&self) -> usize {
+        let mut faces = self.times.faces.clone();
+        faces.sort_unstable();
+        faces.get(faces.len() / 2).copied().unwrap_or(0)
+    }
+
+    fn stages(&self) -> [(&'static str, f64); 6] {
+        let t = &self.times;
+        [
+            ("preprocess", median_ms(&t.preprocess)),
+            ("detect", median_ms(&t.detect)),
+            ("align", median_ms(&t.align)),
+            ("restore", median_ms(&t.restore)),
+            ("paste", median_ms(&t.paste)),
+            ("total", median_ms(&t.total)),
+        ]
+    }
+
+    /// Frames/s and faces/s of the sequential pipeline, and faces/s of the restorer alone.
+    fn rates(&self) -> (f64, f64, f64) {
+        let total = median_ms(&self.times.total);
+        let restore = median_ms(&self.times.restore);
+        let faces = self.faces() as f64;
+        let per_s = |ms: f64, n: f64| if ms > 0.0 { n * 1e3 / ms } else { 0.0 };
+        (
+            per_s(total, 1.0),
+            per_s(total, faces),
+            per_s(restore, faces),
+        )
+    }
+
+    fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let faces = self.faces();
+        let (fps, faces_per_s, restore_faces_per_s) = self.rates();
+        let _ = writeln!(s, "machine:   {}", machine_description());
+        if let Some(p) = self.profile {
+            let _ = writeln!(s, "profile:   {}", p.display());
+        }
+        let _ = writeln!(
+            s,
+            "restorer:  {} ({})",
+            self.model.display(),
+            self.model_format
+        );
+        let _ = writeln!(s, "detector:  {}", self.detector.display());
+        let _ = writeln!(
+            s,
+            "frame:     {}x{} ({}), {} face(s) restored per frame",
+            self.frame.0, self.frame.1, self.frame_source, faces
+        );
+        let _ = writeln!(
+            s,
+            "threads:   {} (tract matmul threads), {} timed iterations, medians",
+            self.threads
+                .map_or_else(|| "default".to_string(), |t| t.to_string()),
+            self.times.total.len()
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(s, "{:<34} {:>10} {:>12}", "stage", "ms/frame", "ms/face");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let _ = writeln!(
+            s,
+            "{:<34} {:>10.1}",
+            "load restorer (once)",
+            ms(self.load_restorer)
+        );
+        let _ = writeln!(
+            s,
+            "{:<34} {:>10.1}",
+            "load detector (once)",
+            ms(self.load_detector)
+        );
+        for (name, value) in self.stages() {
+            let label = match name {
+                "preprocess" => format!("preprocess ({})", self.preprocess),
+                "total" => "total (sequential)".to_string(),
+                other => other.to_string(),
+            };
+            let per_face = matches!(name, "align" | "restore" | "paste") && faces > 0;
+            if per_face {
+                let _ = writeln!(
+                    s,
+                    "{label:<34} {value:>10.2} {:>12.2}",
+                    value / faces as f64
+                );
+            } else {
+                let _ = writeln!(s, "{label:<34} {value:>10.2}");
+            }
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{fps:.2} frames/s, {faces_per_s:.2} faces/s end to end; restorer alone \
+             {restore_faces_per_s:.2} faces/s per worker"
+        );
+        s
+    }
+
+    fn json(&self) -> String {
+        let (fps, faces_per_s, restore_faces_per_s) = self.rates();
+        let mut stages = serde_json::Map::new();
+        for (name, value) in self.stages() {
+            stages.insert(format!("{name}_ms"), serde_json::json!(value));
+        }
+        serde_json::json!({
+            "machine": machine_description(),
+            "profile": self.profile.map(|p| p.display().to_string()),
+            "restorer": self.model.display().to_string(),
+            "restorer_format": self.model_format,
+            "detector": self.detector.display().to_string(),
+            "frame": [self.frame.0, self.frame.1],
+            "frame_source": self.frame_source,
+            "preprocess": self.preprocess,
+            "threads": self.threads,
+            "iters": self.times.total.len(),
+            "faces_per_frame": self.faces(),
+            "load_restorer_ms": self.load_restorer.as_secs_f64() * 1e3,
+            "load_detector_ms": self.load_detector.as_secs_f64() * 1e3,
+            "median": stages,
+            "frames_per_s": fps,
+            "faces_per_s": faces_per_s,
+            "restore_faces_per_s": restore_faces_per_s,
+        })
+        .to_string()
+    }
+}
+
+/// Board or CPU name and core count, for the report (device tree model on a Pi or Jetson,
+/// `model name` from /proc/cpuinfo elsewhere).
+fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let device_tree = std::fs::read_to_string("/proc/device-tree/model")
+        .ok()
+        .map(|m| m.trim_end_matches('\0').trim().to_string());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Model"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        });
+    let name = device_tree.or(cpu).unwrap_or_else(|| "unknown".to_string());
+    format!("{name} ({}, {cores} cores)", std::env::consts::ARCH)
+}
