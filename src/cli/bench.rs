@@ -242,7 +242,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         print!("{}", report.table());
     }
     if report.times.faces.iter().all(|&n| n == 0) {
-        log::warn!("no face was detected: align, restore and paste were not measured");
         eprintln!(
             "daefr bench: warning: no face detected in the frame; align/restore/paste not \
              measured (try --image with a portrait)"
