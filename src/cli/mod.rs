@@ -7,7 +7,7 @@ pub mod bench_model;
 pub mod convert;
 pub mod inspect;
 pub mod restore;
-// Slot: `pub mod run;` (issue 6, live camera kiosk).
+pub mod run;
 // Slot: `pub mod bench;` (issue 7, benchmarks).
 
 use std::path::PathBuf;
@@ -47,7 +47,8 @@ pub enum Command {
     /// Time the network alone (used by benches/side_by_side.py).
     #[command(hide = true)]
     BenchModel(bench_model::Args),
-    // Slot: `Run(run::Args)` (issue 6).
+    /// Live mode: camera -> detect + track -> restore -> display, per a board profile.
+    Run(run::Args),
     // Slot: `Bench(bench::Args)` (issue 7).
 }
 
@@ -59,7 +60,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, &global),
         Command::Convert(args) => convert::run(args, &global),
         Command::BenchModel(args) => bench_model::run(args, &global),
-        // Slot: `Command::Run(args) => run::run(args, &global),` (issue 6).
+        Command::Run(args) => run::run(args, &global),
         // Slot: `Command::Bench(args) => bench::run(args, &global),` (issue 7).
     }
 }

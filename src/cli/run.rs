@@ -1,0 +1,159 @@
+//! `daefr run`: the live mode. Camera (or file/synthetic source) -> detect + track -> restore ->
+//! display, as configured by a board profile in firmware-config/.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use daefr::capture::open_source;
+use daefr::config::Config;
+use daefr::detect::{default_detector_path, BlazeFace, DetectorOptions};
+use daefr::display::open_display;
+use daefr::model::{LoadOptions, Restorer};
+use daefr::pipeline::{
+    run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveOptions, LiveStages,
+    LiveStats, ModelRestorer, TruthDetector,
+};
+
+use super::{model_path_or_default, Global};
+
+/// Arguments of `daefr run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Board profile, e.g. firmware-config/rpi5.toml.
+    #[arg(long, value_name = "PATH")]
+    pub config: PathBuf,
+    /// Stop after capturing this many frames.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Write the final statistics as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub stats_json: Option<PathBuf>,
+    /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Synthetic source only: use the faces it reports instead of running the detector
+    /// (benchmarks the rest of the loop).
+    #[arg(long, hide = true)]
+    pub truth_detector: bool,
+}
+
+/// Runs `daefr run`.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let options = LoadOptions {
+        threads: match config.model.threads {
+            0 => global.threads,
+            n => Some(n as usize),
+        },
+        use_cache: !args.no_cache,
+    };
+
+    let model = model_path_or_default(config.model.restorer.clone())?;
+    let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
+    let mut compositor = None;
+    for _ in 0..config.model.restore_workers {
+        let restorer = Restorer::load(&model, &options)
+            .with_context(|| format!("{}: model.restorer", args.config.display()))?;
+        let stage = ModelRestorer::new(restorer);
+        compositor.get_or_insert(stage.compositor());
+        restorers.push(Box::new(stage));
+    }
+    let compositor: Arc<dyn FaceCompositor> =
+        Arc::new(compositor.context("model.restore_workers must be >= 1")?);
+
+    let detector: Box<dyn FrameDetector> = if args.truth_detector {
+        Box::new(TruthDetector)
+    } else {
+        let path = match &config.model.detector {
+            Some(p) => p.clone(),
+            None => default_detector_path().context(
+                "no model.detector in the profile and the bundled BlazeFace model was not found",
+            )?,
+        };
+        let detector_options = DetectorOptions {
+            score_threshold: config.model.min_score,
+            ..DetectorOptions::default()
+        };
+        Box::new(DetectorStage(Box::new(BlazeFace::load(
+            &path,
+            &detector_options,
+        )?)))
+    };
+
+    let source = open_source(&config.source)?;
+    let display = open_display(&config.display)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
+    let live_options = LiveOptions {
+        pipeline: config.pipeline.clone(),
+        overlay: config.overlay,
+        faults: config.faults,
+        min_score: config.model.min_score,
+        source_fps: config.source.fps,
+        max_frames: args.frames,
+        max_duration: args
+            .duration
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64),
+    };
+    let stages = LiveStages {
+        source,
+        detector,
+        restorers,
+        compositor,
+        display,
+    };
+    let stats = run_live(stages, live_options, stop)?;
+    report(&stats);
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::to_string_pretty(&stats)?;
+        std::fs::write(path, json).with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(s: &LiveStats) {
+    println!(
+        "frames: {} captured, {} shown, {} dropped ({} before detect, {} before display, {} display errors)",
+        s.frames_captured,
+        s.frames_shown,
+        s.frames_dropped,
+        s.dropped_before_detect,
+        s.dropped_before_display,
+        s.display_errors
+    );
+    println!(
+        "{:.1} s, {:.1} fps shown, {} faces restored ({:.2}/s), {} restore errors, {} capture errors",
+        s.wall_s,
+        s.display_fps,
+        s.faces_restored,
+        s.restored_faces_per_s,
+        s.restore_errors,
+        s.capture_errors
+    );
+    println!(
+        "ms: detect {:.1}, restore {:.1}/face, compose {:.1}, present {:.1}; latency mean {:.0} p95 {:.0}",
+        s.detect.mean_ms,
+        s.restore.mean_ms,
+        s.compose.mean_ms,
+        s.present.mean_ms,
+        s.latency.mean_ms,
+        s.latency.p95_ms
+    );
+    println!(
+        "memory: peak RSS {:.0} MB, RSS at end {:.0} MB",
+        s.peak_rss_mb, s.rss_mb_end
+    );
+}

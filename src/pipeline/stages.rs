@@ -1,0 +1,119 @@
+//! The stage traits the live loop runs, and their implementations on the real detector, aligner
+//! and restorer. Tests and benchmarks swap in their own (see `TruthDetector`).
+
+use std::path::Path;
+
+use image::RgbImage;
+
+use crate::align::{align_face, estimate_similarity, paste_face, AlignedFace};
+use crate::capture::Frame;
+use crate::detect::{Face, FaceDetector};
+use crate::model::{LoadOptions, Restorer, Template};
+use crate::Result;
+
+/// Finds faces in a captured frame.
+pub trait FrameDetector: Send {
+    /// Faces in `frame`, in its pixel coordinates.
+    fn detect_frame(&mut self, frame: &Frame) -> Result<Vec<Face>>;
+}
+
+/// Runs any [`FaceDetector`] (BlazeFace) on the frame's pixels.
+pub struct DetectorStage(pub Box<dyn FaceDetector>);
+
+impl FrameDetector for DetectorStage {
+    fn detect_frame(&mut self, frame: &Frame) -> Result<Vec<Face>> {
+        self.0.detect(&frame.image)
+    }
+}
+
+/// "Detects" the faces a synthetic source reports it drew: exact boxes and keypoints, no model.
+/// For tests and for benchmarks that measure the rest of the loop.
+#[derive(Debug, Default)]
+pub struct TruthDetector;
+
+impl FrameDetector for TruthDetector {
+    fn detect_frame(&mut self, frame: &Frame) -> Result<Vec<Face>> {
+        Ok(frame
+            .truth
+            .iter()
+            .map(|t| Face {
+                bbox: t.bbox,
+                score: 1.0,
+                keypoints: t.keypoints,
+            })
+            .collect())
+    }
+}
+
+/// Restores one face of a frame; runs on a restore worker thread.
+pub trait FaceRestorer: Send {
+    /// The restored face in the model's crop space (aligned to the template).
+    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RgbImage>;
+}
+
+/// Puts a restored face (crop space) back into a frame at a face's current position. Shared by
+/// the display thread; must be cheap compared with restoring.
+pub trait FaceCompositor: Send + Sync {
+    /// Pastes `restored` over `face` in `frame`.
+    fn paste(&self, frame: &mut RgbImage, restored: &RgbImage, face: &Face);
+}
+
+/// Align + restore with the DAEFR model.
+pub struct ModelRestorer {
+    restorer: Restorer,
+}
+
+impl ModelRestorer {
+    /// Loads the model at `path`.
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
+        Ok(Self {
+            restorer: Restorer::load(path, options)?,
+        })
+    }
+
+    /// Wraps a loaded model.
+    pub fn new(restorer: Restorer) -> Self {
+        Self { restorer }
+    }
+
+    /// The compositor matching this model's template and input size.
+    pub fn compositor(&self) -> TemplateCompositor {
+        TemplateCompositor {
+            template: *self.restorer.template(),
+            size: self.restorer.input_size(),
+        }
+    }
+}
+
+impl FaceRestorer for ModelRestorer {
+    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RgbImage> {
+        let size = self.restorer.input_size();
+        let aligned = align_face(frame, face, self.restorer.template(), size)?;
+        self.restorer.restore(&aligned.crop)
+    }
+}
+
+/// Pastes a template-aligned restored face at a face's current keypoints: the restored face was
+/// made from an earlier frame, but since it lives in template space it follows the face's motion.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateCompositor {
+    /// Alignment template of the model (crop pixels).
+    pub template: Template,
+    /// Model input size.
+    pub size: u32,
+}
+
+impl FaceCompositor for TemplateCompositor {
+    fn paste(&self, frame: &mut RgbImage, restored: &RgbImage, face: &Face) {
+        let Some(transform) =
+            estimate_similarity(&face.alignment_points(), &self.template.points())
+        else {
+            return;
+        };
+        let aligned = AlignedFace {
+            crop: RgbImage::new(self.size, self.size),
+            transform,
+        };
+        paste_face(frame, restored, &aligned);
+    }
+}
