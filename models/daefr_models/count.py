@@ -10,6 +10,7 @@ matmuls; norms, activations and softmax are not MACs and are not counted).
 from __future__ import annotations
 
 import argparse
+import functools
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -27,8 +28,9 @@ def _meta_model(cfg: DaefrConfig) -> tuple[RestoreGraph, torch.Tensor]:
     return graph, x
 
 
-def count_macs(cfg: DaefrConfig, depth: int = 2) -> tuple[int, dict[str, int]]:
-    """(total MACs of one restore, MACs per module path up to `depth` levels below the model)."""
+@functools.lru_cache(maxsize=16)
+def count_macs(cfg: DaefrConfig) -> tuple[int, dict[str, int]]:
+    """(total MACs of one restore, MACs per module path); cached per config (configs are frozen)."""
     graph, x = _meta_model(cfg)
     counter = FlopCounterMode(display=False, depth=None)
     with counter:
@@ -61,7 +63,7 @@ def _tree_order(name: str, seen: dict[str, int]) -> tuple[int, ...]:
 def report(cfg: DaefrConfig, depth: int = 2) -> str:
     """A text table: parameters and MACs per module, then totals."""
     params = count_params(cfg)
-    total_macs, macs = count_macs(cfg, depth)
+    total_macs, macs = count_macs(cfg)
     lines = [
         f"config {cfg.name}: input {cfg.vq.resolution}x{cfg.vq.resolution}, "
         f"{cfg.vq.latent_size}x{cfg.vq.latent_size} tokens, "
