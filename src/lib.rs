@@ -11,5 +11,6 @@ pub mod error;
 pub mod image_io;
 pub mod model;
 pub mod photo;
+pub mod pipeline;
 
 pub use error::{Error, Result};

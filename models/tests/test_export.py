@@ -6,9 +6,20 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from daefr_models import golden
-from daefr_models.export import ASTRONAUT, REPO_ROOT, export, parity, parity_inputs, random_model
+from daefr_models.arch import DAEFR
+from daefr_models.config import get_config
+from daefr_models.export import (
+    ASTRONAUT,
+    REPO_ROOT,
+    export,
+    load_checkpoint,
+    parity,
+    parity_inputs,
+    random_model,
+)
 from daefr_models.onnx_meta import FORMAT_VERSION, load_template, provisional_template, read_metadata
 
 # Ops tract's ONNX front-end supports and that the export is allowed to use (docs/architecture.md).
@@ -101,3 +112,20 @@ def test_committed_models_follow_the_contract():
 
 def test_goldens_are_fresh():
     assert golden.check(list(golden.MODELS)) == []
+
+
+def test_load_checkpoint_reads_train_output(tmp_path):
+    model = random_model("tiny-32", seed=3)
+    ablation = DAEFR(get_config("tiny-32"), use_fusion=False)
+    torch.save({"config": "tiny-32", "model": model.state_dict(), "use_lq_encoder": True, "use_fusion": True},
+               tmp_path / "model.pt")
+    torch.save({"config": "tiny-32", "model": ablation.state_dict(), "use_lq_encoder": True, "use_fusion": False},
+               tmp_path / "ablation.pt")
+    loaded, name = load_checkpoint(tmp_path / "model.pt")
+    assert name == "tiny-32"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    loaded_ablation, _ = load_checkpoint(tmp_path / "ablation.pt")
+    assert type(loaded_ablation.fusion).__name__ == "ConcatFusion"
+    with pytest.raises(ValueError, match="lite-128"):
+        load_checkpoint(tmp_path / "model.pt", config="lite-128")
