@@ -1,4 +1,5 @@
-//! `daefr restore`: restore one aligned face crop, or every PNG/JPEG in a directory.
+//! `daefr restore`: restore every face of a whole photo (detect, align, restore, paste back), or
+//! with `--aligned` one aligned face crop; or every PNG/JPEG in a directory.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,14 +33,26 @@ pub struct Args {
     /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
     #[arg(long)]
     pub no_cache: bool,
+    /// Whole photos: face detector, `long-range` (256 px input, small faces in group photos) or
+    /// `short-range` (128 px, faces filling much of the picture).
+    #[arg(long, value_name = "KIND", default_value = "long-range")]
+    pub detector: daefr::detect::DetectorKind,
+    /// Whole photos: detector model file (default: the bundled BlazeFace for --detector).
+    #[arg(long, value_name = "PATH")]
+    pub detector_model: Option<PathBuf>,
+    /// Whole photos: faces narrower than this many pixels are left as they are.
+    #[arg(long, value_name = "PX", default_value_t = daefr::photo::DEFAULT_MIN_FACE)]
+    pub min_face: f32,
+    /// Whole photos: write each aligned face and its restored crop into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub save_faces: Option<PathBuf>,
+    /// Whole photos: draw detected boxes and keypoints on the output.
+    #[arg(long)]
+    pub draw_boxes: bool,
 }
 
 /// Runs `daefr restore`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    if !args.aligned {
-        // Hook for issue 4: call daefr::photo::restore_photo here once it exists.
-        bail!("whole-photo mode needs face detection; pass --aligned for aligned face crops");
-    }
     if !args.input.exists() {
         bail!("{}: no such file or directory", args.input.display());
     }
@@ -53,6 +66,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         restorer.input_size(),
         restorer.load_time()
     );
+    if !args.aligned {
+        return restore_photos(&restorer, &args);
+    }
     if args.input.is_dir() {
         restore_dir(&restorer, &args)
     } else {
@@ -149,6 +165,62 @@ fn restore_dir(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
         bail!(
             "{failed} of {} images failed (see messages above)",
             files.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
+/// or of every photo in a directory. A photo without a face is written unchanged.
+fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
+    use daefr::detect::{detector_path, BlazeFace, DetectorOptions};
+    use daefr::photo::{restore_photo, PhotoOptions};
+
+    let detector_file = match &args.detector_model {
+        Some(path) => path.clone(),
+        None => detector_path(args.detector).with_context(|| {
+            format!("bundled {} BlazeFace model not found; pass --detector-model PATH", args.detector)
+        })?,
+    };
+    let mut detector = BlazeFace::load(&detector_file, &DetectorOptions::default())?;
+    let jobs: Vec<(PathBuf, PathBuf)> = if args.input.is_dir() {
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("{}: cannot create output directory", args.output.display()))?;
+        list_images(&args.input)?
+            .into_iter()
+            .map(|input| {
+                let output = args.output.join(input.file_name().unwrap_or_default());
+                (input, output)
+            })
+            .collect()
+    } else {
+        vec![(args.input.clone(), args.output.clone())]
+    };
+    let several = jobs.len() > 1;
+    for (input, output) in &jobs {
+        let photo = read_rgb(input)?;
+        let save_faces = args.save_faces.as_ref().map(|dir| match (several, input.file_stem()) {
+            (true, Some(stem)) => dir.join(stem),
+            _ => dir.clone(),
+        });
+        let options = PhotoOptions {
+            min_face: args.min_face,
+            save_faces,
+            draw_boxes: args.draw_boxes,
+            ..PhotoOptions::default()
+        };
+        let result = restore_photo(&photo, &mut detector, restorer, &options)
+            .with_context(|| format!("{}", input.display()))?;
+        if result.faces.is_empty() {
+            eprintln!("daefr: warning: {}: no face found; written unchanged", input.display());
+        }
+        write_rgb(output, &result.image)?;
+        eprintln!(
+            "{}: {} face(s) found, {} restored -> {}",
+            input.display(),
+            result.faces.len(),
+            result.restored(),
+            output.display()
         );
     }
     Ok(ExitCode::SUCCESS)
