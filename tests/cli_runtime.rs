@@ -199,15 +199,7 @@ fn restore_errors_are_one_line() {
     }
 }
 
-#[test]
-fn restore_without_aligned_asks_for_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("face.png");
-    face(32, 32).save(&input).unwrap();
-    let o = s(&dir.path().join("o.png"));
-    let out = daefr(&["restore", &s(&input), "-o", &o, "--model", &model()]);
-    assert_clean_failure(&out, "--aligned");
-}
+// Whole-photo mode (restore without --aligned) is tested in tests/photo_cli.rs.
 
 #[test]
 fn inspect_prints_metadata_ops_and_macs() {

@@ -1,0 +1,80 @@
+//! `daefr restore` without `--aligned` (whole photos), through the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use image::{Rgb, RgbImage};
+
+fn daefr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_daefr"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run daefr")
+}
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_photo_without_a_face_is_written_unchanged_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("sky.png");
+    let output = dir.path().join("out.png");
+    let sky = RgbImage::from_fn(300, 200, |x, y| {
+        Rgb([40, (90 + y / 4) as u8, (160 + x / 8) as u8])
+    });
+    sky.save(&input).expect("write");
+    let out = daefr(&[
+        "restore",
+        &input.display().to_string(),
+        "-o",
+        &output.display().to_string(),
+        "--model",
+        &repo("tests/fixtures/models/identity-32.onnx"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("no face"), "{err}");
+    assert_eq!(image::open(&output).expect("output").to_rgb8(), sky);
+}
+
+#[test]
+fn the_portrait_is_restored_and_boxes_and_faces_are_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("out.png");
+    let faces = dir.path().join("faces");
+    let out = daefr(&[
+        "restore",
+        &repo("tests/fixtures/astronaut.png"),
+        "-o",
+        &output.display().to_string(),
+        "--model",
+        &repo("tests/fixtures/models/identity-32.onnx"),
+        "--detector",
+        "short-range",
+        "--save-faces",
+        &faces.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 face(s) found, 1 restored"), "{err}");
+    let restored = image::open(&output).expect("output").to_rgb8();
+    assert_eq!(restored.dimensions(), (512, 512));
+    assert!(faces.join("face-00-aligned.png").is_file());
+    assert!(faces.join("face-00-restored.png").is_file());
+    let bad = daefr(&[
+        "restore",
+        &repo("tests/fixtures/astronaut.png"),
+        "-o",
+        "x.png",
+        "--detector",
+        "sideways",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sideways"));
+}
