@@ -179,13 +179,17 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
     let detector_file = match &args.detector_model {
         Some(path) => path.clone(),
         None => detector_path(args.detector).with_context(|| {
-            format!("bundled {} BlazeFace model not found; pass --detector-model PATH", args.detector)
+            format!(
+                "bundled {} BlazeFace model not found; pass --detector-model PATH",
+                args.detector
+            )
         })?,
     };
     let mut detector = BlazeFace::load(&detector_file, &DetectorOptions::default())?;
     let jobs: Vec<(PathBuf, PathBuf)> = if args.input.is_dir() {
-        std::fs::create_dir_all(&args.output)
-            .with_context(|| format!("{}: cannot create output directory", args.output.display()))?;
+        std::fs::create_dir_all(&args.output).with_context(|| {
+            format!("{}: cannot create output directory", args.output.display())
+        })?;
         list_images(&args.input)?
             .into_iter()
             .map(|input| {
@@ -199,10 +203,13 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
     let several = jobs.len() > 1;
     for (input, output) in &jobs {
         let photo = read_rgb(input)?;
-        let save_faces = args.save_faces.as_ref().map(|dir| match (several, input.file_stem()) {
-            (true, Some(stem)) => dir.join(stem),
-            _ => dir.clone(),
-        });
+        let save_faces = args
+            .save_faces
+            .as_ref()
+            .map(|dir| match (several, input.file_stem()) {
+                (true, Some(stem)) => dir.join(stem),
+                _ => dir.clone(),
+            });
         let options = PhotoOptions {
             min_face: args.min_face,
             save_faces,
@@ -212,7 +219,10 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
         let result = restore_photo(&photo, &mut detector, restorer, &options)
             .with_context(|| format!("{}", input.display()))?;
         if result.faces.is_empty() {
-            eprintln!("daefr: warning: {}: no face found; written unchanged", input.display());
+            eprintln!(
+                "daefr: warning: {}: no face found; written unchanged",
+                input.display()
+            );
         }
         write_rgb(output, &result.image)?;
         eprintln!(

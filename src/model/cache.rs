@@ -1,7 +1,7 @@
 //! The NNEF cache: an ONNX model converted once to tract's NNEF archive, which loads faster.
 //!
-//! The archive holds the typed graph before decluttering (see [`load_onnx_with`]) as an
-//! uncompressed tar (`<stem>.nnef.tar`, next to the ONNX file): fp32 weights
+//! The archive holds the decluttered typed graph (so loading skips parsing, type inference and
+//! decluttering; only the CPU-specific optimization remains) as an uncompressed tar (`<stem>.nnef.tar`, next to the ONNX file): fp32 weights
 //! barely compress, and skipping inflate keeps kiosk start-up short. The ONNX `metadata_props`
 //! travel inside the archive as tract model properties (`onnx.metadata_props.<key>` in the
 //! `tract_core_properties` fragment of `graph.nnef`), so no sidecar file can get lost or stale.
@@ -34,7 +34,7 @@ pub fn fresh_cache_for(onnx: &Path) -> Option<PathBuf> {
 /// against the contract first. Writes to a temporary name, then renames, so a crash never leaves a
 /// half-written cache behind.
 pub fn write_nnef(onnx: &Path, out: &Path) -> Result<()> {
-    let (loaded, _meta) = load_onnx_with(onnx, false)?;
+    let (loaded, _meta) = load_onnx_with(onnx, true)?;
     let tmp = out.with_extension("tmp");
     let io_err = |source| Error::Io {
         path: out.to_path_buf(),

@@ -160,9 +160,7 @@ pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
     load_onnx_with(path, true)
 }
 
-/// [`load_onnx`], optionally without decluttering. The NNEF cache is written from the graph
-/// before decluttering: decluttering fuses patterns into ops that tract's NNEF writer has no
-/// serializer for (e.g. `GeluExact` in tract 0.23.9); `into_optimized` redoes it at load.
+/// [`load_onnx`], optionally without decluttering (to look at the graph as the file has it).
 pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, ModelMetadata)> {
     let start = Instant::now();
     let proto = read_onnx_proto(path)?;
@@ -248,9 +246,22 @@ fn check_typed_output(path: &Path, typed: &TypedModel, size: u32) -> Result<()> 
     check_shape(path, "output", &typed_dims(fact), size)
 }
 
-/// The NNEF reader, with the ONNX operator extensions our graphs may use.
+/// The NNEF reader/writer, with the ONNX operator extensions and the `daefr` registry.
 pub(crate) fn nnef_framework() -> tract_nnef::framework::Nnef {
-    tract_nnef::nnef().with_onnx()
+    tract_nnef::nnef()
+        .with_onnx()
+        .with_registry(daefr_nnef_registry())
+}
+
+/// Serializers tract 0.23.9 lacks for ops that decluttering our graphs creates: `GeluExact`
+/// (fused from `x * 0.5 * (1 + erf(x / sqrt 2))`) becomes `daefr_gelu_exact(x)`.
+fn daefr_nnef_registry() -> tract_nnef::internal::Registry {
+    let mut registry = tract_nnef::internal::Registry::new("daefr");
+    registry.register_unit_element_wise(
+        "daefr_gelu_exact",
+        &tract_onnx::tract_core::ops::nn::GeluExact {},
+    );
+    registry
 }
 
 /// Loads a tract NNEF archive written by [`super::cache::write_nnef`]; metadata travels in the

@@ -75,9 +75,8 @@ impl Restorer {
         };
         let source = loaded.path.clone();
         let optimize_start = Instant::now();
-        let plan = loaded
-            .typed
-            .into_optimized()
+        let plan = optimize_scope()
+            .and_then(|scope| scope.enter(|| loaded.typed.into_optimized()))
             .and_then(|m| m.into_runnable())
             .map_err(|e| Error::ModelLoad {
                 path: source.clone(),
@@ -255,6 +254,24 @@ impl Restorer {
             })
             .collect()
     }
+}
+
+/// Environment variable: set to `1` to let tract pick its direct spatial convolution again.
+pub const DIRECT_CONV_ENV: &str = "DAEFR_DIRECT_CONV";
+
+/// tract knobs applied while optimizing. tract 0.23.9 picks `DirectSpatialConv` for our 3x3
+/// convolutions on 128-px maps; on x86-64 (AVX2) it ran at well under half the speed of the
+/// im2col + matmul path (`fma_mmm_f32_16x6`) it otherwise takes (see BENCHMARKS.md), so it is
+/// disabled there. Other targets keep tract's choice (unmeasured); `DAEFR_DIRECT_CONV=1|0`
+/// overrides either way.
+fn optimize_scope() -> TractResult<tract_onnx::tract_core::knobs::KnobScope> {
+    let direct = match std::env::var(DIRECT_CONV_ENV).ok().as_deref() {
+        Some("1") => true,
+        Some("0") => false,
+        _ => !cfg!(target_arch = "x86_64"),
+    };
+    let disable = if direct { "false" } else { "true" };
+    tract_onnx::tract_core::knobs::KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", disable)])
 }
 
 /// Time spent in one node of the optimized plan (see [`Restorer::profile`]).
