@@ -32,6 +32,10 @@ fn frame() -> RgbImage {
 
 fn bench(c: &mut Criterion) {
     let frame = frame();
+    // The detector's letterbox resize alone (part of detect_640x480_128).
+    c.bench_function("resize_640x480_to_128x96", |b| {
+        b.iter(|| imageops::resize(black_box(&frame), 128, 96, imageops::FilterType::Triangle))
+    });
     for kind in [DetectorKind::ShortRange, DetectorKind::LongRange] {
         let Some(path) = detector_path(kind) else {
             eprintln!("no bundled {kind:?} detector; skipped");

@@ -166,25 +166,62 @@ impl BlazeFace {
         &self.options
     }
 
-    /// Letterbox `frame` into the detector input: resize keeping aspect, centre, pad black,
-    /// normalise to `[-1, 1]`.
+    /// Letterbox `frame` into the detector input: shrink keeping aspect (area average), centre,
+    /// pad black, normalise to `[-1, 1]`.
     fn preprocess(&self, frame: &RgbImage) -> Result<(Tensor, Letterbox)> {
         let size = self.input_size;
         let letterbox = Letterbox::fit(frame.width(), frame.height(), size);
-        let resized = imageops::resize(
-            frame,
-            letterbox.width,
-            letterbox.height,
-            FilterType::Triangle,
-        );
         let side = size as usize;
         let mut data = vec![-1.0f32; side * side * 3];
-        let row_len = letterbox.width as usize * 3;
-        for (y, row) in resized.as_raw().chunks_exact(row_len).enumerate() {
-            let start =
-                ((y + letterbox.offset_y as usize) * side + letterbox.offset_x as usize) * 3;
-            for (dst, &src) in data[start..start + row_len].iter_mut().zip(row) {
-                *dst = src as f32 * (2.0 / 255.0) - 1.0;
+        let shrinking = frame.width() >= letterbox.width && frame.height() >= letterbox.height;
+        let resized;
+        let (src, src_w, src_h) = if shrinking {
+            (frame, frame.width() as usize, frame.height() as usize)
+        } else {
+            // Enlarging a small frame: bilinear, then the area pass below is a plain copy.
+            resized = imageops::resize(
+                frame,
+                letterbox.width,
+                letterbox.height,
+                FilterType::Triangle,
+            );
+            (
+                &resized,
+                resized.width() as usize,
+                resized.height() as usize,
+            )
+        };
+        let (out_w, out_h) = (letterbox.width as usize, letterbox.height as usize);
+        // Source rows/columns [start, end) averaged into each output row/column.
+        let spans = |out: usize, src_len: usize| -> Vec<(usize, usize)> {
+            (0..out)
+                .map(|i| {
+                    let start = i * src_len / out;
+                    let end = ((i + 1) * src_len / out).max(start + 1).min(src_len);
+                    (start, end)
+                })
+                .collect()
+        };
+        let (cols, rows) = (spans(out_w, src_w), spans(out_h, src_h));
+        let raw = src.as_raw();
+        let stride = src_w * 3;
+        let mut row_sum = vec![0u32; src_w * 3];
+        for (oy, &(y0, y1)) in rows.iter().enumerate() {
+            row_sum.iter_mut().for_each(|v| *v = 0);
+            for y in y0..y1 {
+                for (acc, &v) in row_sum.iter_mut().zip(&raw[y * stride..(y + 1) * stride]) {
+                    *acc += v as u32;
+                }
+            }
+            let dst_row = (oy + letterbox.offset_y as usize) * side + letterbox.offset_x as usize;
+            for (ox, &(x0, x1)) in cols.iter().enumerate() {
+                let count = ((y1 - y0) * (x1 - x0)) as f32;
+                let scale = 2.0 / (255.0 * count);
+                let dst = (dst_row + ox) * 3;
+                for c in 0..3 {
+                    let sum: u32 = (x0..x1).map(|x| row_sum[x * 3 + c]).sum();
+                    data[dst + c] = sum as f32 * scale - 1.0;
+                }
             }
         }
         let tensor = Tensor::from_shape(&[1, side, side, 3], &data)
