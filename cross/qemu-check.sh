@@ -18,9 +18,13 @@
 # no board has). armv7 runs as a Cortex-A7 with TRACT_CPU_ARM32_NEON=1 (qemu shows the host's
 # /proc/cpuinfo, so tract would otherwise not see NEON). See docs/cpu-features.md.
 #
-# Runtime (2-core x86 VM): cold, ~25-35 min (two cold tract cross-builds dominate); warm, a few
-# minutes. Timings under qemu are meaningless (100-200x slower than a board); use `daefr bench`
-# on real hardware. Environment: QEMU_CHECK_TIMEOUT (seconds per emulated command, default 900),
+# Runtime on a 2-core x86 VM: the two cold tract cross-builds dominate (6-10 min each on an idle
+# machine; 41 min for aarch64 on a machine busy with other jobs). The emulated steps took ~4 min for
+# aarch64 (--version 0 s, tiny restore 21 s, lite-128 restore 105 s, 2 live frames 104 s); armv7
+# runs the tiny model only, so less. Expect ~25-35 min cold on an idle 2-core machine, well under
+# 10 min warm. Timings under qemu are meaningless (100-200x slower than a board); use
+# `daefr bench` on real hardware.
+# Environment: QEMU_CHECK_TIMEOUT (seconds per emulated command, default 900),
 # QEMU_CHECK_FULL=1 (also run the default model on armv7), QEMU_CHECK_X86_BIN (reuse an x86
 # daefr built from this tree instead of building one).
 set -uo pipefail
