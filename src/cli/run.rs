@@ -47,6 +47,13 @@ pub struct Args {
 /// Runs `daefr run`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
+    // Installed first, so a signal during the (slow, on a Pi) model loading also stops cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+    }
     let options = LoadOptions {
         threads: match config.model.threads {
             0 => global.threads,
@@ -90,12 +97,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let source = open_source(&config.source)?;
     let display = open_display(&config.display)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("cannot install the SIGINT/SIGTERM handler")?;
-    }
     let live_options = LiveOptions {
         pipeline: config.pipeline.clone(),
         overlay: config.overlay,
