@@ -60,7 +60,10 @@ fn blazeface_and_the_tiny_model_restore_faces_on_the_live_output() {
     };
     let stats = run_live(stages, options, Arc::new(AtomicBool::new(false))).expect("live run");
     assert_eq!(stats.frames_shown + stats.frames_dropped, 40);
-    assert!(stats.faces_detected > 0, "BlazeFace found no face: {stats:?}");
+    assert!(
+        stats.faces_detected > 0,
+        "BlazeFace found no face: {stats:?}"
+    );
     assert!(stats.faces_restored > 0, "{stats:?}");
     assert!(stats.frames_with_restored_faces > 0, "{stats:?}");
 
@@ -75,7 +78,11 @@ fn blazeface_and_the_tiny_model_restore_faces_on_the_live_output() {
     for y in (y0 + 0.25 * (y1 - y0)) as u32..(y1 - 0.25 * (y1 - y0)) as u32 {
         for x in (x0 + 0.25 * (x1 - x0)) as u32..(x1 - 0.25 * (x1 - x0)) as u32 {
             let (a, b) = (last.get_pixel(x, y).0, original.get_pixel(x, y).0);
-            face_diff += a.iter().zip(b).map(|(p, q)| p.abs_diff(q) as u64).sum::<u64>();
+            face_diff += a
+                .iter()
+                .zip(b)
+                .map(|(p, q)| p.abs_diff(q) as u64)
+                .sum::<u64>();
             count += 3;
         }
     }
