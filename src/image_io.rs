@@ -1,6 +1,7 @@
 //! Safe image reading and writing: size checked before decoding, EXIF orientation applied,
 //! every colour type (grey, RGBA, 16-bit, CMYK JPEG) converted to 8-bit RGB.
 
+use std::io::Cursor;
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
@@ -9,6 +10,9 @@ use crate::{Error, Result};
 
 /// Default refusal threshold: images over 50 megapixels are not decoded.
 pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+
+/// Files over this size are refused before they are read (a 50 MP JPEG is ~20-40 MB).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// Smallest accepted side in pixels; anything smaller cannot hold a face.
 pub const MIN_SIDE: u32 = 8;
@@ -49,18 +53,28 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
     if meta.len() == 0 {
         return Err(decode_error(path, "file is empty (0 bytes)"));
     }
-    let mut reader = ImageReader::open(path)
-        .map_err(io_err)?
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(decode_error(
+            path,
+            format!(
+                "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
+        ));
+    }
+    // Read once into memory: the JPEG completeness check and the decoder share the bytes.
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(io_err)?;
     if reader.format().is_none() {
         return Err(decode_error(path, "not a PNG or JPEG file"));
     }
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_has_end_marker(path).map_err(io_err)? {
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
         // The JPEG decoder fills missing scans with grey instead of failing: catch it here.
         return Err(decode_error(
             path,
-            "JPEG has no end-of-image marker (truncated file?)",
+            "JPEG has no end-of-image marker after its image data (truncated file?)",
         ));
     }
     let mut limits = Limits::default();
@@ -105,18 +119,40 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
     })
 }
 
-/// True if the last bytes of a JPEG file hold its end-of-image marker (FF D9). In entropy-coded
-/// data a 0xFF byte is always followed by 0x00 or a restart marker, so FF D9 near the end only
-/// appears when the file is complete (a few bytes of trailing padding are tolerated).
-fn jpeg_has_end_marker(path: &Path) -> std::io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 4096;
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
-    let mut tail = Vec::with_capacity(TAIL as usize);
-    file.read_to_end(&mut tail)?;
-    Ok(tail.windows(2).any(|w| w == [0xFF, 0xD9]))
+/// True if an end-of-image marker (FF D9) follows the first start-of-scan of the main image.
+///
+/// The header segments (APPn with EXIF thumbnails, tables, frame header) are skipped by their
+/// lengths up to the first SOS (FF DA); in entropy-coded data a 0xFF byte is always followed by
+/// 0x00 or a restart marker, so FF D9 after that point only appears once the image data is
+/// complete. Trailers appended after EOI (phone vendors do this) do not matter. A header this
+/// walk cannot follow is left to the decoder to judge.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        let (Some(&ff), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return false; // ended inside the header
+        };
+        if ff != 0xFF {
+            return true; // not a marker where one should be: let the decoder report it
+        }
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let Some(len) = bytes
+            .get(i + 2..i + 4)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        else {
+            return false;
+        };
+        let next = i + 2 + len;
+        if marker == 0xDA {
+            return bytes
+                .get(next..)
+                .is_some_and(|scan| scan.windows(2).any(|w| w == [0xFF, 0xD9]));
+        }
+        i = next;
+    }
 }
 
 /// Writes an RGB image; the format follows the extension (`.png`, `.jpg`/`.jpeg`).
