@@ -33,8 +33,18 @@ pub(crate) fn sample_reflect(image: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (fx, fy) = (x.floor(), y.floor());
     let (dx, dy) = (x - fx, y - fy);
     let (x0, y0) = (fx as i64, fy as i64);
-    let xs = [reflect(x0, w) as usize, reflect(x0 + 1, w) as usize];
-    let ys = [reflect(y0, h) as usize, reflect(y0 + 1, h) as usize];
+    // Inside the image (the common case) no mirroring is needed.
+    let (xs, ys) = if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+        (
+            [x0 as usize, x0 as usize + 1],
+            [y0 as usize, y0 as usize + 1],
+        )
+    } else {
+        (
+            [reflect(x0, w) as usize, reflect(x0 + 1, w) as usize],
+            [reflect(y0, h) as usize, reflect(y0 + 1, h) as usize],
+        )
+    };
     let raw = image.as_raw();
     let stride = w as usize * 3;
     let mut out = [0.0f32; 3];
