@@ -272,3 +272,15 @@ fn unsupported_output_extension_is_refused() {
     assert!(matches!(err, Error::ImageEncode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
+
+#[test]
+fn jpeg_with_a_long_trailer_after_eoi_is_accepted() {
+    // Phones append vendor data after the end-of-image marker; that is not truncation.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trailer.jpg");
+    write_rgb(&path, &gradient(32, 32)).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend(std::iter::repeat_n(0x5Au8, 10_000));
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(read_rgb(&path).unwrap().dimensions(), (32, 32));
+}
