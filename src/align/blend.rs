@@ -129,6 +129,6 @@ mod tests {
         let ramp: Vec<f32> = (0..40).map(|u| m.weight(u as f32, 64.0, size)).collect();
         assert!(ramp.windows(2).all(|w| w[1] >= w[0]));
         // Corners are rounded: the diagonal fades earlier than either edge.
-        assert!(m.weight(20.0, 20.0, size) < m.weight(20.0, 64.0, size));
+        assert!(m.weight(12.0, 12.0, size) < m.weight(12.0, 64.0, size));
     }
 }
