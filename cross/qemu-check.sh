@@ -6,9 +6,9 @@
 # For each target: cross-build `daefr` (release profile, shared target dir, per-triple subdir),
 # then under qemu-user run
 #   1. daefr --version
-#   2. daefr restore --aligned tests/fixtures/astronaut.png with the tiny test model (and, on
-#      aarch64, the bundled default model when it is present) and compare the picture with the
-#      x86 build's: at most 1/255 difference per channel (cross/compare_images.py, Pillow);
+#   2. daefr restore --aligned tests/fixtures/astronaut.png with the tiny test model and the
+#      bundled default model (when present) and compare the picture with the x86 build's: at most
+#      1/255 difference per channel (cross/compare_images.py, Pillow);
 #   3. daefr run --config firmware-config/headless-demo.toml --frames 2 (the live loop: synthetic
 #      source, detector, restorer, PNG display), checking that 2 frames were captured.
 # A failed step is reported and the script goes on; it exits 1 if any step failed.
@@ -20,13 +20,15 @@
 #
 # Runtime on a 2-core x86 VM: the two cold tract cross-builds dominate (6-10 min each on an idle
 # machine; 41 min for aarch64 on a machine busy with other jobs). The emulated steps took ~4 min for
-# aarch64 (--version 0 s, tiny restore 21 s, lite-128 restore 105 s, 2 live frames 104 s); armv7
-# runs the tiny model only, so less. Expect ~25-35 min cold on an idle 2-core machine, well under
+# aarch64 (--version 0 s, tiny restore 21 s, lite-128 restore 105 s, 2 live frames 104 s), ~1.5 min
+# for armv7 (tiny 5 s, lite-128 34 s, live 31 s). Expect ~25-35 min cold on an idle 2-core machine, well under
 # 10 min warm. Timings under qemu are meaningless (100-200x slower than a board); use
 # `daefr bench` on real hardware.
+# KNOWN FAILURE (2026-11-27): on armv7 the lite-128 restore differs from x86 everywhere (max
+# 238/255, NEON and VFP kernels alike) while the tiny model matches exactly and aarch64 matches
+# within 1/255: a 32-bit-specific bug in the runtime or tract, not yet diagnosed.
 # Environment: QEMU_CHECK_TIMEOUT (seconds per emulated command, default 900),
-# QEMU_CHECK_FULL=1 (also run the default model on armv7), QEMU_CHECK_X86_BIN (reuse an x86
-# daefr built from this tree instead of building one).
+# QEMU_CHECK_X86_BIN (reuse an x86 daefr built from this tree instead of building one).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
@@ -132,10 +134,6 @@ for target in "${targets[@]}"; do
     for entry in "${models[@]}"; do
         name="${entry%%:*}"
         path="${entry#*:}"
-        if [[ "$name" == default && "$short" == armv7 && "${QEMU_CHECK_FULL:-0}" != 1 ]]; then
-            skip "$short: restore with $path (set QEMU_CHECK_FULL=1; the tiny model covers armv7)"
-            continue
-        fi
         step "$target: restore --aligned $portrait with $path"
         out="$work/$short-$name.png"
         if ! emulated restore --aligned "$portrait" -o "$out" --model "$path" --no-cache; then
