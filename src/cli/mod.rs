@@ -3,12 +3,12 @@
 //!
 //! To add a command: add `pub mod <name>;`, a variant to [`Command`] and an arm to [`dispatch`].
 
+pub mod bench;
 pub mod bench_model;
 pub mod convert;
 pub mod inspect;
 pub mod restore;
 pub mod run;
-// Slot: `pub mod bench;` (issue 7, benchmarks).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +49,8 @@ pub enum Command {
     BenchModel(bench_model::Args),
     /// Live mode: camera -> detect + track -> restore -> display, per a board profile.
     Run(run::Args),
-    // Slot: `Bench(bench::Args)` (issue 7).
+    /// Time each stage (preprocess, detect, align, restore, paste) on this board, for a profile.
+    Bench(bench::Args),
 }
 
 /// Runs the chosen command.
@@ -61,7 +62,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Convert(args) => convert::run(args, &global),
         Command::BenchModel(args) => bench_model::run(args, &global),
         Command::Run(args) => run::run(args, &global),
-        // Slot: `Command::Bench(args) => bench::run(args, &global),` (issue 7).
+        Command::Bench(args) => bench::run(args, &global),
     }
 }
 
