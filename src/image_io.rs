@@ -155,7 +155,8 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     }
 }
 
-/// Writes an RGB image; the format follows the extension (`.png`, `.jpg`/`.jpeg`).
+/// Writes an RGB image, creating missing parent folders; the format follows the extension
+/// (`.png`, `.jpg`/`.jpeg`).
 pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
     let encode_err = |message: String| Error::ImageEncode {
         path: path.to_path_buf(),
@@ -169,6 +170,12 @@ pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
             ))
         }
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     image.save_with_format(path, format).map_err(|e| match e {
         image::ImageError::IoError(source) => Error::Io {
             path: path.to_path_buf(),

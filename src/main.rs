@@ -12,8 +12,7 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            // One line: the error and its causes, joined by ": ".
-            eprintln!("daefr: {e:#}");
+            eprintln!("daefr: {}", cli::one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -78,3 +78,33 @@ fn the_portrait_is_restored_and_boxes_and_faces_are_written() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sideways"));
 }
+
+#[test]
+fn a_bad_photo_in_a_directory_is_reported_and_skipped_and_outputs_get_their_folders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).expect("mkdir");
+    std::fs::copy(repo("tests/fixtures/astronaut.png"), inputs.join("b.png")).expect("copy");
+    std::fs::write(inputs.join("a.png"), b"not a png").expect("write");
+    // The bad file sorts first, so it must not stop the good one. The output folder does not exist yet, two levels deep.
+    let outputs = dir.path().join("out/nested");
+    let out = daefr(&[
+        "restore",
+        &inputs.display().to_string(),
+        "-o",
+        &outputs.display().to_string(),
+        "--model",
+        &repo("tests/fixtures/models/identity-32.onnx"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "one photo failed, so must the exit code: {err}"
+    );
+    assert!(err.contains("a.png"), "the bad file is named: {err}");
+    assert!(
+        outputs.join("b.png").is_file(),
+        "the good photo is still written: {err}"
+    );
+    assert!(!outputs.join("a.png").exists());
+}

@@ -53,6 +53,23 @@ pub enum Command {
     Bench(bench::Args),
 }
 
+/// An error and its causes on one line, joined by ": ". A cause whose text its parent already
+/// ends with (our errors print their I/O cause inline) is not repeated.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Runs the chosen command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;

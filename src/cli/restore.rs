@@ -150,7 +150,7 @@ fn restore_dir(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
         let output = args.output.join(name);
         if let Err(e) = restore_file(restorer, input, &output, args.keep_size) {
             failed += 1;
-            bar.suspend(|| eprintln!("daefr: {e:#}"));
+            bar.suspend(|| eprintln!("daefr: {}", super::one_line(&e)));
         }
         bar.inc(1);
     }
@@ -174,7 +174,7 @@ fn restore_dir(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
 /// or of every photo in a directory. A photo without a face is written unchanged.
 fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
     use daefr::detect::{detector_path, BlazeFace, DetectorOptions};
-    use daefr::photo::{restore_photo, PhotoOptions};
+    use daefr::photo::PhotoOptions;
 
     let detector_file = match &args.detector_model {
         Some(path) => path.clone(),
@@ -201,8 +201,8 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
         vec![(args.input.clone(), args.output.clone())]
     };
     let several = jobs.len() > 1;
+    let mut failed = 0usize;
     for (input, output) in &jobs {
-        let photo = read_rgb(input)?;
         let save_faces = args
             .save_faces
             .as_ref()
@@ -216,22 +216,48 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
             draw_boxes: args.draw_boxes,
             ..PhotoOptions::default()
         };
-        let result = restore_photo(&photo, &mut detector, restorer, &options)
-            .with_context(|| format!("{}", input.display()))?;
-        if result.faces.is_empty() {
-            eprintln!(
-                "daefr: warning: {}: no face found; written unchanged",
-                input.display()
-            );
+        // One bad photo is reported and skipped; the rest are still processed.
+        if let Err(e) = restore_one_photo(input, output, &mut detector, restorer, &options) {
+            if !args.input.is_dir() {
+                return Err(e);
+            }
+            failed += 1;
+            eprintln!("daefr: {}", super::one_line(&e));
         }
-        write_rgb(output, &result.image)?;
-        eprintln!(
-            "{}: {} face(s) found, {} restored -> {}",
-            input.display(),
-            result.faces.len(),
-            result.restored(),
-            output.display()
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} photos failed (see messages above)",
+            jobs.len()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Restores every face of one photo file and writes the result.
+fn restore_one_photo(
+    input: &Path,
+    output: &Path,
+    detector: &mut daefr::detect::BlazeFace,
+    restorer: &Restorer,
+    options: &daefr::photo::PhotoOptions,
+) -> anyhow::Result<()> {
+    let photo = read_rgb(input)?;
+    let result = daefr::photo::restore_photo(&photo, detector, restorer, options)
+        .with_context(|| format!("{}", input.display()))?;
+    if result.faces.is_empty() {
+        eprintln!(
+            "daefr: warning: {}: no face found; written unchanged",
+            input.display()
+        );
+    }
+    write_rgb(output, &result.image)?;
+    eprintln!(
+        "{}: {} face(s) found, {} restored -> {}",
+        input.display(),
+        result.faces.len(),
+        result.restored(),
+        output.display()
+    );
+    Ok(())
 }
