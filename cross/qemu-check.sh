@@ -24,9 +24,9 @@
 # for armv7 (tiny 5 s, lite-128 34 s, live 31 s). Expect ~25-35 min cold on an idle 2-core machine, well under
 # 10 min warm. Timings under qemu are meaningless (100-200x slower than a board); use
 # `daefr bench` on real hardware.
-# KNOWN FAILURE (2026-11-27): on armv7 the lite-128 restore differs from x86 everywhere (max
-# 238/255, NEON and VFP kernels alike) while the tiny model matches exactly and aarch64 matches
-# within 1/255: a 32-bit-specific bug in the runtime or tract, not yet diagnosed.
+# The models are copied into the work dir first, so x86 and ARM run the same bytes even if
+# someone regenerates models/ during the (long) cross-build: that once faked an armv7 "32-bit bug"
+# (cross/README.md, "armv7: the lite-128 mismatch that was not a bug").
 # Environment: QEMU_CHECK_TIMEOUT (seconds per emulated command, default 900),
 # QEMU_CHECK_X86_BIN (reuse an x86 daefr built from this tree instead of building one),
 # QEMU_CHECK_KNOWN_FAILURES (space-separated `short:model` comparisons, e.g. `armv7:default`, that
@@ -71,14 +71,18 @@ timed() {
     return $rc
 }
 
-# Models to compare: name:path.
+# Models to compare: name:path, each a snapshot taken now (see the header).
 models=()
-if [[ -f "$tiny_model" ]]; then
-    models+=("tiny:$tiny_model")
-fi
-if [[ -f "$default_model" ]]; then
-    models+=("default:$default_model")
-fi
+declare -A source_of=()   # snapshot name -> the repo path it was copied from (for messages)
+for entry in "tiny:$tiny_model" "default:$default_model"; do
+    name="${entry%%:*}"
+    path="${entry#*:}"
+    if [[ -f "$path" ]]; then
+        cp "$path" "$work/model-$name.onnx" || exit 2
+        models+=("$name:$work/model-$name.onnx")
+        source_of[$name]="$path"
+    fi
+done
 if [[ ${#models[@]} -eq 0 ]]; then
     echo "qemu-check: neither $tiny_model nor $default_model exists: nothing to compare" >&2
     exit 1
@@ -137,22 +141,22 @@ for target in "${targets[@]}"; do
     for entry in "${models[@]}"; do
         name="${entry%%:*}"
         path="${entry#*:}"
-        step "$target: restore --aligned $portrait with $path"
+        step "$target: restore --aligned $portrait with ${source_of[$name]}"
         out="$work/$short-$name.png"
         if ! emulated restore --aligned "$portrait" -o "$out" --model "$path" --no-cache; then
-            fail "$short: restore with $path"
+            fail "$short: restore with ${source_of[$name]}"
             continue
         fi
         known=0
         [[ " ${QEMU_CHECK_KNOWN_FAILURES:-} " == *" $short:$name "* ]] && known=1
         if python3 cross/compare_images.py "$work/x86-$name.png" "$out" --max-diff 1; then
-            pass "$short: restore with $path matches x86 within 1/255"
+            pass "$short: restore with ${source_of[$name]} matches x86 within 1/255"
             [[ $known == 1 ]] && echo "NOTE: $short:$name is listed in QEMU_CHECK_KNOWN_FAILURES but passes now: remove it"
         elif [[ $known == 1 ]]; then
-            results+=("KNOWN-FAIL  $short: restore with $path differs from x86 (open bug, cross/README.md)")
-            echo "KNOWN-FAIL: $short: restore with $path differs from x86 by more than 1/255"
+            results+=("KNOWN-FAIL  $short: restore with ${source_of[$name]} differs from x86 (open bug, cross/README.md)")
+            echo "KNOWN-FAIL: $short: restore with ${source_of[$name]} differs from x86 by more than 1/255"
         else
-            fail "$short: restore with $path differs from x86 by more than 1/255"
+            fail "$short: restore with ${source_of[$name]} differs from x86 by more than 1/255"
         fi
     done
 
