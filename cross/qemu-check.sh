@@ -28,10 +28,7 @@
 # someone regenerates models/ during the (long) cross-build: that once faked an armv7 "32-bit bug"
 # (cross/README.md, "armv7: the lite-128 mismatch that was not a bug").
 # Environment: QEMU_CHECK_TIMEOUT (seconds per emulated command, default 900),
-# QEMU_CHECK_X86_BIN (reuse an x86 daefr built from this tree instead of building one),
-# QEMU_CHECK_KNOWN_FAILURES (space-separated `short:model` comparisons, e.g. `armv7:default`, that
-# are still run and reported as KNOWN-FAIL but do not fail the script; CI lists the open armv7 bug
-# there so the rest of the ARM proof stays enforced. A listed check that passes is reported as such).
+# QEMU_CHECK_X86_BIN (reuse an x86 daefr built from this tree instead of building one).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
@@ -147,14 +144,8 @@ for target in "${targets[@]}"; do
             fail "$short: restore with ${source_of[$name]}"
             continue
         fi
-        known=0
-        [[ " ${QEMU_CHECK_KNOWN_FAILURES:-} " == *" $short:$name "* ]] && known=1
         if python3 cross/compare_images.py "$work/x86-$name.png" "$out" --max-diff 1; then
             pass "$short: restore with ${source_of[$name]} matches x86 within 1/255"
-            [[ $known == 1 ]] && echo "NOTE: $short:$name is listed in QEMU_CHECK_KNOWN_FAILURES but passes now: remove it"
-        elif [[ $known == 1 ]]; then
-            results+=("KNOWN-FAIL  $short: restore with ${source_of[$name]} differs from x86 (open bug, cross/README.md)")
-            echo "KNOWN-FAIL: $short: restore with ${source_of[$name]} differs from x86 by more than 1/255"
         else
             fail "$short: restore with ${source_of[$name]} differs from x86 by more than 1/255"
         fi
