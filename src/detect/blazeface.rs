@@ -138,8 +138,9 @@ impl BlazeFace {
             }
         };
         let slots = find_output_slots(&model).map_err(not_blazeface)?;
-        let plan = model
-            .into_optimized()
+        // Same convolution choice as the restorer (see `model::optimize_scope`).
+        let plan = crate::model::optimize_scope()
+            .and_then(|scope| scope.enter(|| model.into_optimized()))
             .map_err(load_error)?
             .into_runnable()
             .map_err(load_error)?;

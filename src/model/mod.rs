@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 pub use load::ModelFormat;
 pub use metadata::{ChannelOrder, ModelMetadata, Template, ValueRange};
+pub(crate) use restorer::optimize_scope;
 pub use restorer::{LoadOptions, NodeTime, Restorer};
 
 /// File name of the bundled default model inside `models/`.

@@ -264,7 +264,7 @@ pub const DIRECT_CONV_ENV: &str = "DAEFR_DIRECT_CONV";
 /// im2col + matmul path (`fma_mmm_f32_16x6`) it otherwise takes (see BENCHMARKS.md), so it is
 /// disabled there. Other targets keep tract's choice (unmeasured); `DAEFR_DIRECT_CONV=1|0`
 /// overrides either way.
-fn optimize_scope() -> TractResult<tract_onnx::tract_core::knobs::KnobScope> {
+pub(crate) fn optimize_scope() -> TractResult<tract_onnx::tract_core::knobs::KnobScope> {
     let direct = match std::env::var(DIRECT_CONV_ENV).ok().as_deref() {
         Some("1") => true,
         Some("0") => false,
