@@ -17,6 +17,7 @@ fn restore_one_face(c: &mut Criterion) {
         &LoadOptions {
             threads: None,
             use_cache: false,
+            ..LoadOptions::default()
         },
     )
     .expect("load default model");
@@ -34,6 +35,7 @@ fn restore_one_face(c: &mut Criterion) {
                 &LoadOptions {
                     threads: None,
                     use_cache: false,
+                    ..LoadOptions::default()
                 },
             )
         })

@@ -98,6 +98,14 @@ pub enum Error {
         /// The model's input size.
         size: u32,
     },
+    /// A fidelity weight outside `[0, 1]` (or not a number) was asked for.
+    #[error(
+        "fidelity weight {value} is outside 0..=1 (0: pure DAEFR codes, 1: closest to the input)"
+    )]
+    FidelityOutOfRange {
+        /// The weight given.
+        value: f32,
+    },
     /// Running the network failed.
     #[error("{path}: inference failed: {message}")]
     Inference {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
 
-use crate::align::{align_face, paste_face_with, AlignedFace, BlendMask};
+use crate::align::{align_face, paste_restored, AlignedFace, BlendMask, PasteMode, PasteOptions};
 use crate::detect::{Face, FaceDetector};
 use crate::model::{Restorer, Template};
 use crate::Result;
@@ -30,6 +30,10 @@ pub struct PhotoOptions {
     pub draw_boxes: bool,
     /// Shape of the paste-back mask.
     pub blend: BlendMask,
+    /// Paste back the restoration's change (default) or the restored crop itself.
+    pub paste: PasteMode,
+    /// Blend in `[0, 1]` of the restored face with the original after paste-back (`--blend`).
+    pub blend_amount: f32,
 }
 
 impl Default for PhotoOptions {
@@ -39,6 +43,8 @@ impl Default for PhotoOptions {
             save_faces: None,
             draw_boxes: false,
             blend: BlendMask::default(),
+            paste: PasteMode::default(),
+            blend_amount: 1.0,
         }
     }
 }
@@ -147,7 +153,12 @@ where
             save_crop(dir, *i, "aligned", &a.crop)?;
             save_crop(dir, *i, "restored", &restored)?;
         }
-        paste_face_with(&mut image, &restored, a, &options.blend);
+        let paste = PasteOptions {
+            mask: options.blend,
+            mode: options.paste,
+            amount: options.blend_amount,
+        };
+        paste_restored(&mut image, &restored, a, &paste);
         log::info!(
             "face {i}: {:.0} px wide, score {:.2}: restored",
             faces[*i].width(),

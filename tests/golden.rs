@@ -70,6 +70,7 @@ fn tract_matches_onnxruntime() {
             &LoadOptions {
                 threads: None,
                 use_cache: false,
+                ..LoadOptions::default()
             },
         );
     }

@@ -32,6 +32,7 @@ fn blazeface_and_the_tiny_model_restore_faces_on_the_live_output() {
         &LoadOptions {
             threads: None,
             use_cache: false,
+            ..LoadOptions::default()
         },
     )
     .expect("tiny model");

@@ -193,17 +193,23 @@ class Encoder(nn.Module):
         self.norm_out = group_norm(block_in, g)
         self.conv_out = nn.Conv2d(block_in, cfg.z_channels, 3, padding=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, with_skips: bool = False):
+        """Output features; with `with_skips`, (output, skips): `skips[i]` is level i's feature after
+        its blocks, before downsampling ([B, ch*ch_mult[i], R/2^i, R/2^i]), what the fidelity path's
+        fusion blocks read."""
         h = self.conv_in(x)
+        skips = []
         for level in self.down:
             for i, block in enumerate(level.block):
                 h = block(h)
                 if len(level.attn):
                     h = level.attn[i](h)
+            skips.append(h)
             if hasattr(level, "downsample"):
                 h = level.downsample(h)
         h = self.mid(h)
-        return self.conv_out(swish(self.norm_out(h)))
+        out = self.conv_out(swish(self.norm_out(h)))
+        return (out, skips) if with_skips else out
 
 
 class Decoder(nn.Module):
@@ -234,16 +240,30 @@ class Decoder(nn.Module):
         self.norm_out = group_norm(block_in, g)
         self.conv_out = nn.Conv2d(block_in, cfg.in_channels, 3, padding=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, fuse=None, with_features: bool = False):
+        """Image [B,3,R,R]; with `with_features`, (image, `features(z, fuse)`)."""
+        feat = self.features(z, fuse)
+        img = self.conv_out(feat)
+        return (img, feat) if with_features else img
+
+    def features(self, z: torch.Tensor, fuse=None) -> torch.Tensor:
+        """The last features before `conv_out` (after norm_out + swish), [B, ch, R, R].
+
+        `fuse(level, h) -> h`, when given, runs on each level's feature after its blocks and
+        before upsampling (the fidelity path's hook); without it this is exactly the plain decoder.
+        """
         h = self.mid(self.conv_in(z))
-        for level in reversed(self.up):
+        for index in reversed(range(len(self.up))):
+            level = self.up[index]
             for i, block in enumerate(level.block):
                 h = block(h)
                 if len(level.attn):
                     h = level.attn[i](h)
+            if fuse is not None:
+                h = fuse(index, h)
             if hasattr(level, "upsample"):
                 h = level.upsample(h)
-        return self.conv_out(swish(self.norm_out(h)))
+        return swish(self.norm_out(h))
 
 
 class VectorQuantizer(nn.Module):
@@ -298,6 +318,11 @@ class VQAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-quantization features [B,embed_dim,h,w] (after quant_conv)."""
         return self.quant_conv(self.encoder(x))
+
+    def encode_with_skips(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(`encode(x)`, the encoder's per-level skip features)."""
+        h, skips = self.encoder(x, with_skips=True)
+        return self.quant_conv(h), skips
 
     def quantize_features(self, h: torch.Tensor):
         """(z_q straight-through, vq_loss, indices[B,h*w]) for features from `encode`."""
@@ -406,6 +431,74 @@ class CodeTransformer(nn.Module):
         return self.idx_pred(self.norm_out(x))
 
 
+class FidelityFusion(nn.Module):
+    """CodeFormer's controllable feature transformation at one decoder level.
+
+    `dec + w * (dec * scale + shift)`, with scale and shift from a 1x1 conv over `cat(enc, dec)`
+    (leaky ReLU) and one 3x3 conv; that last conv starts at zero, so a fresh block is the identity
+    at every `w`, and `w = 0` leaves `dec` untouched bit for bit.
+    """
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.mix = nn.Conv2d(2 * ch, ch, 1)
+        self.scale_shift = nn.Conv2d(ch, 2 * ch, 3, padding=1)
+        nn.init.zeros_(self.scale_shift.weight)
+        nn.init.zeros_(self.scale_shift.bias)
+
+    def forward(self, dec: torch.Tensor, enc: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.mix(torch.cat([enc, dec], dim=1)), 0.2)
+        scale, shift = self.scale_shift(h).chunk(2, dim=1)
+        return dec + w * (dec * scale + shift)
+
+
+class ResidualHead(nn.Module):
+    """R over the input: two 3x3 convs over `cat(x, decoder features)`, the last one zero at start."""
+
+    def __init__(self, feat_ch: int, in_ch: int, hidden: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(feat_ch + in_ch, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.conv_out = nn.Conv2d(hidden, in_ch, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.conv1(torch.cat([x, feat], dim=1)), 0.2)
+        h = F.leaky_relu(self.conv2(h), 0.2)
+        return self.conv_out(h)
+
+
+class FidelityPath(nn.Module):
+    """Fusion blocks at the configured decoder levels plus the global input residual.
+
+    With `w` the fidelity weight (broadcastable to [B,1,1,1]; the exported graph feeds [1]):
+    `out = (1 - w) * prior + w * (x + R)`, `prior` the decoder output with the fusion blocks applied.
+    `w = 0` is DAEFR exactly; a fresh path at `w = 1` returns the input exactly (training starts from
+    the bicubic-resized face and can only improve on it).
+    """
+
+    def __init__(self, cfg: DaefrConfig):
+        super().__init__()
+        vq = cfg.vq
+        self.levels = [i for i in range(vq.num_levels - 1) if vq.resolution // 2**i in cfg.fidelity.resolutions]
+        self.fuse = nn.ModuleDict({str(i): FidelityFusion(vq.ch * vq.ch_mult[i]) for i in self.levels})
+        self.residual = ResidualHead(vq.ch * vq.ch_mult[0], vq.in_channels, cfg.fidelity.residual_hidden)
+
+    def hook(self, skips: list[torch.Tensor], w: torch.Tensor):
+        """The `Decoder.features` hook that fuses `skips` (encoder features by level) with weight w."""
+
+        def fuse(level: int, h: torch.Tensor) -> torch.Tensor:
+            block = self.fuse[str(level)] if str(level) in self.fuse else None
+            return h if block is None else block(h, skips[level], w)
+
+        return fuse
+
+    def blend(self, prior: torch.Tensor, feat: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """`(1 - w) * prior + w * (x + R(feat, x))`, with `1 - w` as Mul + Add (no Sub on the input)."""
+        return prior * (w * -1.0 + 1.0) + w * (x + self.residual(feat, x))
+
+
 class DAEFR(nn.Module):
     """The restorer: HQ and LQ encoders on the LQ image, fusion, code transformer, HQ decoder.
 
@@ -427,6 +520,18 @@ class DAEFR(nn.Module):
         else:
             self.fusion = ConcatFusion(vq.embed_dim)
         self.transformer = CodeTransformer(cfg.transformer, vq.embed_dim, vq.n_tokens, vq.n_embed)
+        self.fidelity = FidelityPath(cfg)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's, but a state dict with no `fidelity.*` key at all (a stage 1-3 checkpoint,
+        or a model made before the fidelity path existed) loads with a fresh, identity fidelity path."""
+        if strict and not any(k.startswith("fidelity.") for k in state_dict):
+            result = super().load_state_dict(state_dict, strict=False, assign=assign)
+            missing = [k for k in result.missing_keys if not k.startswith("fidelity.")]
+            if missing or result.unexpected_keys:
+                raise RuntimeError(f"state dict mismatch: missing {missing[:8]}, unexpected {result.unexpected_keys[:8]}")
+            return result
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def fused_features(self, lq_img: torch.Tensor) -> torch.Tensor:
         """Fused feature [B,embed_dim,h,w] that the transformer reads."""
@@ -441,10 +546,34 @@ class DAEFR(nn.Module):
         return self.transformer(fused), fused
 
     def restore(self, lq_img: torch.Tensor) -> torch.Tensor:
-        """Restored image: argmax codes -> HQ codebook lookup -> HQ decoder."""
+        """Restored image: argmax codes -> HQ codebook lookup -> HQ decoder (pure DAEFR)."""
         logits, fused = self.forward(lq_img)
         indices = logits.argmax(dim=-1)
         return self.hq.decode_indices(indices, (fused.shape[2], fused.shape[3]))
+
+    def code_path(self, lq_img: torch.Tensor):
+        """(logits [B,h*w,n_embed], fused, skips): the DAEFR code path plus the encoder skips the
+        fidelity path reads (the LQ encoder's; the HQ encoder's in the `hq_only` ablation)."""
+        if self.lq is None:
+            feat_hq, skips = self.hq.encode_with_skips(lq_img)
+            fused = feat_hq
+        else:
+            feat_lq, skips = self.lq.encode_with_skips(lq_img)
+            fused = self.fusion(self.hq.encode(lq_img), feat_lq)
+        return self.transformer(fused), fused, skips
+
+    def decode_with_fidelity(self, indices: torch.Tensor, hw: tuple[int, int], skips: list[torch.Tensor],
+                             lq_img: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """HQ decoder over the codes with the fidelity path at weight `w` (see `FidelityPath`)."""
+        z = self.hq.post_quant_conv(self.hq.quantize.lookup(indices, hw))
+        prior, feat = self.hq.decoder(z, fuse=self.fidelity.hook(skips, w), with_features=True)
+        return self.fidelity.blend(prior, feat, lq_img, w)
+
+    def restore_with_fidelity(self, lq_img: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Restored image at fidelity weight `w` ([1] or [B,1,1,1]); `w = 0` equals `restore`."""
+        logits, fused, skips = self.code_path(lq_img)
+        indices = logits.argmax(dim=-1)
+        return self.decode_with_fidelity(indices, (fused.shape[2], fused.shape[3]), skips, lq_img, w)
 
     def inference_modules(self) -> dict[str, nn.Module]:
         """The submodules the `restore` graph uses, by name (for counting and export)."""
@@ -462,13 +591,25 @@ class DAEFR(nn.Module):
                 "hq.codebook": self.hq.quantize,
                 "hq.post_quant_conv": self.hq.post_quant_conv,
                 "hq.decoder": self.hq.decoder,
+                "fidelity": self.fidelity,
             }
         )
         return mods
 
 
 class RestoreGraph(nn.Module):
-    """Export wrapper: input [1,3,S,S] in [-1,1] -> restored image (only the inference path)."""
+    """Export wrapper (contract 2): input [1,3,S,S] in [-1,1] and weight [1] -> restored image."""
+
+    def __init__(self, model: DAEFR):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self.model.restore_with_fidelity(x, weight)
+
+
+class CodeOnlyGraph(nn.Module):
+    """Export wrapper of contract 1: input [1,3,S,S] -> pure DAEFR output (no `weight` input)."""
 
     def __init__(self, model: DAEFR):
         super().__init__()

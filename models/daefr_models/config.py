@@ -69,14 +69,28 @@ class TransformerConfig:
     dropout: float = 0.0
 
 
+@dataclass(frozen=True, kw_only=True)
+class FidelityConfig:
+    """The fidelity path (CodeFormer-style controllable feature transformation + input residual).
+
+    `resolutions`: the decoder levels (in pixels) that get a fusion block fed by the LQ encoder's
+    feature of the same resolution. `residual_hidden`: width of the small head that predicts the
+    residual R over the input (`out = (1 - w) * prior + w * (x + R)`).
+    """
+
+    resolutions: tuple
+    residual_hidden: int
+
+
 @dataclass(frozen=True)
 class DaefrConfig:
-    """A whole restorer: autoencoder widths, transformer, and the cross-attention head count."""
+    """A whole restorer: autoencoder widths, transformer, cross-attention heads, fidelity path."""
 
     name: str
     vq: VQConfig
     transformer: TransformerConfig
     fusion_heads: int = 8
+    fidelity: FidelityConfig = FidelityConfig(resolutions=(), residual_hidden=16)
 
 
 def _paper_512() -> DaefrConfig:
@@ -96,6 +110,8 @@ def _paper_512() -> DaefrConfig:
         ),
         transformer=TransformerConfig(n_layers=9, d_model=512, n_heads=8, ffn_dim=1024),
         fusion_heads=8,
+        # CodeFormer's connect_list (32..256 px); the paper's DAEFR has no fidelity path.
+        fidelity=FidelityConfig(resolutions=(32, 64, 128, 256), residual_hidden=32),
     )
 
 
@@ -114,10 +130,13 @@ def _lite_128() -> DaefrConfig:
             z_channels=64,
             n_embed=512,
             embed_dim=64,
-            norm_groups=16,
+            # 4 channels per group at level 0: one channel per group removes every channel's mean
+            # (a small proxy scored 21.4 dB with 4 channels per group against 19.6 dB with 1).
+            norm_groups=4,
         ),
         transformer=TransformerConfig(n_layers=4, d_model=128, n_heads=8, ffn_dim=256),
         fusion_heads=8,
+        fidelity=FidelityConfig(resolutions=(32, 64, 128), residual_hidden=16),
     )
 
 
@@ -139,6 +158,7 @@ def _tiny_32() -> DaefrConfig:
         ),
         transformer=TransformerConfig(n_layers=2, d_model=64, n_heads=4, ffn_dim=128),
         fusion_heads=8,
+        fidelity=FidelityConfig(resolutions=(16, 32), residual_hidden=8),
     )
 
 
@@ -159,4 +179,8 @@ def get_config(name: str) -> DaefrConfig:
     except KeyError:
         raise KeyError(f"unknown config {name!r}; known: {', '.join(CONFIG_NAMES)}") from None
     cfg.vq.validate()
+    levels = {cfg.vq.resolution // 2**i for i in range(cfg.vq.num_levels - 1)}
+    bad = [r for r in cfg.fidelity.resolutions if r not in levels]
+    if bad:
+        raise ValueError(f"{name}: fidelity resolutions {bad} are not decoder levels above the latent {sorted(levels)}")
     return cfg

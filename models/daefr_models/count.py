@@ -2,7 +2,7 @@
 
     python -m daefr_models.count --config lite-128 [--depth 2]
 
-Runs the `restore` graph once on the meta device (no weights are allocated, so `paper-512` is
+Runs the exported graph (DAEFR code path + fidelity path) once on the meta device (no weights are allocated, so `paper-512` is
 instant) under torch's FlopCounterMode; MACs = FLOPs / 2 (convolutions, linears and the attention
 matmuls; norms, activations and softmax are not MACs and are not counted).
 """
@@ -21,25 +21,31 @@ from .config import CONFIG_NAMES, DaefrConfig, get_config
 _ROOT = "RestoreGraph.model."
 
 
-def _meta_model(cfg: DaefrConfig) -> tuple[RestoreGraph, torch.Tensor]:
+def _meta_model(cfg: DaefrConfig) -> tuple[RestoreGraph, tuple[torch.Tensor, torch.Tensor]]:
     with torch.device("meta"):
         graph = RestoreGraph(DAEFR(cfg)).eval()
         x = torch.zeros(1, cfg.vq.in_channels, cfg.vq.resolution, cfg.vq.resolution)
-    return graph, x
+        w = torch.full((1,), 0.5)
+    return graph, (x, w)
 
 
 @functools.lru_cache(maxsize=16)
 def count_macs(cfg: DaefrConfig) -> tuple[int, dict[str, int]]:
     """(total MACs of one restore, MACs per module path); cached per config (configs are frozen)."""
-    graph, x = _meta_model(cfg)
+    graph, inputs = _meta_model(cfg)
     counter = FlopCounterMode(display=False, depth=None)
     with counter:
-        graph(x)
+        graph(*inputs)
     per_module: dict[str, int] = {}
     for name, ops in counter.get_flop_counts().items():
         if name.startswith(_ROOT):
             per_module[name[len(_ROOT) :]] = sum(ops.values()) // 2
     total = sum(counter.get_flop_counts()["Global"].values()) // 2
+    # The fidelity path's blocks run inside the decoder's hook, never through FidelityPath.forward:
+    # its total is the sum of its blocks (the fusion blocks also count inside hq.decoder).
+    kids = [n for n in per_module if n == "fidelity.residual" or (n.startswith("fidelity.fuse.") and n.count(".") == 2)]
+    if "fidelity" not in per_module and kids:
+        per_module["fidelity"] = sum(per_module[k] for k in kids)
     return total, per_module
 
 

@@ -97,7 +97,7 @@ def load_faces(data: str, size: int, limit: int | None, align: bool) -> torch.Te
 class TorchRunner:
     """A checkpoint in PyTorch fp32 (batched); also the code-index ground truth."""
 
-    def __init__(self, checkpoint: Path, device: str = "cpu"):
+    def __init__(self, checkpoint: Path, device: str = "cpu", weight: float | None = None):
         from .arch import VQAutoencoder
         from .export import load_checkpoint
 
@@ -114,7 +114,9 @@ class TorchRunner:
         else:
             self.teacher.load_state_dict(self.model.hq.state_dict())
             self.teacher_source = "model's HQ encoder (no teacher in checkpoint)"
-        self.name = "pytorch fp32"
+        #: fidelity weight (None: the pure DAEFR code path, `restore`)
+        self.weight = weight
+        self.name = "pytorch fp32" if weight is None else f"pytorch fp32 w={weight:g}"
         self.size = self.model.cfg.vq.resolution
         self.device = torch.device(device)
         self.model.to(self.device)
@@ -126,24 +128,34 @@ class TorchRunner:
 
     @torch.no_grad()
     def __call__(self, lq: torch.Tensor):
-        logits, fused = self.model(lq.to(self.device))
+        lq = lq.to(self.device)
+        logits, fused, skips = self.model.code_path(lq)
         idx = logits.argmax(-1)
-        out = self.model.hq.decode_indices(idx, (fused.shape[2], fused.shape[3]))
+        hw = (fused.shape[2], fused.shape[3])
+        if self.weight is None:
+            out = self.model.hq.decode_indices(idx, hw)
+        else:
+            w = torch.full((1,), float(self.weight), device=self.device)
+            out = self.model.decode_with_fidelity(idx, hw, skips, lq, w)
         return out.cpu(), idx.cpu()
 
 
 class OnnxRunner:
     """An ONNX restorer in onnxruntime (optimisations off), one face at a time, with its ArgMax output."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, weight: float | None = None):
         import onnx
 
-        from .export import ort_session, with_code_indices
+        from .export import has_weight_input, ort_session, with_code_indices
+        from .onnx_meta import fidelity_default
 
         proto = onnx.load(str(path))
         meta = {p.key: p.value for p in proto.metadata_props}
         self.size = int(meta["daefr.input_size"])
-        self.name = f"{path.name} ({meta.get('daefr.quantization', 'none').split(':')[0]})"
+        #: fidelity weight fed (the model's default unless given; None for a contract-1 model)
+        self.weight = (weight if weight is not None else fidelity_default(meta)) if has_weight_input(proto) else None
+        quant = meta.get("daefr.quantization", "none").split(":")[0]
+        self.name = f"{path.name} ({quant}{'' if self.weight is None else f', w={self.weight:g}'})"
         try:
             proto = with_code_indices(proto)
             self.has_idx = True
@@ -153,8 +165,10 @@ class OnnxRunner:
 
     def __call__(self, lq: torch.Tensor):
         outs, idxs = [], []
+        from .export import feeds
+
         for x in lq.numpy().astype(np.float32):
-            res = self.sess.run(None, {"input": np.ascontiguousarray(x[None])})
+            res = self.sess.run(None, feeds(self.sess, x[None], self.weight))
             outs.append(torch.from_numpy(res[0]))
             if self.has_idx:
                 idxs.append(torch.from_numpy(res[1]).reshape(1, -1))
@@ -259,18 +273,24 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--sheet-dir", type=Path, default=Path("models/runs/eval"), help="contact sheets go here")
     ap.add_argument("--sheet-count", type=int, default=6)
+    ap.add_argument("--fidelity", default=None,
+                    help="comma-separated fidelity weights, one row each (PyTorch: pure DAEFR without it; "
+                         "ONNX: the model's daefr.fidelity_default without it)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for the PyTorch row")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.checkpoint is None and not args.model:
         ap.error("give --checkpoint and/or --model")
+    weights = [None] if args.fidelity is None else [float(w) for w in args.fidelity.split(",") if w.strip()]
+    if any(w is not None and not 0.0 <= w <= 1.0 for w in weights):
+        ap.error("--fidelity weights must lie in [0, 1]")
     runners = []
     teacher = None
     if args.checkpoint:
-        teacher = TorchRunner(args.checkpoint, args.device)
-        runners.append(teacher)
-    runners += [OnnxRunner(p) for p in args.model]
+        runners += [TorchRunner(args.checkpoint, args.device, weight=w) for w in weights]
+        teacher = runners[0]
+    runners += [OnnxRunner(p, weight=w) for p in args.model for w in weights]
     sizes = {r.size for r in runners}
     if len(sizes) != 1:
         raise ValueError(f"models disagree on input size: {sizes}")

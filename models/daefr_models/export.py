@@ -3,10 +3,13 @@
     python -m daefr_models.export --config lite-128 (--checkpoint CKPT | --random-init --seed N)
         [--template models/template-celeba-128.json] -o OUT.onnx
 
-The graph is input `input` [1,3,S,S] (RGB in [-1,1]) -> output `output` [1,3,S,S]: HQ and LQ
-encoders, fusion, transformer, ArgMax over the code logits, Gather from the HQ codebook, HQ
-decoder. After writing, the file is checked against PyTorch with onnxruntime (max abs diff and
-code-index agreement on real faces) unless `--no-parity`.
+The graph (contract version 2) takes `input` [1,3,S,S] (RGB in [-1,1]) and `weight` [1] (the
+fidelity weight w in [0,1]) -> output `output` [1,3,S,S]: HQ and LQ encoders, fusion, transformer,
+ArgMax over the code logits, Gather from the HQ codebook, HQ decoder with the fidelity path's
+fusion blocks, and the blend `(1 - w) * prior + w * (x + R)`. `weight` enters only through Mul and
+Add, so one optimized plan serves every w. After writing, the file is checked against PyTorch with
+onnxruntime at w = 0, 0.5 and 1 (max abs diff and code-index agreement on real faces) unless
+`--no-parity`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 
 from .arch import DAEFR, RestoreGraph
 from .config import CONFIG_NAMES, get_config
-from .onnx_meta import build_metadata, load_template, write_metadata
+from .onnx_meta import DEFAULT_FIDELITY, build_metadata, load_template, write_metadata
 
 OPSET = 17
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +63,11 @@ def load_checkpoint(path: Path, config: str | None = None) -> tuple[DAEFR, str]:
 
 
 def random_model(config: str, seed: int) -> DAEFR:
-    """A DAEFR with PyTorch's default random initialisation under `seed` (for tests/placeholders)."""
+    """A DAEFR with PyTorch's default random initialisation under `seed` (for tests/placeholders).
+
+    The fidelity path's zero-initialised last convs get small random weights too, so a random
+    model exercises every op of the graph (a fresh path would be exactly the identity at w = 1).
+    """
     torch.manual_seed(seed)
     model = DAEFR(get_config(config)).eval()
     with torch.no_grad():
@@ -68,7 +75,30 @@ def random_model(config: str, seed: int) -> DAEFR:
         # produce varied images and well-separated code logits.
         for vq in (model.hq.quantize, *([] if model.lq is None else [model.lq.quantize])):
             vq.embedding.weight.normal_(0.0, 1.0)
+        for block in model.fidelity.fuse.values():
+            block.scale_shift.weight.normal_(0.0, 0.02)
+        model.fidelity.residual.conv_out.weight.normal_(0.0, 0.02)
     return model
+
+
+def has_weight_input(proto_or_session) -> bool:
+    """True when an ONNX model (proto or onnxruntime session) takes the `weight` input."""
+    if isinstance(proto_or_session, onnx.ModelProto):
+        names = [i.name for i in proto_or_session.graph.input]
+    else:
+        names = [i.name for i in proto_or_session.get_inputs()]
+    return "weight" in names
+
+
+def feeds(proto_or_session, x: np.ndarray, weight: float | None) -> dict[str, np.ndarray]:
+    """onnxruntime feeds for face `x`: `input`, plus `weight` (as [1] float32) when the graph has
+    one (`weight` None then means the contract-1 behaviour is wanted: an error)."""
+    out = {"input": np.ascontiguousarray(x, dtype=np.float32)}
+    if has_weight_input(proto_or_session):
+        if weight is None:
+            raise ValueError("this model takes a fidelity weight; pass one")
+        out["weight"] = np.array([weight], dtype=np.float32)
+    return out
 
 
 def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
@@ -76,6 +106,7 @@ def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
     size = model.cfg.vq.resolution
     graph = RestoreGraph(model).eval()
     dummy = torch.zeros(1, model.cfg.vq.in_channels, size, size)
+    dummy_w = torch.full((1,), 0.5)
     buf = io.BytesIO()
     # The TorchScript exporter is deprecated in torch >= 2.9 but writes the plain opset-17 graph
     # (GroupNorm as Reshape-InstanceNormalization-Reshape) that tract is known to load.
@@ -83,9 +114,9 @@ def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
         torch.onnx.export(
             graph,
-            (dummy,),
+            (dummy, dummy_w),
             buf,
-            input_names=["input"],
+            input_names=["input", "weight"],
             output_names=["output"],
             opset_version=OPSET,
             do_constant_folding=True,
@@ -160,20 +191,27 @@ def load_face(path: Path, size: int) -> np.ndarray:
     return arr.transpose(2, 0, 1)[None].copy()
 
 
-def parity(model: DAEFR, proto: onnx.ModelProto, inputs: list[np.ndarray]) -> dict[str, float]:
-    """onnxruntime vs PyTorch on the given inputs: max abs output diff and code-index agreement."""
+def parity(model: DAEFR, proto: onnx.ModelProto, inputs: list[np.ndarray],
+           weights: tuple[float, ...] = (0.0, 0.5, 1.0)) -> dict[str, float]:
+    """onnxruntime vs PyTorch on the given inputs at each fidelity weight: max abs output diff and
+    code-index agreement (`w = 0` is also compared with the pure DAEFR `model.restore`)."""
     sess = ort_session(with_code_indices(proto))
     max_diff, agree, total = 0.0, 0, 0
     for x in inputs:
+        xt = torch.from_numpy(x)
         with torch.no_grad():
-            xt = torch.from_numpy(x)
-            want = model.restore(xt).numpy()
             want_idx = model(xt)[0].argmax(-1).numpy()
-        got, got_idx = sess.run(None, {"input": x})
-        max_diff = max(max_diff, float(np.abs(got - want).max()))
-        agree += int((got_idx.reshape(want_idx.shape) == want_idx).sum())
-        total += want_idx.size
-    return {"max_abs_diff": max_diff, "index_agreement": agree / total, "images": len(inputs)}
+        for w in weights:
+            with torch.no_grad():
+                want = model.restore_with_fidelity(xt, torch.full((1,), float(w))).numpy()
+                if w == 0.0:
+                    want = model.restore(xt).numpy()
+            got, got_idx = sess.run(None, feeds(sess, x, w))
+            max_diff = max(max_diff, float(np.abs(got - want).max()))
+            agree += int((got_idx.reshape(want_idx.shape) == want_idx).sum())
+            total += want_idx.size
+    return {"max_abs_diff": max_diff, "index_agreement": agree / total, "images": len(inputs),
+            "weights": list(weights)}
 
 
 def parity_inputs(paths: list[Path], size: int) -> list[np.ndarray]:
@@ -199,6 +237,7 @@ def export(
     crop: str | None = None,
     template: dict[str, list[float]] | None = None,
     template_source: str | None = None,
+    fidelity_default: float = DEFAULT_FIDELITY,
 ) -> onnx.ModelProto:
     """Export `model` with full metadata to `out` (one self-contained .onnx file).
 
@@ -224,6 +263,7 @@ def export(
         licence=licence,
         quantization="none",
         macs=macs,
+        fidelity_default=fidelity_default,
     )
     proto = to_onnx(model, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--template", type=Path, help="template JSON; provisional geometric template if missing")
     ap.add_argument("--crop", help="daefr.crop text (default: the CelebA centre-square crop)")
     ap.add_argument("--licence", help="daefr.licence text")
+    ap.add_argument("--fidelity-default", type=float, default=DEFAULT_FIDELITY,
+                    help=f"daefr.fidelity_default, the weight the runtime uses unless told (default {DEFAULT_FIDELITY})")
     ap.add_argument("--parity-images", type=Path, nargs="*", default=[], help="faces for the parity check")
     ap.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
     ap.add_argument("-o", "--output", type=Path, required=True)
@@ -253,7 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model, _ = load_checkpoint(args.checkpoint, args.config)
         licence = LICENCE_CELEBA
-    proto = export(model, args.output, template_path=args.template, licence=args.licence or licence, crop=args.crop)
+    if not 0.0 <= args.fidelity_default <= 1.0:
+        ap.error("--fidelity-default must lie in [0, 1]")
+    proto = export(model, args.output, template_path=args.template, licence=args.licence or licence, crop=args.crop,
+                   fidelity_default=args.fidelity_default)
     print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB, config {model.cfg.name})")
     if args.no_parity:
         return 0

@@ -22,8 +22,8 @@ import numpy as np
 import onnx
 from PIL import Image
 
-from .export import ASTRONAUT, REPO_ROOT, ort_session
-from .onnx_meta import read_metadata
+from .export import ASTRONAUT, REPO_ROOT, feeds, ort_session
+from .onnx_meta import fidelity_default, read_metadata
 
 GOLDEN_DIR = REPO_ROOT / "tests" / "fixtures" / "golden"
 #: Golden name -> model file (relative to the repository root).
@@ -45,10 +45,12 @@ def model_input_png(size: int) -> np.ndarray:
 
 
 def run_model(model_path: Path, rgb: np.ndarray) -> np.ndarray:
-    """onnxruntime output of a model file for a uint8 RGB image, as uint8 (clamp, scale, round)."""
+    """onnxruntime output of a model file for a uint8 RGB image, as uint8 (clamp, scale, round), at
+    the model's default fidelity (what the runtime's `Restorer::restore` feeds)."""
     proto = onnx.load(str(model_path))
     x = (rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-    (y,) = ort_session(proto).run(["output"], {"input": np.ascontiguousarray(x)})
+    w = fidelity_default(read_metadata(proto))
+    (y,) = ort_session(proto).run(["output"], feeds(proto, x, w))
     y = np.clip(y[0], -1.0, 1.0)
     return np.round((y + 1.0) * 127.5).astype(np.uint8).transpose(1, 2, 0)
 

@@ -61,7 +61,7 @@ TRAINING_ONLY_PREFIXES = (
     "loss.",
 )
 # Our keys with no official counterpart (LQ decoder half: unused by the restorer).
-OURS_WITHOUT_OFFICIAL = ("lq.post_quant_conv.", "lq.decoder.")
+OURS_WITHOUT_OFFICIAL = ("lq.post_quant_conv.", "lq.decoder.", "fidelity.")  # fidelity: ours only
 
 _AE_RENAMES = [
     ("hq.encoder.", "vqvae.HQ_encoder."),
@@ -188,7 +188,7 @@ def convert(official: dict[str, torch.Tensor], cfg: DaefrConfig) -> tuple[DAEFR,
         else:
             report.unexpected.append(key)
     needed = {official_key(k) for mod in model.inference_modules().values() for k in _param_keys(model, mod)}
-    report.missing = sorted(k for k in needed if k not in official)
+    report.missing = sorted(k for k in needed if k is not None and k not in official)
     model.load_state_dict(new_state, strict=False)
     return model, report
 
@@ -205,7 +205,10 @@ def ffhq_template(size: int) -> dict[str, list[float]]:
 
 
 def export_official(model: DAEFR, out: Path):
-    """Export an imported model with the FFHQ alignment metadata of the official weights."""
+    """Export an imported model with the FFHQ alignment metadata of the official weights.
+
+    The official DAEFR has no fidelity path: the imported model's is fresh (the identity), so the
+    file defaults to `w = 0`, the official restorer exactly."""
     from .export import export
 
     size = model.cfg.vq.resolution
@@ -217,6 +220,7 @@ def export_official(model: DAEFR, out: Path):
         crop=FFHQ_CROP,
         template=ffhq_template(size),
         template_source=f"facexlib FFHQ 512 five-point template (official DAEFR alignment), scaled to {size}",
+        fidelity_default=0.0,
     )
 
 

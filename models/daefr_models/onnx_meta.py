@@ -9,8 +9,11 @@ import onnx
 
 from . import __version__
 
-#: Version of docs/model-contract.md that this toolchain writes.
-FORMAT_VERSION = "1"
+#: Version of docs/model-contract.md that this toolchain writes (2: the `weight` fidelity input).
+FORMAT_VERSION = "2"
+
+#: Fidelity weight a model is exported with as its `daefr.fidelity_default` unless told otherwise.
+DEFAULT_FIDELITY = 0.5
 
 #: Landmarks every template must have, and the optional ones.
 REQUIRED_LANDMARKS = ("right_eye", "left_eye", "nose_tip", "mouth_center")
@@ -71,9 +74,12 @@ def build_metadata(
     licence: str,
     quantization: str = "none",
     macs: int | None = None,
+    fidelity_default: float = DEFAULT_FIDELITY,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """All `daefr.*` keys of the contract, as strings."""
+    if not 0.0 <= float(fidelity_default) <= 1.0:
+        raise ValueError(f"fidelity_default {fidelity_default} is outside [0, 1]")
     meta = {
         "daefr.format_version": FORMAT_VERSION,
         "daefr.config": config,
@@ -86,6 +92,7 @@ def build_metadata(
         "daefr.licence": licence,
         "daefr.quantization": quantization,
         "daefr.toolchain_version": __version__,
+        "daefr.fidelity_default": f"{float(fidelity_default):g}",
     }
     if macs is not None:
         meta["daefr.macs"] = str(int(macs))
@@ -108,3 +115,10 @@ def read_metadata(model: onnx.ModelProto | str | Path) -> dict[str, str]:
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
     return {p.key: p.value for p in model.metadata_props}
+
+
+def fidelity_default(meta: dict[str, str]) -> float | None:
+    """The model's default fidelity weight, or None for a contract-1 model (no `weight` input)."""
+    if int(meta.get("daefr.format_version", "1")) < 2:
+        return None
+    return float(meta["daefr.fidelity_default"])

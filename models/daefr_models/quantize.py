@@ -33,8 +33,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .export import ASTRONAUT, ort_session, with_code_indices
-from .onnx_meta import read_metadata, write_metadata
+from .export import ASTRONAUT, feeds, has_weight_input, ort_session, with_code_indices
+from .onnx_meta import fidelity_default, read_metadata, write_metadata
 
 RECIPES = ("weights-int8", "qlinear-conv", "qdq-conv")
 RECIPE_DESCRIPTIONS = {
@@ -120,12 +120,15 @@ def quantize_weights_int8(model: onnx.ModelProto) -> onnx.ModelProto:
 class _CalibrationReader:
     """onnxruntime CalibrationDataReader over model inputs."""
 
-    def __init__(self, inputs: list[np.ndarray]):
+    def __init__(self, inputs: list[np.ndarray], with_weight: bool = False):
         self._it = iter(inputs)
+        self._with_weight = with_weight
 
     def get_next(self):
         x = next(self._it, None)
-        return None if x is None else {"input": x}
+        if x is None:
+            return None
+        return {"input": x, "weight": np.array([0.5], dtype=np.float32)} if self._with_weight else {"input": x}
 
 
 def quantize_static_conv(model: onnx.ModelProto, calib: list[np.ndarray], fmt: str) -> onnx.ModelProto:
@@ -142,7 +145,7 @@ def quantize_static_conv(model: onnx.ModelProto, calib: list[np.ndarray], fmt: s
         quantize_static(
             str(src),
             str(dst),
-            _CalibrationReader(calib),
+            _CalibrationReader(calib, with_weight=has_weight_input(model)),
             quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
             op_types_to_quantize=["Conv"],
             per_channel=True,
@@ -182,8 +185,9 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: list[np.ndarra
     ref, test = ort_session(with_code_indices(fp32)), ort_session(with_code_indices(int8))
     psnrs, max_diff, agree, total = [], 0.0, 0, 0
     for x in inputs:
-        y_ref, i_ref = ref.run(None, {"input": x})
-        y, i = test.run(None, {"input": x})
+        w = fidelity_default(read_metadata(fp32))
+        y_ref, i_ref = ref.run(None, feeds(ref, x, w))
+        y, i = test.run(None, feeds(test, x, w))
         psnrs.append(psnr(y, y_ref))
         max_diff = max(max_diff, float(np.abs(y - y_ref).max()))
         agree += int((i == i_ref).sum())

@@ -1,6 +1,6 @@
 """Train a DAEFR restorer in the paper's three stages.
 
-    python -m daefr_models.train --stage 1|2|3|all --config lite-128 --data DIR --out models/runs/NAME \
+    python -m daefr_models.train --stage 1|2|3|4|all --config lite-128 --data DIR --out models/runs/NAME \
         [--minutes M] [--steps N] [--batch B] [--variant full|hq_only|no_assoc|concat]
 
 Stage 1 - codebooks: the HQ autoencoder reconstructs ground-truth faces, the LQ autoencoder
@@ -11,18 +11,22 @@ adaptive weight (x0.8 as in the paper). Codes unused for a while are restarted o
 Stage 2 - association: as stage 1, plus the CLIP-style loss between the HQ encoder's tokens of the
 ground truth and the LQ encoder's tokens of its degraded copy (a random subset of at most
 ``--assoc-tokens`` tokens per batch keeps the B*h*w x B*h*w logit matrix in memory on large batches).
+The HQ codebook and decoder stay fixed (``--no-stage2-freeze-hq`` lets them move, as before).
 Stage 3 - restorer: both encoders read the degraded image (paper stage-3 degradation), the fusion
 block and the transformer predict HQ code indices. Loss: cross-entropy against the code indices of
 the ground truth (from a frozen copy of the stage-2 HQ encoder + codebook) + 10 x MSE between the
 fused feature and the quantised ground-truth feature. HQ codebook and decoder are frozen.
+Stage 4 - fidelity path: only the fusion blocks and the residual head train (``FidelityTrainer``);
+``w ~ U(0, 1)`` per sample, loss L1 + (1 - SSIM) + gradient L1 on the output image.
 
 Each stage writes ``OUT/stageK.pt`` (resumable: it is rewritten every ``--ckpt-seconds``; a rerun
 resumes a stage that is not done and skips one that is) and stage 3 finally writes ``OUT/model.pt``
 = ``{"config", "model" (DAEFR state_dict), "use_lq_encoder", "use_fusion", "metrics"}``, the input
-of ``daefr_models.export``. ``OUT/metrics.json`` collects per-stage wall time, images/s and the
-validation metrics. Runs on CUDA when present (bf16 autocast, channels_last, TF32, data and
-degradation on the GPU), else on CPU (fp32, ``--threads`` torch threads, default 1: on a shared,
-busy machine more threads spin and run slower).
+of ``daefr_models.export`` (stage 4 rewrites it with the trained fidelity path). ``OUT/metrics.json``
+collects per-stage wall time, images/s and the validation metrics. Runs on CUDA when present (bf16
+autocast, channels_last, TF32, data and degradation on the GPU), else on CPU: bf16 autocast where
+the CPU has AVX512-BF16 or AMX (``--precision``), channels_last off (it halves CPU speed through
+GroupNorm), ``--threads`` defaulting to the cores available, batch 16.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ VARIANTS = {
     "full": dict(use_lq_encoder=True, use_fusion=True, association=True),  # (d) = DAEFR
 }
 #: Share of ``--minutes`` each stage gets when ``--stage all`` runs on a time budget.
-DEFAULT_SPLIT = (0.45, 0.15, 0.40)
+DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
 
 
 @dataclass
@@ -91,8 +95,9 @@ class Env:
     log: list = field(default_factory=list)
 
     def autocast(self):
+        """bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 or AMX); else fp32."""
         if self.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def prep(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,6 +116,23 @@ def build_model(cfg_name: str, variant: str) -> DAEFR:
     return DAEFR(get_config(cfg_name), use_lq_encoder=v["use_lq_encoder"], use_fusion=v["use_fusion"])
 
 
+def cpu_has_bf16() -> bool:
+    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16 (bf16 autocast is then ~1.6x fp32)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def make_env(args) -> Env:
     cuda = torch.cuda.is_available() and not args.cpu
     device = torch.device("cuda" if cuda else "cpu")
@@ -118,8 +140,10 @@ def make_env(args) -> Env:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+        amp = True
     else:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads or available_cores())
+        amp = {"auto": cpu_has_bf16(), "bf16": True, "fp32": False}[args.precision]
     size = get_config(args.config).vq.resolution
     t0 = time.time()
     if args.data == "synthetic":
@@ -135,8 +159,11 @@ def make_env(args) -> Env:
     train, val = images[~val_mask], images[val_mask]
     log(f"data: {len(train)} train + {len(val)} val images at {size}px from {args.data} "
         f"({time.time() - t0:.1f}s); device {device}")
-    batch = args.batch or (128 if cuda else 8)
-    return Env(device, train.to(device), val.to(device), batch, amp=cuda, channels_last=cuda)
+    batch = args.batch or (128 if cuda else 16)
+    log(f"precision: {'bf16 autocast' if amp else 'fp32'}, batch {batch}"
+        + ("" if cuda else f", {torch.get_num_threads()} torch threads"))
+    # channels_last only on CUDA: on CPU it halves speed (GroupNorm).
+    return Env(device, train.to(device), val.to(device), batch, amp=amp, channels_last=cuda)
 
 
 def sample_batch(env: Env, gen: torch.Generator) -> torch.Tensor:
@@ -215,7 +242,16 @@ class AutoencoderTrainer:
         disc_ch = 32 if model.cfg.vq.resolution <= 128 else 64
         self.discs = {k: PatchDiscriminator(ch=disc_ch).to(dev) for k in self.aes}
         self.assoc = AssociationHead().to(dev) if stage == 2 else None
-        params = [p for ae in self.aes.values() for p in ae.parameters()]
+        # Stage 2 aligns the encoders; the HQ codebook and decoder need not move (left free, the
+        # full-rate restart cost the HQ reconstruction 1.8 dB on the shared lite-128 run).
+        self.frozen_hq = stage == 2 and args.stage2_freeze_hq
+        if self.frozen_hq:
+            for m in (model.hq.quantize, model.hq.post_quant_conv, model.hq.decoder):
+                for p in m.parameters():
+                    p.requires_grad_(False)
+        params = [p for ae in self.aes.values() for p in ae.parameters() if p.requires_grad]
+        # a frozen decoder has nothing for the GAN to train
+        self.gan_keys = [k for k in self.aes if not (k == "hq" and self.frozen_hq)]
         if self.assoc is not None:
             params += list(self.assoc.parameters())
         self.opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.9))
@@ -249,7 +285,7 @@ class AutoencoderTrainer:
         with torch.no_grad():
             lq = self.degrader(gt)
         targets = {"hq": env.prep(gt), "lq": env.prep(lq)}
-        use_gan = progress >= self.gan_start and self.args.disc_weight > 0
+        use_gan = progress >= self.gan_start and self.args.disc_weight > 0 and bool(self.gan_keys)
         total, logs, recons, feats = 0.0, {}, {}, {}
         with env.autocast():
             for k, ae in self.aes.items():
@@ -259,7 +295,7 @@ class AutoencoderTrainer:
                 recon = ae.decode(z_q)
                 rec, parts = reconstruction_loss(recon, x)
                 loss = rec + vq_loss
-                if use_gan:
+                if use_gan and k in self.gan_keys:
                     g_loss = generator_adv_loss(self.discs[k](recon))
                     last = ae.decoder.conv_out.weight
                     w = adaptive_gan_weight(rec, g_loss, last) if torch.is_grad_enabled() else 1.0
@@ -269,7 +305,8 @@ class AutoencoderTrainer:
                 recons[k], feats[k] = recon, h
                 logs[f"{k}_l1"] = float(parts["l1"])
                 logs[f"{k}_vq"] = float(vq_loss.detach())
-                self.restart[k].update(ae.quantize, h, idx, step, progress)
+                if not (k == "hq" and self.frozen_hq):
+                    self.restart[k].update(ae.quantize, h, idx, step, progress)
             if self.assoc is not None:
                 fh, fl = feats["hq"], feats["lq"]
                 n = fh.shape[0] * fh.shape[2] * fh.shape[3]
@@ -287,7 +324,7 @@ class AutoencoderTrainer:
         if use_gan:
             with env.autocast():
                 d_loss = sum(hinge_d_loss(self.discs[k](targets[k]), self.discs[k](recons[k].detach()))
-                             for k in self.aes)
+                             for k in self.gan_keys)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -394,6 +431,97 @@ class RestorerTrainer:
         return evaluate_restorer(self.model, self.teacher, self.env, "moderate", seed=1234)
 
 
+class FidelityTrainer:
+    """Stage 4: the fidelity path only; the whole DAEFR code path (encoders, codebooks, fusion,
+    transformer, HQ decoder) stays frozen, so ``w = 0`` is the stage-3 restorer unchanged.
+
+    Per step: half the batches get the paper's stage-3 degradation and half the milder stage-1/2
+    one (so mild faces are seen too), ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
+    gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
+    stage 3 are constant here (nothing they depend on trains) and are not computed.
+    """
+
+    def __init__(self, model: DAEFR, env: Env, args):
+        self.model, self.env, self.args = model, env, args
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in model.fidelity.parameters():
+            p.requires_grad_(True)
+        self.opt = torch.optim.AdamW(model.fidelity.parameters(), lr=args.fidelity_lr, betas=(0.9, 0.99),
+                                     weight_decay=0.0)
+        size = model.cfg.vq.resolution
+        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=args.seed + 400, resize_back="random")
+        self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=args.seed + 410, resize_back="random")
+        self.w_gen = torch.Generator().manual_seed(args.seed + 420)
+        self.teacher = None
+        st3 = load(ckpt_path(Path(args.out), 3))
+        if st3 is not None and st3.get("trainer", {}).get("teacher"):
+            self.teacher = copy.deepcopy(model.hq).eval()
+            self.teacher.load_state_dict(st3["trainer"]["teacher"])
+        self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
+
+    def state(self) -> dict:
+        return {"opt": self.opt.state_dict(), "mild": self.mild.param_gen.get_state(),
+                "w_gen": self.w_gen.get_state()}
+
+    def load_state(self, st: dict, optim: bool) -> None:
+        if optim:
+            self.opt.load_state_dict(st["opt"])
+            self.mild.param_gen.set_state(st["mild"])
+            self.w_gen.set_state(st["w_gen"])
+
+    def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
+        env, model = self.env, self.model
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(self.args.fidelity_lr, progress, step)
+        severe = step % 2 == 0
+        with torch.no_grad():
+            lq = env.prep((self.degrader if severe else self.mild)(gt))
+            w = torch.rand(gt.shape[0], 1, 1, 1, generator=self.w_gen).to(env.device)
+            with env.autocast():
+                logits, fused, skips = model.code_path(lq)
+            indices = logits.float().argmax(-1)
+        with env.autocast():
+            out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
+        loss, parts = reconstruction_loss(out, gt)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.fidelity.parameters(), 1.0)
+        self.opt.step()
+        return {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        return evaluate_fidelity(self.model, self.env, "moderate", weights=(0.0, 0.5, 1.0), seed=1234)
+
+
+@torch.no_grad()
+def evaluate_fidelity(model: DAEFR, env: Env, level: str, weights=(0.0, 0.5, 1.0), seed: int = 1234) -> dict:
+    """PSNR/SSIM of the bicubic input and of the restoration at each fidelity weight, on ``env.val``."""
+    model.eval()
+    size = model.cfg.vq.resolution
+    deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
+    m: dict[str, list] = {"input_psnr": [], "input_ssim": []}
+    for i in range(0, len(env.val), env.batch):
+        gt = to_model_range(env.val[i : i + env.batch])
+        lq = deg(gt)
+        g01 = (gt + 1) / 2
+        m["input_psnr"] += psnr((lq + 1) / 2, g01).tolist()
+        m["input_ssim"] += ssim((lq + 1) / 2, g01).tolist()
+        with env.autocast():
+            logits, fused, skips = model.code_path(env.prep(lq))
+        indices = logits.float().argmax(-1)
+        for w in weights:
+            wt = torch.full((1,), float(w), device=lq.device)
+            with env.autocast():
+                out = model.decode_with_fidelity(indices, (fused.shape[2], fused.shape[3]), skips, lq, wt)
+            o01 = (out.float().clamp(-1, 1) + 1) / 2
+            m.setdefault(f"w{w:g}_psnr", []).extend(psnr(o01, g01).tolist())
+            m.setdefault(f"w{w:g}_ssim", []).extend(ssim(o01, g01).tolist())
+    model.train()
+    return {k: sum(v) / len(v) for k, v in m.items()}
+
+
 @torch.no_grad()
 def evaluate_restorer(model: DAEFR, teacher: VQAutoencoder, env: Env, level: str, seed: int) -> dict:
     """PSNR/SSIM of degraded input vs restored, code-index accuracy, on ``env.val`` at one level."""
@@ -437,7 +565,12 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
     if env.channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
-    trainer = RestorerTrainer(model, env, args) if stage == 3 else AutoencoderTrainer(model, env, args, stage)
+    if stage == 4:
+        trainer = FidelityTrainer(model, env, args)
+    elif stage == 3:
+        trainer = RestorerTrainer(model, env, args)
+    else:
+        trainer = AutoencoderTrainer(model, env, args, stage)
     if stage == 2 and prev is None:
         st1 = load(ckpt_path(out, 1))
         if st1 is not None:
@@ -466,6 +599,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
     last_ckpt = last_val = time.time()
     val_every = args.val_seconds or max(30.0, (budget.seconds or 600) / 4)
     t_start = time.time() - elapsed
+    images_at_start, elapsed_at_start = images, elapsed
     while budget.progress(step, elapsed) < 1.0:
         gt = env.prep(sample_batch(env, gen))
         logs = trainer.step(gt, step, budget.progress(step, elapsed))
@@ -480,7 +614,8 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
         if not math.isfinite(logs["loss"]):
             raise FloatingPointError(f"stage {stage}: loss became {logs['loss']} at step {step}")
         if now - last_val > val_every:
-            log(f"stage {stage} step {step}: val {fmt(trainer.validate())}")
+            rate = (images - images_at_start) / max(elapsed - elapsed_at_start, 1e-9)
+            log(f"stage {stage} step {step}: {rate:.2f} img/s; val {fmt(trainer.validate())}")
             last_val = time.time()
         if now - last_ckpt > args.ckpt_seconds:
             checkpoint(False)
@@ -507,6 +642,8 @@ def device_name(device: torch.device) -> str:
 
 def stage_budgets(args, stages: list[int]) -> dict[int, Budget]:
     split = [float(s) for s in args.split.split(",")] if args.split else list(DEFAULT_SPLIT)
+    if len(split) < max(stages):
+        raise ValueError(f"--split gives {len(split)} shares; stage {max(stages)} needs {max(stages)}")
     weights = {s: split[s - 1] for s in stages}
     norm = sum(weights.values())
     out = {}
@@ -523,6 +660,7 @@ def write_model(model: DAEFR, args, out: Path, metrics: dict) -> Path:
     path = out / "model.pt"
     st3 = load(ckpt_path(out, 3)) or {}
     teacher = st3.get("trainer", {}).get("teacher")
+    teacher = {k: t.cpu() for k, t in teacher.items()} if teacher else None
     save(path, {"config": args.config, "model": {k: t.cpu() for k, t in model.state_dict().items()},
                 "use_lq_encoder": v["use_lq_encoder"], "use_fusion": v["use_fusion"],
                 "variant": args.variant, "metrics": metrics, "teacher": teacher})
@@ -530,21 +668,24 @@ def write_model(model: DAEFR, args, out: Path, metrics: dict) -> Path:
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description="Train DAEFR (stages 1-3).")
-    ap.add_argument("--stage", default="all", choices=["1", "2", "3", "all"])
+    ap = argparse.ArgumentParser(description="Train DAEFR (stages 1-3) and its fidelity path (stage 4).")
+    ap.add_argument("--stage", default="all", choices=["1", "2", "3", "4", "all"])
     ap.add_argument("--config", default="lite-128")
     ap.add_argument("--data", required=True, help="folder of face crops, or 'synthetic'")
     ap.add_argument("--out", required=True, help="run folder (checkpoints, metrics.json)")
     ap.add_argument("--minutes", type=float, default=None, help="wall-time budget (whole --stage all, or the one stage)")
     ap.add_argument("--steps", type=int, default=None, help="step budget per stage")
-    ap.add_argument("--split", default=None, help="shares of --minutes for stages 1,2,3 (default 0.45,0.15,0.40)")
-    ap.add_argument("--batch", type=int, default=None, help="default 128 on CUDA, 8 on CPU")
+    ap.add_argument("--split", default=None, help="shares of --minutes for stages 1,2,3,4 (default 0.35,0.1,0.25,0.3)")
+    ap.add_argument("--batch", type=int, default=None, help="default 128 on CUDA, 16 on CPU")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--disc-weight", type=float, default=0.8, help="GAN weight (paper 0.8); 0 disables the GAN")
     ap.add_argument("--gan-start", type=float, default=0.5, help="stage-1 budget fraction before the GAN starts")
     ap.add_argument("--assoc-weight", type=float, default=1.0)
     ap.add_argument("--assoc-tokens", type=int, default=4096)
     ap.add_argument("--feat-weight", type=float, default=10.0, help="weight of the stage-3 feature MSE")
+    ap.add_argument("--fidelity-lr", type=float, default=1e-3, help="stage-4 learning rate (fidelity path only)")
+    ap.add_argument("--stage2-freeze-hq", action=argparse.BooleanOptionalAction, default=True,
+                    help="stage 2: keep the HQ codebook and decoder fixed (default on)")
     ap.add_argument("--variant", default="full", choices=list(VARIANTS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
@@ -552,7 +693,9 @@ def parse_args(argv=None):
     ap.add_argument("--val-count", type=int, default=64)
     ap.add_argument("--val-seconds", type=float, default=None)
     ap.add_argument("--ckpt-seconds", type=float, default=120.0)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the cores available)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                    help="CPU precision: auto = bf16 autocast where the CPU has avx512_bf16/amx_bf16")
     ap.add_argument("--cpu", action="store_true", help="ignore CUDA")
     args = ap.parse_args(argv)
     if args.minutes is None and args.steps is None:
@@ -569,7 +712,7 @@ def main(argv=None) -> dict:
     env = make_env(args)
     model = build_model(args.config, args.variant)
     if args.stage == "all":
-        stages = [1, 2, 3] if VARIANTS[args.variant]["association"] else [1, 3]
+        stages = [1, 2, 3, 4] if VARIANTS[args.variant]["association"] else [1, 3, 4]
     else:
         stages = [int(args.stage)]
     budgets = stage_budgets(args, stages)
@@ -580,7 +723,7 @@ def main(argv=None) -> dict:
     for s in stages:
         all_metrics[f"stage{s}"] = run_stage(s, model, env, args, budgets[s], out)
         metrics_path.write_text(json.dumps(all_metrics, indent=2) + "\n")
-    if 3 in stages:
+    if 3 in stages or 4 in stages:
         path = write_model(model, args, out, all_metrics)
         log(f"wrote {path}")
     log(f"total {time.time() - t0:.1f}s; metrics in {metrics_path}")

@@ -124,7 +124,9 @@ def test_cross_attention_uses_both_features(tiny):
 def _inference_params(name):
     with torch.device("meta"):
         model = DAEFR(get_config(name))
-    return sum(p.numel() for m in model.inference_modules().values() for p in m.parameters())
+    # the official graph has no fidelity path: count the DAEFR code path only
+    return sum(p.numel() for name, m in model.inference_modules().items() if name != "fidelity"
+               for p in m.parameters())
 
 
 def test_paper_512_matches_official_parameter_count():
@@ -135,5 +137,55 @@ def test_paper_512_matches_official_parameter_count():
 def test_lite_128_fits_the_edge_budget():
     from daefr_models.count import count_macs
 
-    total, _ = count_macs(get_config("lite-128"))
-    assert total <= 2.0e9
+    total, per = count_macs(get_config("lite-128"))
+    assert total <= 2.3e9  # DAEFR code path + fidelity path, per face
+    assert 0 < per["fidelity"] <= 0.46e9
+
+
+def _trained_like(model):
+    """Give the fidelity path's zero-initialised convs random weights (as training would)."""
+    with torch.no_grad():
+        for block in model.fidelity.fuse.values():
+            block.scale_shift.weight.normal_(0.0, 0.05)
+            block.scale_shift.bias.normal_(0.0, 0.05)
+        model.fidelity.residual.conv_out.weight.normal_(0.0, 0.05)
+    return model
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_lq_encoder": False}], ids=["full", "hq-only"])
+def test_fidelity_zero_is_daefr_bit_for_bit(tiny, kwargs):
+    torch.manual_seed(0)
+    model = _trained_like(DAEFR(tiny, **kwargs)).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model.restore_with_fidelity(x, torch.zeros(1)), model.restore(x))
+        assert not torch.equal(model.restore_with_fidelity(x, torch.ones(1)), model.restore(x))
+
+
+def test_fresh_fidelity_path_at_one_returns_the_input_exactly(tiny):
+    torch.manual_seed(1)
+    model = DAEFR(tiny).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model.restore_with_fidelity(x, torch.ones(1)), x)
+        # per-sample weights broadcast like the exported [1] weight
+        w = torch.tensor([0.0, 1.0]).reshape(2, 1, 1, 1)
+        out = model.restore_with_fidelity(x, w)
+        assert torch.equal(out[1], x[1]) and torch.equal(out[0], model.restore(x)[0])
+
+
+def test_fusion_levels_follow_the_config():
+    model = DAEFR(get_config("lite-128"))
+    # decoder levels at 128, 64 and 32 px (levels 0, 1, 2), not the 16-px latent level
+    assert sorted(int(k) for k in model.fidelity.fuse) == [0, 1, 2]
+    assert model.fidelity.fuse["2"].mix.in_channels == 2 * 64
+
+
+def test_old_state_dicts_load_with_a_fresh_fidelity_path(tiny):
+    old = {k: v for k, v in DAEFR(tiny).state_dict().items() if not k.startswith("fidelity.")}
+    model = DAEFR(tiny)
+    model.load_state_dict(old)  # strict, but a dict with no fidelity keys at all is accepted
+    broken = dict(old)
+    broken.pop("hq.decoder.conv_out.weight")
+    with pytest.raises(RuntimeError, match="conv_out"):
+        model.load_state_dict(broken)

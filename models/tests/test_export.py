@@ -27,6 +27,7 @@ TRACT_OPS = {
     "Conv", "InstanceNormalization", "Reshape", "Mul", "Add", "Sub", "Div", "Sigmoid", "Transpose",
     "MatMul", "Gemm", "Softmax", "LayerNormalization", "Pad", "Erf", "Resize", "ArgMax", "Gather",
     "Concat", "Unsqueeze", "Squeeze", "Shape", "Slice", "Cast", "Constant", "Identity",
+    "LeakyRelu",  # fidelity path; tract runs it (tests/golden.rs runs the tiny fixture that has it)
 }
 REQUIRED_KEYS = {
     "daefr.format_version", "daefr.config", "daefr.input_size", "daefr.input_range",
@@ -46,19 +47,27 @@ def tiny_export(tmp_path_factory):
 
 def _check_contract(proto: onnx.ModelProto, size: int) -> dict:
     assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
-    assert [i.name for i in proto.graph.input] == ["input"]
+    assert [i.name for i in proto.graph.input] == ["input", "weight"]
     assert [o.name for o in proto.graph.output] == ["output"]
     for value in (proto.graph.input[0], proto.graph.output[0]):
         dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
         assert dims == [1, 3, size, size]
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    weight = proto.graph.input[1]
+    assert [d.dim_value for d in weight.type.tensor_type.shape.dim] == [1]
+    assert weight.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    # the weight enters only through Mul/Add: one optimized plan serves every w
+    consumers = [n.op_type for n in proto.graph.node if "weight" in n.input]
+    assert consumers and set(consumers) <= {"Mul", "Add"}, consumers
+    assert not {"If", "Loop", "Where", "Scan"} & {n.op_type for n in proto.graph.node}
     ops = {n.op_type for n in proto.graph.node}
     assert ops <= TRACT_OPS, f"ops outside the tract-supported set: {ops - TRACT_OPS}"
     assert {"ArgMax", "Gather"} <= ops
     assert not any(n.op_type.startswith("Dropout") for n in proto.graph.node)
     meta = read_metadata(proto)
     assert REQUIRED_KEYS <= set(meta)
-    assert meta["daefr.format_version"] == FORMAT_VERSION
+    assert meta["daefr.format_version"] == FORMAT_VERSION == "2"
+    assert 0.0 <= float(meta["daefr.fidelity_default"]) <= 1.0
     assert meta["daefr.input_size"] == str(size)
     template = json.loads(meta["daefr.template"])
     for key in ("right_eye", "left_eye", "nose_tip", "mouth_center"):
@@ -74,9 +83,21 @@ def test_export_matches_pytorch(tiny_export):
     inputs = parity_inputs([], 32) if ASTRONAUT.is_file() else []
     rng = np.random.default_rng(0)
     inputs += [rng.uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)]
-    result = parity(model, proto, inputs)
+    result = parity(model, proto, inputs, weights=(0.0, 0.3, 0.5, 1.0))
     assert result["max_abs_diff"] <= 1e-4
     assert result["index_agreement"] >= 0.999
+
+
+def test_exported_weight_changes_the_output_continuously(tiny_export):
+    from daefr_models.export import feeds, ort_session
+
+    _, proto, _ = tiny_export
+    sess = ort_session(proto)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+    outs = {w: sess.run(None, feeds(sess, x, w))[0] for w in (0.0, 0.5, 1.0)}
+    assert np.abs(outs[0.0] - outs[1.0]).max() > 1e-2  # the knob does something
+    # w = 0.5 lies between the two ends (not exactly their mean: the fusion blocks scale with w too)
+    assert np.abs(outs[0.5] - outs[0.0]).mean() < np.abs(outs[1.0] - outs[0.0]).mean()
 
 
 def test_export_follows_the_contract(tiny_export):

@@ -24,7 +24,7 @@ def test_budget_progress():
 
 def test_all_stages_train_and_write_a_loadable_model(tmp_path):
     metrics = run(tmp_path, "--stage", "all", "--steps", "6", "--gan-start", "0.3")
-    for s in (1, 2, 3):
+    for s in (1, 2, 3, 4):
         assert metrics[f"stage{s}"]["steps"] == 6
         assert (tmp_path / f"stage{s}.pt").exists()
     m3 = metrics["stage3"]
@@ -49,6 +49,35 @@ def test_stage3_keeps_codebook_and_decoder_frozen(tmp_path):
         assert torch.equal(s2[key], s3[key]), key
     # while the transformer and the encoders did learn
     assert not torch.equal(s2["hq.encoder.conv_in.weight"], s3["hq.encoder.conv_in.weight"])
+
+
+def test_stage2_keeps_the_hq_codebook_and_decoder_unless_told(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    run(tmp_path / "b", "--stage", "all", "--steps", "3", "--disc-weight", "0", "--no-stage2-freeze-hq")
+    for sub, frozen in (("a", True), ("b", False)):
+        s1 = torch.load(tmp_path / sub / "stage1.pt", weights_only=False)["model"]
+        s2 = torch.load(tmp_path / sub / "stage2.pt", weights_only=False)["model"]
+        same = torch.equal(s1["hq.decoder.conv_out.weight"], s2["hq.decoder.conv_out.weight"])
+        assert same == frozen, sub
+        assert not torch.equal(s1["hq.encoder.conv_in.weight"], s2["hq.encoder.conv_in.weight"])
+
+
+def test_stage4_trains_only_the_fidelity_path(tmp_path):
+    m = run(tmp_path, "--stage", "all", "--steps", "4", "--disc-weight", "0")
+    s3 = torch.load(tmp_path / "stage3.pt", weights_only=False)["model"]
+    s4 = torch.load(tmp_path / "stage4.pt", weights_only=False)["model"]
+    changed = {k for k in s4 if not torch.equal(s4[k], s3.get(k, torch.zeros_like(s4[k])))}
+    assert changed and all(k.startswith("fidelity.") for k in changed), sorted(changed)[:5]
+    for key in ("input_psnr", "w0_psnr", "w0.5_psnr", "w1_psnr", "images_per_s"):
+        assert key in m["stage4"]
+    # w = 0 is the stage-3 restorer: same weights on the code path, so the same output
+    model = DAEFR(get_config("tiny-32"))
+    model.load_state_dict(s4)
+    ref = DAEFR(get_config("tiny-32"))
+    ref.load_state_dict(s3)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model.eval().restore_with_fidelity(x, torch.zeros(1)), ref.eval().restore(x))
 
 
 def test_a_partial_stage_resumes_and_a_done_stage_is_skipped(tmp_path):
@@ -97,10 +126,11 @@ def test_evaluate_compares_bicubic_torch_and_onnx(tmp_path):
     astronaut = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "astronaut.png"
     res = evaluate.main(["--checkpoint", str(tmp_path / "model.pt"), "--model", str(onnx_path),
                          "--data", str(astronaut), "--levels", "mild,moderate", "--sheet-dir", str(tmp_path / "sheets"),
-                         "--json", str(tmp_path / "eval.json")])
+                         "--fidelity", "0,0.5", "--json", str(tmp_path / "eval.json")])
     for level in ("mild", "moderate"):
         rows = res[level]
-        bic, torch_row, onnx_row = rows["bicubic (degraded input)"], rows["pytorch fp32"], rows["tiny.onnx (none)"]
+        bic, torch_row, onnx_row = rows["bicubic (degraded input)"], rows["pytorch fp32 w=0.5"], rows["tiny.onnx (none, w=0.5)"]
+        assert "pytorch fp32 w=0" in rows and "tiny.onnx (none, w=0)" in rows
         assert abs(torch_row["psnr"] - onnx_row["psnr"]) < 0.05  # same network, two runtimes
         assert onnx_row["code_acc"] == pytest.approx(torch_row["code_acc"], abs=0.02)
         assert (tmp_path / "sheets" / f"contact-{level}.png").is_file()

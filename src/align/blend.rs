@@ -42,19 +42,102 @@ impl BlendMask {
     }
 }
 
+/// What [`paste_restored`] puts back into the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PasteMode {
+    /// Add the restoration's change (restored crop minus the crop the network was given) to the
+    /// original pixels. The frame keeps its own resolution: a face larger than the model input is
+    /// not replaced by an upsampled 128-px image, and a sharp face the network leaves alone stays
+    /// as it was.
+    #[default]
+    Change,
+    /// Replace the face by the (resampled) restored crop.
+    Replace,
+}
+
+impl std::str::FromStr for PasteMode {
+    type Err = String;
+
+    /// `change` or `replace`.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "change" | "delta" => Ok(PasteMode::Change),
+            "replace" => Ok(PasteMode::Replace),
+            other => Err(format!(
+                "unknown paste mode `{other}` (use change or replace)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for PasteMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PasteMode::Change => "change",
+            PasteMode::Replace => "replace",
+        })
+    }
+}
+
+/// How [`paste_restored`] blends a face back: mask shape, what is pasted, and how much of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PasteOptions {
+    /// Soft mask in crop space.
+    pub mask: BlendMask,
+    /// Change or replacement.
+    pub mode: PasteMode,
+    /// Overall blend in `[0, 1]` with the original (1: fully restored, 0: the frame untouched).
+    pub amount: f32,
+}
+
+impl Default for PasteOptions {
+    fn default() -> Self {
+        PasteOptions {
+            mask: BlendMask::default(),
+            mode: PasteMode::default(),
+            amount: 1.0,
+        }
+    }
+}
+
 /// Blend `restored` (the network output for `aligned.crop`, any square size) back into `frame`
-/// with the default [`BlendMask`]. Pixels outside the face footprint are not touched.
+/// with the default [`BlendMask`], replacing the face. Pixels outside the face footprint are not
+/// touched.
 pub fn paste_face(frame: &mut RgbImage, restored: &RgbImage, aligned: &AlignedFace) {
     paste_face_with(frame, restored, aligned, &BlendMask::default());
 }
 
-/// [`paste_face`] with an explicit mask shape.
+/// [`paste_face`] with an explicit mask shape (replacement, full amount).
 pub fn paste_face_with(
     frame: &mut RgbImage,
     restored: &RgbImage,
     aligned: &AlignedFace,
     mask: &BlendMask,
 ) {
+    let options = PasteOptions {
+        mask: *mask,
+        mode: PasteMode::Replace,
+        amount: 1.0,
+    };
+    paste_restored(frame, restored, aligned, &options);
+}
+
+/// Blend `restored` back into `frame` as `options` say. In [`PasteMode::Change`] the crop the
+/// network was given (`aligned.crop`) must be non-empty; an empty one falls back to replacement.
+pub fn paste_restored(
+    frame: &mut RgbImage,
+    restored: &RgbImage,
+    aligned: &AlignedFace,
+    options: &PasteOptions,
+) {
+    let mask = &options.mask;
+    let amount = options.amount.clamp(0.0, 1.0);
+    if amount <= 0.0 {
+        return;
+    }
+    let crop = &aligned.crop;
+    let change = options.mode == PasteMode::Change && crop.width() > 0 && crop.height() > 0;
+    let crop_scale = crop.width() as f32 / restored.width().max(1) as f32;
     let crop_side = aligned.crop.width().max(1) as f32;
     let side = restored.width() as f32;
     if restored.width() == 0 || restored.height() == 0 || frame.width() == 0 {
@@ -102,15 +185,28 @@ pub fn paste_face_with(
             if !(u > 0.0 && v > 0.0 && u < side && v < side) {
                 continue;
             }
-            let w = mask.weight(u, v, side);
+            let w = mask.weight(u, v, side) * amount;
             if w <= 0.0 {
                 continue;
             }
             let colour = sample_reflect(restored, u - 0.5, v - 0.5);
+            let given = if change {
+                Some(sample_reflect(
+                    crop,
+                    u * crop_scale - 0.5,
+                    v * crop_scale - 0.5,
+                ))
+            } else {
+                None
+            };
             let offset = (y as usize * width + x as usize) * 3;
             for (c, value) in colour.iter().enumerate() {
                 let old = raw[offset + c] as f32;
-                raw[offset + c] = (old + w * (value - old)).round().clamp(0.0, 255.0) as u8;
+                let step = match given {
+                    Some(given) => value - given[c],
+                    None => value - old,
+                };
+                raw[offset + c] = (old + w * step).round().clamp(0.0, 255.0) as u8;
             }
         }
     }

@@ -7,7 +7,7 @@ mod warp;
 
 use image::RgbImage;
 
-pub use blend::{paste_face, paste_face_with, BlendMask};
+pub use blend::{paste_face, paste_face_with, paste_restored, BlendMask, PasteMode, PasteOptions};
 pub use similarity::{estimate_similarity, Similarity};
 pub use warp::warp_to_crop;
 

@@ -58,6 +58,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         meta.template.nose_tip,
         meta.template.mouth_center
     );
+    match meta.fidelity_default {
+        Some(w) => println!(
+            "fidelity: input `weight` [1] in 0..=1 (contract {}), default {w} (daefr.fidelity_default)",
+            meta.format_version
+        ),
+        None => println!(
+            "fidelity: none (contract {}: pure DAEFR, no `weight` input)",
+            meta.format_version
+        ),
+    }
     let stats = graph_stats(model)?;
     println!("parameters: {:.2} M", stats.params as f64 / 1e6);
     println!(

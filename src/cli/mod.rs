@@ -91,10 +91,24 @@ pub fn model_path_or_default(model: Option<PathBuf>) -> anyhow::Result<PathBuf> 
     }
 }
 
-/// Load options from the global flags and `--no-cache`.
+/// Load options from the global flags and `--no-cache` (fidelity: the model's default).
 pub fn load_options(global: &Global, no_cache: bool) -> daefr::model::LoadOptions {
     daefr::model::LoadOptions {
         threads: global.threads,
         use_cache: !no_cache,
+        fidelity: None,
+    }
+}
+
+/// clap parser of a weight in `0..=1` (`--fidelity`, `--blend`): a clear message otherwise.
+pub fn unit_weight(text: &str) -> Result<f32, String> {
+    let w: f32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; expected a weight in 0..=1"))?;
+    if w.is_finite() && (0.0..=1.0).contains(&w) {
+        Ok(w)
+    } else {
+        Err(format!("{text} is outside 0..=1"))
     }
 }

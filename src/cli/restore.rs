@@ -49,6 +49,19 @@ pub struct Args {
     /// Whole photos: draw detected boxes and keypoints on the output.
     #[arg(long)]
     pub draw_boxes: bool,
+    /// Fidelity weight W in 0..=1 of a version-2 model: 0 = pure DAEFR codebook restoration,
+    /// 1 = closest to the input (default: the model's `daefr.fidelity_default`).
+    #[arg(short = 'w', long, value_name = "W", value_parser = super::unit_weight)]
+    pub fidelity: Option<f32>,
+    /// Whole photos: blend B in 0..=1 of the restored face with the original after paste-back
+    /// (1 = fully restored, 0 = the original).
+    #[arg(long, value_name = "B", value_parser = super::unit_weight, default_value_t = 1.0)]
+    pub blend: f32,
+    /// Whole photos: what is pasted back. `change` (default) adds the restoration's change
+    /// (restored - model input) to the original face at the photo's own resolution; `replace`
+    /// pastes the model's output itself (upsampled from the model size).
+    #[arg(long, value_name = "MODE", default_value = "change")]
+    pub paste: daefr::align::PasteMode,
 }
 
 /// Runs `daefr restore`.
@@ -57,7 +70,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         bail!("{}: no such file or directory", args.input.display());
     }
     let model = model_path_or_default(args.model.clone())?;
-    let restorer = Restorer::load(&model, &load_options(global, args.no_cache))?;
+    let options = daefr::model::LoadOptions {
+        fidelity: args.fidelity,
+        ..load_options(global, args.no_cache)
+    };
+    let restorer = Restorer::load(&model, &options)?;
     log::info!(
         "model {} ({}, {}x{}) loaded in {:?}",
         restorer.model_path().display(),
@@ -214,6 +231,8 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
             min_face: args.min_face,
             save_faces,
             draw_boxes: args.draw_boxes,
+            paste: args.paste,
+            blend_amount: args.blend,
             ..PhotoOptions::default()
         };
         // One bad photo is reported and skipped; the rest are still processed.

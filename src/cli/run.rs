@@ -60,6 +60,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             n => Some(n as usize),
         },
         use_cache: !args.no_cache,
+        fidelity: config.model.fidelity,
     };
 
     let model = model_path_or_default(config.model.restorer.clone())?;

@@ -135,6 +135,10 @@ pub struct ModelConfig {
     /// Minimum detector score for a face.
     #[serde(default = "default_min_score")]
     pub min_score: f32,
+    /// Fidelity weight in `0.0..=1.0` for a version-2 model (0: pure DAEFR codes, 1: closest to
+    /// the camera's face); absent: the model's `daefr.fidelity_default`.
+    #[serde(default)]
+    pub fidelity: Option<f32>,
 }
 
 /// `[pipeline]`: tracking and scheduling.
@@ -302,6 +306,7 @@ impl Default for ModelConfig {
             threads: 0,
             restore_workers: one(),
             min_score: default_min_score(),
+            fidelity: None,
         }
     }
 }
@@ -412,6 +417,14 @@ impl Config {
                 "model.threads",
                 format!("{} is out of range; allowed 0..=64", m.threads),
             ));
+        }
+        if let Some(w) = m.fidelity {
+            if !(0.0..=1.0).contains(&w) {
+                return Err(invalid(
+                    "model.fidelity",
+                    format!("{w} is out of range; allowed 0.0..=1.0"),
+                ));
+            }
         }
         if !(0.0..=1.0).contains(&m.min_score) {
             return Err(invalid(

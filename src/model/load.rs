@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::metadata::ModelMetadata;
+use super::metadata::{ModelMetadata, WEIGHT_INPUT};
 use crate::{Error, Result};
 
 /// Prefix tract gives ONNX `metadata_props` entries in a model's properties.
@@ -38,7 +38,8 @@ pub struct LoadedModel {
     pub path: PathBuf,
     /// Its format.
     pub format: ModelFormat,
-    /// The typed, decluttered graph with a fixed `[1, 3, S, S]` input.
+    /// The typed, decluttered graph with a fixed `[1, 3, S, S]` input (and, for a version-2
+    /// model, the fidelity input `weight`, `[1]`, second).
     pub typed: TypedModel,
     /// Every `metadata_props` entry (validated or not).
     pub raw_metadata: BTreeMap<String, String>,
@@ -183,17 +184,22 @@ pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, Mode
         .iter()
         .filter(|i| !initializers.contains(i.name.as_str()))
         .collect();
-    if inputs.len() != 1 || graph.output.len() != 1 {
+    let want_inputs = expected_inputs(&meta);
+    if inputs.len() != want_inputs || graph.output.len() != 1 {
         return Err(load_error(
             path,
             format!(
-                "expected 1 input and 1 output, found {} and {}",
+                "expected {want_inputs} input(s) and 1 output (contract version {}), found {} and {}",
+                meta.format_version,
                 inputs.len(),
                 graph.output.len()
             ),
         ));
     }
     check_shape(path, "input", &proto_dims(inputs[0]), size)?;
+    if meta.has_fidelity_input() {
+        check_weight_input(path, &inputs[1].name, &proto_dims(inputs[1]))?;
+    }
     let out_dims = proto_dims(&graph.output[0]);
     if !out_dims.is_empty() {
         check_shape(path, "output", &out_dims, size)?;
@@ -208,6 +214,11 @@ pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, Mode
     model
         .set_input_fact(0, f32::fact([1, 3, s, s]).into())
         .map_err(|e| load_error(path, one_line(&e)))?;
+    if meta.has_fidelity_input() {
+        model
+            .set_input_fact(1, f32::fact([1]).into())
+            .map_err(|e| load_error(path, one_line(&e)))?;
+    }
     let typed = model
         .into_typed()
         .and_then(|m| {
@@ -227,6 +238,35 @@ pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, Mode
         load_time: start.elapsed(),
     };
     Ok((loaded, meta))
+}
+
+/// Inputs a graph of this metadata's contract version takes: the face, plus `weight` from version 2.
+fn expected_inputs(meta: &ModelMetadata) -> usize {
+    if meta.has_fidelity_input() {
+        2
+    } else {
+        1
+    }
+}
+
+/// A version-2 graph's second input must be `weight`, float32 `[1]` (unknown dims accepted).
+fn check_weight_input(path: &Path, name: &str, dims: &[Option<i64>]) -> Result<()> {
+    if name != WEIGHT_INPUT {
+        return Err(load_error(
+            path,
+            format!("second input is named {name:?}, the contract names it {WEIGHT_INPUT:?}"),
+        ));
+    }
+    let ok = dims.is_empty() || (dims.len() == 1 && dims[0].is_none_or(|d| d == 1));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::ModelShape {
+        path: path.to_path_buf(),
+        which: WEIGHT_INPUT.to_string(),
+        expected: "[1]".to_string(),
+        found: shape_text(dims),
+    })
 }
 
 fn typed_dims(fact: &TypedFact) -> Vec<Option<i64>> {
@@ -290,13 +330,29 @@ pub fn load_nnef(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
         })
         .collect();
     let meta = ModelMetadata::from_props(path, raw.clone())?;
-    if typed.inputs.len() != 1 || typed.outputs.len() != 1 {
-        return Err(load_error(path, "expected 1 input and 1 output"));
+    let want_inputs = expected_inputs(&meta);
+    if typed.inputs.len() != want_inputs || typed.outputs.len() != 1 {
+        return Err(load_error(
+            path,
+            format!(
+                "expected {want_inputs} input(s) and 1 output (contract version {}), found {} and {}",
+                meta.format_version,
+                typed.inputs.len(),
+                typed.outputs.len()
+            ),
+        ));
     }
     let input = typed
         .input_fact(0)
         .map_err(|e| load_error(path, one_line(&e)))?;
     check_shape(path, "input", &typed_dims(input), meta.input_size)?;
+    if meta.has_fidelity_input() {
+        let fact = typed
+            .input_fact(1)
+            .map_err(|e| load_error(path, one_line(&e)))?;
+        let name = typed.node(typed.inputs[1].node).name.clone();
+        check_weight_input(path, &name, &typed_dims(fact))?;
+    }
     check_typed_output(path, &typed, meta.input_size)?;
     let loaded = LoadedModel {
         path: path.to_path_buf(),

@@ -7,8 +7,16 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
-/// Contract versions this runtime understands (`daefr.format_version`).
-pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
+/// Contract versions this runtime understands (`daefr.format_version`): 1 has one input (the
+/// face), 2 adds the fidelity input `weight`.
+pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1, 2];
+
+/// First contract version whose graphs take the fidelity weight as a second input.
+pub const FIDELITY_FORMAT_VERSION: u32 = 2;
+/// Name of the fidelity-weight input of a version-2 graph (float32 `[1]`, in `[0, 1]`).
+pub const WEIGHT_INPUT: &str = "weight";
+/// Metadata key holding the default fidelity weight of a version-2 model.
+pub const KEY_FIDELITY_DEFAULT: &str = "daefr.fidelity_default";
 
 /// Metadata key holding the contract version.
 pub const KEY_FORMAT_VERSION: &str = "daefr.format_version";
@@ -79,6 +87,9 @@ pub struct ModelMetadata {
     pub channel_order: ChannelOrder,
     /// Alignment template in model-input pixels.
     pub template: Template,
+    /// Default fidelity weight (`daefr.fidelity_default`); `None` for a version-1 model, which
+    /// has no fidelity input.
+    pub fidelity_default: Option<f32>,
     /// Every `metadata_props` entry, as written by the toolchain (config, licence, ...).
     pub raw: BTreeMap<String, String>,
 }
@@ -158,14 +169,37 @@ impl ModelMetadata {
             }
         };
 
+        let fidelity_default = if format_version >= FIDELITY_FORMAT_VERSION {
+            let text = get(KEY_FIDELITY_DEFAULT)?;
+            let w = text
+                .parse::<f32>()
+                .ok()
+                .filter(|w| (0.0..=1.0).contains(w))
+                .ok_or_else(|| {
+                    err(
+                        KEY_FIDELITY_DEFAULT,
+                        format!("is not a weight in 0..=1: {text:?}"),
+                    )
+                })?;
+            Some(w)
+        } else {
+            None
+        };
+
         Ok(ModelMetadata {
             format_version,
             input_size,
             value_range,
             channel_order,
             template,
+            fidelity_default,
             raw,
         })
+    }
+
+    /// True when the graph takes the fidelity weight as its second input (contract version 2).
+    pub fn has_fidelity_input(&self) -> bool {
+        self.fidelity_default.is_some()
     }
 
     /// Looks up any raw metadata value (e.g. `daefr.licence`).
@@ -233,7 +267,7 @@ mod tests {
     #[test]
     fn unknown_version_and_bad_values_are_refused() {
         for (key, value) in [
-            (KEY_FORMAT_VERSION, "2"),
+            (KEY_FORMAT_VERSION, "3"),
             (KEY_INPUT_SIZE, "abc"),
             (KEY_TEMPLATE, "{}"),
             (KEY_INPUT_RANGE, "1,-1"),
@@ -250,5 +284,40 @@ mod tests {
                 .to_string();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn version_2_needs_a_fidelity_default_in_range() {
+        let base = [
+            (KEY_FORMAT_VERSION, "2"),
+            (KEY_INPUT_SIZE, "32"),
+            (KEY_TEMPLATE, TEMPLATE),
+        ];
+        let e = ModelMetadata::from_props(Path::new("m.onnx"), props(&base))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(KEY_FIDELITY_DEFAULT) && e.contains("missing"),
+            "{e}"
+        );
+        for bad in ["1.5", "-0.1", "nan", "half"] {
+            let mut p = props(&base);
+            p.insert(KEY_FIDELITY_DEFAULT.into(), bad.into());
+            let e = ModelMetadata::from_props(Path::new("m.onnx"), p)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(KEY_FIDELITY_DEFAULT), "{bad}: {e}");
+        }
+        let mut p = props(&base);
+        p.insert(KEY_FIDELITY_DEFAULT.into(), "0.7".into());
+        let meta = ModelMetadata::from_props(Path::new("m.onnx"), p).unwrap();
+        assert_eq!(meta.fidelity_default, Some(0.7));
+        assert!(meta.has_fidelity_input());
+        // version 1 ignores the key: it has no fidelity input
+        let mut p = props(&base);
+        p.insert(KEY_FORMAT_VERSION.into(), "1".into());
+        p.insert(KEY_FIDELITY_DEFAULT.into(), "0.7".into());
+        let meta = ModelMetadata::from_props(Path::new("m.onnx"), p).unwrap();
+        assert_eq!(meta.fidelity_default, None);
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub use load::ModelFormat;
 pub use metadata::{ChannelOrder, ModelMetadata, Template, ValueRange};
 pub(crate) use restorer::optimize_scope;
-pub use restorer::{LoadOptions, NodeTime, Restorer};
+pub use restorer::{check_fidelity, LoadOptions, NodeTime, Restorer};
 
 /// File name of the bundled default model inside `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "daefr-lite-128.onnx";

@@ -22,6 +22,10 @@ pub struct LoadOptions {
     /// For an `.onnx` path, load its NNEF cache (`<stem>.nnef.tar`) instead when one exists and
     /// is not older than the ONNX file.
     pub use_cache: bool,
+    /// Fidelity weight `w` in `[0, 1]` fed to a version-2 model (0: pure DAEFR code path,
+    /// 1: closest to the input); `None` takes the model's `daefr.fidelity_default`. A version-1
+    /// model has no such input: a weight given for one is ignored with a warning.
+    pub fidelity: Option<f32>,
 }
 
 impl Default for LoadOptions {
@@ -29,7 +33,17 @@ impl Default for LoadOptions {
         LoadOptions {
             threads: None,
             use_cache: true,
+            fidelity: None,
         }
+    }
+}
+
+/// Checks a fidelity weight: finite and within `[0, 1]`.
+pub fn check_fidelity(w: f32) -> Result<f32> {
+    if w.is_finite() && (0.0..=1.0).contains(&w) {
+        Ok(w)
+    } else {
+        Err(Error::FidelityOutOfRange { value: w })
     }
 }
 
@@ -42,6 +56,7 @@ pub struct Restorer {
     state: Mutex<TypedSimpleState>,
     executor: Option<Executor>,
     load_time: Duration,
+    fidelity: Option<f32>,
 }
 
 impl std::fmt::Debug for Restorer {
@@ -59,6 +74,9 @@ impl Restorer {
     /// contract, and optimizes it once for this CPU.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Restorer> {
         let start = Instant::now();
+        if let Some(w) = opts.fidelity {
+            check_fidelity(w)?;
+        }
         let cached = match (format_of(path), opts.use_cache) {
             (ModelFormat::Onnx, true) => fresh_cache_for(path),
             _ => None,
@@ -97,6 +115,18 @@ impl Restorer {
             Some(n) if n > 1 => Some(Executor::multithread(n)),
             _ => None,
         };
+        let fidelity = match (meta.fidelity_default, opts.fidelity) {
+            (Some(default), given) => Some(given.unwrap_or(default)),
+            (None, Some(w)) => {
+                log::warn!(
+                    "{}: a contract-version-{} model has no fidelity input; fidelity {w} is ignored",
+                    source.display(),
+                    meta.format_version
+                );
+                None
+            }
+            (None, None) => None,
+        };
         Ok(Restorer {
             path: source,
             format: loaded.format,
@@ -104,7 +134,13 @@ impl Restorer {
             state: Mutex::new(state),
             executor,
             load_time: start.elapsed(),
+            fidelity,
         })
+    }
+
+    /// The fidelity weight [`Restorer::restore`] feeds; `None` for a version-1 model.
+    pub fn fidelity(&self) -> Option<f32> {
+        self.fidelity
     }
 
     /// Side of the square model input in pixels.
@@ -161,20 +197,38 @@ impl Restorer {
         Ok(input)
     }
 
-    /// Restores one aligned face crop of exactly `input_size` x `input_size`; returns the same size.
+    /// The network inputs for `face`: the face tensor, plus the fidelity weight `w` for a
+    /// version-2 model (ignored for version 1).
+    fn inputs(&self, face: &RgbImage, w: Option<f32>) -> Result<TVec<TValue>> {
+        let mut inputs = tvec!(self.input_tensor(face)?.into_tvalue());
+        if self.meta.has_fidelity_input() {
+            let w = check_fidelity(w.or(self.fidelity).unwrap_or(0.0))?;
+            inputs.push(tensor1(&[w]).into_tvalue());
+        }
+        Ok(inputs)
+    }
+
+    /// Restores one aligned face crop of exactly `input_size` x `input_size` at the fidelity
+    /// chosen at load; returns the same size.
     pub fn restore(&self, face: &RgbImage) -> Result<RgbImage> {
+        self.restore_at(face, self.fidelity)
+    }
+
+    /// [`Restorer::restore`] at fidelity weight `w` (`None`: the one chosen at load). The weight
+    /// is a plain network input: changing it does not re-optimize anything.
+    pub fn restore_at(&self, face: &RgbImage, w: Option<f32>) -> Result<RgbImage> {
         let size = self.meta.input_size;
         let s = size as usize;
         let infer_err = |e: TractError| Error::Inference {
             path: self.path.clone(),
             message: one_line(&e),
         };
-        let input = self.input_tensor(face)?;
+        let inputs = self.inputs(face, w)?;
         let outputs = {
             // A poisoned lock only means another thread panicked mid-run; the state is rebuilt
             // from scratch by every run, so it is safe to keep using it.
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let run = || state.run(tvec!(input.into_tvalue()));
+            let run = || state.run(inputs);
             match &self.executor {
                 Some(executor) => multithread_tract_scope(executor.clone(), run),
                 None => run(),
@@ -194,6 +248,14 @@ impl Restorer {
         }
         let view = output.try_as_plain_ram().map_err(infer_err)?;
         let planes = view.as_slice::<f32>().map_err(infer_err)?;
+        if let Some(bad) = planes.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Inference {
+                path: self.path.clone(),
+                message: format!(
+                    "model output holds a non-finite value ({bad}); face left as it was"
+                ),
+            });
+        }
         Ok(planes_to_image(
             planes,
             size,
@@ -209,14 +271,13 @@ impl Restorer {
             path: self.path.clone(),
             message: one_line(&e),
         };
-        let input = self.input_tensor(face)?;
-        let input = input.into_tvalue();
+        let inputs = self.inputs(face, None)?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut times: std::collections::HashMap<usize, NodeTime> = Default::default();
         let mut order = Vec::new();
         for _ in 0..iters.max(1) {
             let mut run = || {
-                state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
+                state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, inputs| {
                     let start = Instant::now();
                     let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
                     let entry = times.entry(node.id).or_insert_with(|| {
