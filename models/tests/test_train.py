@@ -135,3 +135,24 @@ def test_evaluate_compares_bicubic_torch_and_onnx(tmp_path):
         assert onnx_row["code_acc"] == pytest.approx(torch_row["code_acc"], abs=0.02)
         assert (tmp_path / "sheets" / f"contact-{level}.png").is_file()
     assert res["mild"]["bicubic (degraded input)"]["psnr"] > res["moderate"]["bicubic (degraded input)"]["psnr"]
+
+
+def test_stage3_ablation_from_finished_autoencoders(tmp_path):
+    from daefr_models import ablation
+
+    run(tmp_path / "base", "--stage", "all", "--steps", "2", "--disc-weight", "0")
+    res = ablation.main(["--config", "tiny-32", "--data", "synthetic", "--out", str(tmp_path / "abl"),
+                         "--steps", "2", "--init-from", str(tmp_path / "base"), "--eval-limit", "4",
+                         "--levels", "moderate", "--batch", "4",
+                         "--train-args", "--synthetic-count 24 --val-count 4"])
+    assert set(res) == {"hq_only", "no_assoc", "concat", "full"}
+    base1 = torch.load(tmp_path / "base" / "stage1.pt", weights_only=False)["model"]
+    base2 = torch.load(tmp_path / "base" / "stage2.pt", weights_only=False)["model"]
+    seeded = {v: torch.load(tmp_path / "abl" / v / "stage2.pt", weights_only=False)["model"] for v in res}
+    key = "lq.encoder.conv_in.weight"
+    assert torch.equal(seeded["no_assoc"][key], base1[key])  # never associated
+    assert torch.equal(seeded["concat"][key], base2[key])
+    assert key not in seeded["hq_only"]
+    for v in res:  # one shared HQ autoencoder: the same code targets for every variant
+        assert torch.equal(seeded[v]["hq.quantize.embedding.weight"], base2["hq.quantize.embedding.weight"])
+        assert "code_acc" in res[v]["eval"]["moderate"]["pytorch fp32"]
