@@ -120,6 +120,14 @@ pub enum Error {
         /// The places searched, comma-separated.
         searched: String,
     },
+    /// `$DAEFR_MODEL` is set but does not name a file.
+    #[error("{var} is set to {path}, which is not a model file; fix it or unset {var} to use the bundled model")]
+    ModelEnvNotAFile {
+        /// The environment variable (`DAEFR_MODEL`).
+        var: &'static str,
+        /// What it is set to.
+        path: PathBuf,
+    },
     /// Face detection failed (see [`crate::detect::DetectError`]).
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),

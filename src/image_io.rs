@@ -6,6 +6,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
+use crate::atomic::{write_atomically, AtomicWriteError};
 use crate::{Error, Result};
 
 /// Default refusal threshold: images over 50 megapixels are not decoded.
@@ -42,6 +43,64 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage> {
 /// Reads an image as 8-bit RGB. The header is read first: images over `max_pixels` or under
 /// [`MIN_SIDE`] are refused before any pixel is decoded. EXIF orientation is applied.
 pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
+    let bytes = read_image_file(path)?;
+    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if reader.format().is_none() {
+        return Err(decode_error(path, "not a PNG or JPEG file"));
+    }
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+        // The JPEG decoder fills missing scans with grey instead of failing: catch it here.
+        return Err(decode_error(
+            path,
+            "JPEG has no end-of-image marker after its image data (truncated file?)",
+        ));
+    }
+    if let Some((width, height)) = png_dimensions(&bytes) {
+        // Before the decoder sees it: a lying IHDR is a size refusal, not a memory-budget one.
+        check_dimensions(path, width, height, max_pixels)?;
+    }
+    let limits = decoder_limits(max_pixels);
+    let budget = limits.max_alloc.unwrap_or(u64::MAX);
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| image_error(path, e, budget))?;
+
+    let (width, height) = decoder.dimensions();
+    check_dimensions(path, width, height, max_pixels)?;
+    let pixels = u64::from(width) * u64::from(height);
+    // The decoded buffer, plus the 8-bit RGB copy made from it (or the rotated copy).
+    ensure_memory(
+        path,
+        decoder
+            .total_bytes()
+            .saturating_add(pixels.saturating_mul(3)),
+    )?;
+    // A broken EXIF block must not make a readable image unreadable: ignore it, log it.
+    let orientation = decoder.orientation().unwrap_or_else(|e| {
+        log::warn!(
+            "{}: ignoring unreadable EXIF orientation: {e}",
+            path.display()
+        );
+        image::metadata::Orientation::NoTransforms
+    });
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e, budget))?;
+    let mut image = match image {
+        rgb @ DynamicImage::ImageRgb8(_) => rgb,
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
+    };
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+/// Reads a whole image file into memory (the JPEG completeness check and the decoder share the
+/// bytes), refusing what is not a file, empty, or over [`MAX_FILE_BYTES`].
+fn read_image_file(path: &Path) -> Result<Vec<u8>> {
     let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -62,29 +121,50 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
             ),
         ));
     }
-    // Read once into memory: the JPEG completeness check and the decoder share the bytes.
-    let bytes = std::fs::read(path).map_err(io_err)?;
-    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
-        .with_guessed_format()
-        .map_err(io_err)?;
-    if reader.format().is_none() {
-        return Err(decode_error(path, "not a PNG or JPEG file"));
-    }
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
-        // The JPEG decoder fills missing scans with grey instead of failing: catch it here.
-        return Err(decode_error(
-            path,
-            "JPEG has no end-of-image marker after its image data (truncated file?)",
-        ));
-    }
-    let mut limits = Limits::default();
-    // Enough for max_pixels of 16-bit RGBA plus decoder scratch; the pixel check below is the
-    // real gate, this only bounds what a lying header could make the decoder allocate.
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| decode_error(path, e))?;
+    std::fs::read(path).map_err(io_err)
+}
 
-    let (width, height) = decoder.dimensions();
+/// Width and height from a PNG's IHDR (always the first chunk), if `bytes` starts like a PNG.
+fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !bytes.starts_with(SIGNATURE) || bytes.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let be = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    Some((be(16)?, be(20)?))
+}
+
+/// A decoder error on one line; a refused allocation says which budget it hit.
+fn image_error(path: &Path, e: image::ImageError, budget: u64) -> Error {
+    match e {
+        image::ImageError::Limits(_) => decode_error(
+            path,
+            format!(
+                "decoding needs more than the {} MB the decoder is allowed (oversized metadata chunk?)",
+                budget >> 20
+            ),
+        ),
+        other => decode_error(path, other),
+    }
+}
+
+/// What a decoder may allocate besides the decoded pixels (ICC profiles, EXIF, text chunks, row
+/// buffers): metadata beyond this is dropped or refused, so an 800 KB PNG whose ICC chunk
+/// inflates to 400 MB costs at most this much.
+pub const METADATA_BUDGET: u64 = 16 << 20;
+
+/// Decoder limits for images of at most `max_pixels`: [`METADATA_BUDGET`] plus one row of the
+/// widest image the pixel limit allows, at 16-bit RGBA. The pixel buffer itself is checked
+/// separately ([`check_dimensions`], [`ensure_memory`]).
+fn decoder_limits(max_pixels: u64) -> Limits {
+    let widest_row = (max_pixels / u64::from(MIN_SIDE)).saturating_mul(8);
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(METADATA_BUDGET.saturating_add(widest_row));
+    limits
+}
+
+/// Refuses images over `max_pixels` or under [`MIN_SIDE`], from the header alone.
+fn check_dimensions(path: &Path, width: u32, height: u32, max_pixels: u64) -> Result<()> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels > max_pixels {
         return Err(Error::ImageTooLarge {
@@ -103,20 +183,26 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
             min: MIN_SIDE,
         });
     }
-    // A broken EXIF block must not make a readable image unreadable: ignore it, log it.
-    let orientation = decoder.orientation().unwrap_or_else(|e| {
-        log::warn!(
-            "{}: ignoring unreadable EXIF orientation: {e}",
-            path.display()
-        );
-        image::metadata::Orientation::NoTransforms
-    });
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(path, e))?;
-    image.apply_orientation(orientation);
-    Ok(match image {
-        DynamicImage::ImageRgb8(rgb) => rgb,
-        other => other.to_rgb8(),
-    })
+    Ok(())
+}
+
+/// Fails with one line when `bytes` cannot be allocated now (an address-space limit such as
+/// `ulimit -v`, a small board), instead of letting the decoder's own allocation abort the
+/// process. The probe is released at once and never touched, so it costs no real memory.
+fn ensure_memory(path: &Path, bytes: u64) -> Result<()> {
+    let fits = usize::try_from(bytes)
+        .ok()
+        .is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
+    if fits {
+        return Ok(());
+    }
+    Err(decode_error(
+        path,
+        format!(
+            "not enough memory to decode it (needs about {} MB)",
+            bytes.div_ceil(1 << 20)
+        ),
+    ))
 }
 
 /// True if an end-of-image marker (FF D9) follows the first start-of-scan of the main image.
@@ -156,7 +242,8 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 }
 
 /// Writes an RGB image, creating missing parent folders; the format follows the extension
-/// (`.png`, `.jpg`/`.jpeg`).
+/// (`.png`, `.jpg`/`.jpeg`). The write is atomic ([`crate::atomic::write_atomically`]): a full
+/// disk or a crash leaves an existing file at `path` as it was.
 pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
     let encode_err = |message: String| Error::ImageEncode {
         path: path.to_path_buf(),
@@ -176,11 +263,12 @@ pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
             source,
         })?;
     }
-    image.save_with_format(path, format).map_err(|e| match e {
-        image::ImageError::IoError(source) => Error::Io {
+    write_atomically(path, |w| image.write_to(w, format)).map_err(|e| match e {
+        AtomicWriteError::Io(source)
+        | AtomicWriteError::Content(image::ImageError::IoError(source)) => Error::Io {
             path: path.to_path_buf(),
             source,
         },
-        other => encode_err(other.to_string()),
+        AtomicWriteError::Content(other) => encode_err(other.to_string()),
     })
 }

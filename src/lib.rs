@@ -3,6 +3,7 @@
 //! Data flows one way: source -> detect -> align -> restore -> paste -> sink.
 
 pub mod align;
+pub mod atomic;
 pub mod capture;
 pub mod config;
 pub mod detect;

@@ -187,6 +187,7 @@ fn the_cli_refuses_a_bad_fidelity_and_warns_for_a_version_1_model() {
         &tiny_model,
         "-w",
         "0.25",
+        "--force",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 

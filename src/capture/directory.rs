@@ -1,6 +1,8 @@
 //! A directory of PNG/JPEG images played in name order, looped forever.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -73,6 +75,15 @@ impl FrameSource for DirectorySource {
             }
             _ => image,
         })
+    }
+
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.pacer.watch_stop(stop);
+    }
+
+    /// Every image failed in a row (and at least 3 tries): the whole lap is unreadable.
+    fn max_failures_in_a_row(&self) -> Option<u32> {
+        Some(u32::try_from(self.files.len()).unwrap_or(u32::MAX).max(3))
     }
 
     fn describe(&self) -> String {

@@ -11,6 +11,7 @@ pub mod yuv;
 mod camera;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use image::RgbImage;
 #[cfg(feature = "camera")]
 pub use camera::CameraSource;
 pub use directory::DirectorySource;
-pub use pacing::Pacer;
+pub use pacing::{Pacer, STOP_POLL};
 pub use synthetic::{SyntheticFace, SyntheticSource, ASTRONAUT_PNG};
 pub use video::Y4mSource;
 
@@ -72,6 +73,18 @@ pub trait FrameSource: Send {
     /// its device here. Sources that cannot fail this way keep the default.
     fn reconnect(&mut self) -> Result<(), CaptureError> {
         Ok(())
+    }
+
+    /// Hands the source the live loop's stop flag: a source that waits for its next frame (a paced
+    /// file or synthetic source) wakes within [`STOP_POLL`] once it is set, so a stop
+    /// never waits for a slow frame. Sources that do not wait keep the default (ignored).
+    fn watch_stop(&mut self, _stop: Arc<AtomicBool>) {}
+
+    /// Failures in a row after which the live loop gives up on this source with an error instead
+    /// of retrying: files that cannot be read now will not be readable on the next lap. `None`
+    /// (the default, a camera) retries with back-off forever.
+    fn max_failures_in_a_row(&self) -> Option<u32> {
+        None
     }
 
     /// Ground-truth faces of the frame `next_frame` just returned (synthetic source only).

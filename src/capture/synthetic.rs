@@ -2,6 +2,9 @@
 //! public-domain portrait (tests/fixtures/astronaut.png) over a smooth background. Used by tests, the
 //! benchmark and the headless demo; it also reports where each face really is.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
@@ -171,6 +174,10 @@ impl FrameSource for SyntheticSource {
 
     fn last_truth(&self) -> Vec<SyntheticFace> {
         self.last_truth.clone()
+    }
+
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.pacer.watch_stop(stop);
     }
 
     fn describe(&self) -> String {

@@ -6,12 +6,17 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use image::RgbImage;
 use y4m::Colorspace;
 
 use super::yuv::planar_to_rgb;
 use super::{CaptureError, FrameSource, Pacer};
+
+/// Unreadable frames in a row (a file with no frames, a corrupt one) before the live loop gives up.
+const MAX_FAILURES_IN_A_ROW: u32 = 3;
 
 /// See the module documentation.
 pub struct Y4mSource {
@@ -120,6 +125,14 @@ impl FrameSource for Y4mSource {
             path: self.path.clone(),
             problem: "file has no frames".into(),
         })
+    }
+
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.pacer.watch_stop(stop);
+    }
+
+    fn max_failures_in_a_row(&self) -> Option<u32> {
+        Some(MAX_FAILURES_IN_A_ROW)
     }
 
     fn describe(&self) -> String {

@@ -23,6 +23,10 @@ pub struct Args {
     /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
     #[arg(long)]
     pub no_cache: bool,
+    /// Also time these fidelity weights (comma-separated, e.g. `0.3,0.8`) on the same plan, one
+    /// run of each in turn per iteration, and report each weight's median.
+    #[arg(long, value_name = "W,W,...", value_delimiter = ',', value_parser = super::unit_weight)]
+    pub fidelity: Vec<f32>,
 }
 
 /// Runs `daefr bench-model`.
@@ -40,8 +44,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     runs.sort_by(f64::total_cmp);
     let median = runs[runs.len() / 2];
     let mean = runs.iter().sum::<f64>() / runs.len() as f64;
+    let per_weight = time_weights(&restorer, &args.fidelity, args.iters.max(1))?;
     println!(
-        "{{\"model\": {:?}, \"format\": \"{}\", \"threads\": {}, \"load_ms\": {load_ms:.2}, \"iters\": {}, \"median_ms\": {median:.3}, \"mean_ms\": {mean:.3}, \"min_ms\": {:.3}}}",
+        "{{\"model\": {:?}, \"format\": \"{}\", \"threads\": {}, \"load_ms\": {load_ms:.2}, \"iters\": {}, \"median_ms\": {median:.3}, \"mean_ms\": {mean:.3}, \"min_ms\": {:.3}, \"fidelity_median_ms\": {{{per_weight}}}}}",
         restorer.model_path().display().to_string(),
         restorer.format(),
         global.threads.unwrap_or(1),
@@ -49,4 +54,30 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         runs[0]
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Interleaved runs at each weight on the one plan; `"w": median_ms` pairs as JSON members.
+fn time_weights(restorer: &Restorer, weights: &[f32], iters: usize) -> anyhow::Result<String> {
+    if weights.is_empty() {
+        return Ok(String::new());
+    }
+    if restorer.fidelity().is_none() {
+        anyhow::bail!("--fidelity: this model (contract version 1) has no fidelity input");
+    }
+    let mut times = vec![Vec::with_capacity(iters); weights.len()];
+    for _ in 0..iters {
+        for (w, t) in weights.iter().zip(times.iter_mut()) {
+            let run = restorer.time_runs_at(1, Some(*w))?;
+            t.extend(run.iter().map(|d| d.as_secs_f64() * 1e3));
+        }
+    }
+    let members: Vec<String> = weights
+        .iter()
+        .zip(times.iter_mut())
+        .map(|(w, t)| {
+            t.sort_by(f64::total_cmp);
+            format!("\"{w}\": {:.3}", t[t.len() / 2])
+        })
+        .collect();
+    Ok(members.join(", "))
 }

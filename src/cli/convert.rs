@@ -1,10 +1,11 @@
 //! `daefr convert`: ONNX -> tract NNEF archive (the fast-loading cache).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use daefr::model::cache::{cache_path_for, write_nnef};
+use anyhow::bail;
+use daefr::model::cache::{cache_path_for, write_nnef, NNEF_SUFFIX};
 
 use super::{model_path_or_default, Global};
 
@@ -13,8 +14,8 @@ use super::{model_path_or_default, Global};
 pub struct Args {
     /// ONNX model; default: the bundled models/daefr-lite-128.onnx.
     pub model: Option<PathBuf>,
-    /// Output archive; default: `<stem>.nnef.tar` next to the model, which `restore` then
-    /// picks up automatically.
+    /// Output archive, ending in `.nnef.tar` and not the model itself; default: `<stem>.nnef.tar`
+    /// next to the model, which `restore` then picks up automatically.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -23,6 +24,7 @@ pub struct Args {
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
     let model = model_path_or_default(args.model)?;
     let output = args.output.unwrap_or_else(|| cache_path_for(&model));
+    check_output(&model, &output)?;
     let start = Instant::now();
     write_nnef(&model, &output)?;
     eprintln!(
@@ -32,4 +34,25 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
         start.elapsed()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an output that would replace the model, or that is not named like an NNEF archive.
+fn check_output(model: &Path, output: &Path) -> anyhow::Result<()> {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !name.ends_with(NNEF_SUFFIX) || name.len() == NNEF_SUFFIX.len() {
+        bail!(
+            "{}: the output must be a file name ending in {NNEF_SUFFIX} (it is a tract NNEF archive)",
+            output.display()
+        );
+    }
+    if output == model || same_file::is_same_file(model, output).unwrap_or(false) {
+        bail!(
+            "{}: the output is the model itself; choose another -o",
+            output.display()
+        );
+    }
+    Ok(())
 }

@@ -72,7 +72,9 @@ pub fn one_line(error: &anyhow::Error) -> String {
 
 /// Runs the chosen command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let global = cli.global;
+    let mut global = cli.global;
+    // Resolved once here so every command reports the count it really uses.
+    global.threads = global.threads.map(daefr::model::cap_threads);
     match cli.command {
         Command::Restore(args) => restore::run(args, &global),
         Command::Inspect(args) => inspect::run(args, &global),
@@ -110,5 +112,34 @@ pub fn unit_weight(text: &str) -> Result<f32, String> {
         Ok(w)
     } else {
         Err(format!("{text} is outside 0..=1"))
+    }
+}
+
+/// clap parser of a number of seconds (`--duration`): finite and above zero.
+pub fn positive_seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(s.is_finite() && s > 0.0) {
+        return Err(format!(
+            "{text} is not a positive, finite number of seconds"
+        ));
+    }
+    std::time::Duration::try_from_secs_f64(s)
+        .map(|_| s)
+        .map_err(|_| format!("{text} seconds is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_must_be_positive_and_finite() {
+        assert_eq!(positive_seconds("2.5"), Ok(2.5));
+        for bad in ["0", "-1", "nan", "inf", "1e300", "abc", ""] {
+            assert!(positive_seconds(bad).is_err(), "{bad} accepted");
+        }
     }
 }

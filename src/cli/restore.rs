@@ -62,6 +62,13 @@ pub struct Args {
     /// pastes the model's output itself (upsampled from the model size).
     #[arg(long, value_name = "MODE", default_value = "change")]
     pub paste: daefr::align::PasteMode,
+    /// Allow the output to be the input itself (the same file, or the input directory): the
+    /// originals are replaced by their restorations.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Overwrite output files that already exist (other than the input; see --in-place).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `daefr restore`.
@@ -69,6 +76,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if !args.input.exists() {
         bail!("{}: no such file or directory", args.input.display());
     }
+    check_overwrites(&args)?;
     let model = model_path_or_default(args.model.clone())?;
     let options = daefr::model::LoadOptions {
         fidelity: args.fidelity,
@@ -92,6 +100,53 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         restore_file(&restorer, &args.input, &args.output, args.keep_size)?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Why writing `output` needs a flag: it is `input` itself (`--in-place`), or another existing
+/// file (`--force`). `None`: it may be written.
+fn overwrite_refusal(input: &Path, output: &Path, args: &Args) -> Option<&'static str> {
+    if !output.is_file() {
+        return None;
+    }
+    if same_file::is_same_file(input, output).unwrap_or(false) {
+        (!args.in_place).then_some("is the input itself; pass --in-place to replace it")
+    } else {
+        (!args.force).then_some("already exists; pass --force to overwrite it")
+    }
+}
+
+/// Refuses, before any work, to overwrite an input unless `--in-place` or an existing output
+/// unless `--force` (symlinks and `./` spellings are resolved: same file, same answer).
+fn check_overwrites(args: &Args) -> anyhow::Result<()> {
+    if !args.input.is_dir() {
+        if let Some(why) = overwrite_refusal(&args.input, &args.output, args) {
+            bail!("{}: {why}", args.output.display());
+        }
+        return Ok(());
+    }
+    if !args.in_place && same_file::is_same_file(&args.input, &args.output).unwrap_or(false) {
+        bail!(
+            "{}: the output directory is the input directory; pass --in-place to replace the originals",
+            args.output.display()
+        );
+    }
+    let inputs = list_images(&args.input)?;
+    let refused: Vec<(PathBuf, &str)> = inputs
+        .iter()
+        .filter_map(|input| {
+            let output = args.output.join(input.file_name().unwrap_or_default());
+            overwrite_refusal(input, &output, args).map(|why| (output, why))
+        })
+        .collect();
+    if let Some((first, why)) = refused.first() {
+        bail!(
+            "{} of {} outputs would overwrite a file ({}: {why})",
+            refused.len(),
+            inputs.len(),
+            first.display()
+        );
+    }
+    Ok(())
 }
 
 /// Resizes an aligned crop to `size` x `size` (warns when it is not square).

@@ -29,8 +29,8 @@ pub struct Args {
     /// Stop after capturing this many frames.
     #[arg(long, value_name = "N")]
     pub frames: Option<u64>,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "S")]
+    /// Stop after this many seconds (a positive number).
+    #[arg(long, value_name = "S", value_parser = super::positive_seconds)]
     pub duration: Option<f64>,
     /// Write the final statistics as JSON to this file.
     #[arg(long, value_name = "PATH")]
@@ -105,10 +105,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         min_score: config.model.min_score,
         source_fps: config.source.fps,
         max_frames: args.frames,
-        max_duration: args
-            .duration
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64),
+        max_duration: args.duration.map(Duration::from_secs_f64),
     };
     let stages = LiveStages {
         source,
@@ -121,7 +118,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     report(&stats);
     if let Some(path) = &args.stats_json {
         let json = serde_json::to_string_pretty(&stats)?;
-        std::fs::write(path, json).with_context(|| format!("{}", path.display()))?;
+        daefr::atomic::write_bytes_atomically(path, json.as_bytes())
+            .with_context(|| format!("{}: cannot write the statistics", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 
-use image::RgbImage;
+use image::{ImageFormat, RgbImage};
+
+use crate::atomic::AtomicWriteError;
 
 use super::{render, DisplayError, DisplaySink, Overlay, RgbCanvas};
 
-/// Writes every `every`-th presented frame (overlays included) to `dir/frame-NNNNNN.png`.
+/// Writes every `every`-th presented frame (overlays included) to `dir/frame-NNNNNN.png`, each
+/// atomically (complete or absent).
 pub struct PngSnapshots {
     dir: PathBuf,
     every: u32,
@@ -43,9 +46,17 @@ impl DisplaySink for PngSnapshots {
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| write(e.to_string()))?;
         let path = self.dir.join(format!("frame-{index:06}.png"));
-        self.canvas
-            .save(&path)
-            .map_err(|e| write(format!("{}: {e}", path.display())))
+        // Atomic: a full disk or a stop mid-write never leaves a truncated snapshot.
+        let canvas = &self.canvas;
+        crate::atomic::write_atomically(&path, |w| canvas.write_to(w, ImageFormat::Png)).map_err(
+            |e| {
+                let problem = match e {
+                    AtomicWriteError::Io(e) => e.to_string(),
+                    AtomicWriteError::Content(e) => e.to_string(),
+                };
+                write(format!("{}: {problem}", path.display()))
+            },
+        )
     }
 
     fn describe(&self) -> String {

@@ -5,16 +5,30 @@
 //! barely compress, and skipping inflate keeps kiosk start-up short. The ONNX `metadata_props`
 //! travel inside the archive as tract model properties (`onnx.metadata_props.<key>` in the
 //! `tract_core_properties` fragment of `graph.nnef`), so no sidecar file can get lost or stale.
+//!
+//! A cache is used only for the ONNX file it was made from: the archive also carries that file's
+//! size and CRC-32 ([`SOURCE_KEY_PROPERTY`]), checked against the ONNX file at every load. File
+//! times are not trusted (`cp -p` and `rsync -a` keep an older time on a newer model).
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
 
 use super::load::{load_onnx_with, nnef_framework, one_line};
+use crate::atomic::{write_atomically, AtomicWriteError};
 use crate::{Error, Result};
 
 /// File name suffix of NNEF caches.
 pub const NNEF_SUFFIX: &str = ".nnef.tar";
+
+/// Model property of a cache naming the ONNX file it was made from: `size=<bytes>;crc32=<hex>`.
+pub const SOURCE_KEY_PROPERTY: &str = "daefr.cache.source";
+
+/// `graph.nnef` is read up to this size when looking for the source key (ours are ~100 KB).
+const MAX_GRAPH_TEXT: u64 = 64 << 20;
 
 /// Where the NNEF cache of an ONNX file lives: `dir/name.onnx` -> `dir/name.nnef.tar`.
 pub fn cache_path_for(onnx: &Path) -> PathBuf {
@@ -22,35 +36,139 @@ pub fn cache_path_for(onnx: &Path) -> PathBuf {
     onnx.with_file_name(format!("{stem}{NNEF_SUFFIX}"))
 }
 
-/// The cache of `onnx` if it exists and is at least as new as the ONNX file.
-pub fn fresh_cache_for(onnx: &Path) -> Option<PathBuf> {
-    let cache = cache_path_for(onnx);
-    let cache_time = std::fs::metadata(&cache).and_then(|m| m.modified()).ok()?;
-    let onnx_time = std::fs::metadata(onnx).and_then(|m| m.modified()).ok()?;
-    (cache_time >= onnx_time).then_some(cache)
+/// The content key of a file: its size and CRC-32, as stored in [`SOURCE_KEY_PROPERTY`].
+pub fn source_key(path: &Path) -> std::io::Result<String> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut size = 0u64;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+        size += n as u64;
+    }
+    Ok(format!("size={size};crc32={:08x}", hasher.finalize()))
 }
 
-/// Converts an ONNX model to an NNEF archive at `out` (metadata included); validates the model
-/// against the contract first. Writes to a temporary name, then renames, so a crash never leaves a
-/// half-written cache behind.
-pub fn write_nnef(onnx: &Path, out: &Path) -> Result<()> {
-    let (loaded, _meta) = load_onnx_with(onnx, true)?;
-    let tmp = out.with_extension("tmp");
-    let io_err = |source| Error::Io {
-        path: out.to_path_buf(),
-        source,
+/// The source key stored in a cache archive, read from its `graph.nnef` alone (the weights are
+/// not read). `Ok(None)`: an archive without one (written by an older daefr).
+pub fn stored_source_key(cache: &Path) -> std::io::Result<Option<String>> {
+    let mut archive = tar::Archive::new(BufReader::new(File::open(cache)?));
+    for entry in archive.entries()? {
+        let entry = entry?;
+        if entry.path()?.as_ref() != Path::new("graph.nnef") {
+            continue;
+        }
+        let mut text = String::new();
+        entry.take(MAX_GRAPH_TEXT).read_to_string(&mut text)?;
+        return Ok(property_value(&text, SOURCE_KEY_PROPERTY));
+    }
+    Ok(None)
+}
+
+/// The string value of `("key", "value")` in a `graph.nnef` properties list.
+fn property_value(graph: &str, key: &str) -> Option<String> {
+    let after = &graph[graph.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let open = after.find('"')?;
+    // Only a comma may sit between the key and its value.
+    if after[..open].trim() != "," {
+        return None;
+    }
+    let value = &after[open + 1..];
+    Some(value[..value.find('"')?].to_string())
+}
+
+/// The cache of `onnx` if it exists and was made from this very ONNX file (same size and CRC-32);
+/// a cache made from another file, or without a key, is ignored with a warning.
+pub fn fresh_cache_for(onnx: &Path) -> Option<PathBuf> {
+    let cache = cache_path_for(onnx);
+    if !cache.is_file() {
+        return None;
+    }
+    let reject = |why: String| {
+        log::warn!(
+            "ignoring NNEF cache {}: {why}; loading {} (`daefr convert` rewrites the cache)",
+            cache.display(),
+            onnx.display()
+        );
+        None
     };
-    let file = File::create(&tmp).map_err(io_err)?;
-    let written = nnef_framework()
-        .write_to_tar(&loaded.typed, BufWriter::new(file))
-        .and_then(|w| w.into_inner().map_err(|e| e.into_error().into()))
-        .map(|_| ());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+    let stored = match stored_source_key(&cache) {
+        Ok(Some(key)) => key,
+        Ok(None) => return reject("it does not say which ONNX file it was made from".into()),
+        Err(e) => return reject(format!("cannot read it: {e}")),
+    };
+    match source_key(onnx) {
+        Ok(key) if key == stored => Some(cache),
+        Ok(key) => reject(format!(
+            "it was made from another ONNX file ({stored}, this one is {key})"
+        )),
+        Err(e) => reject(format!("cannot read {}: {e}", onnx.display())),
+    }
+}
+
+/// Converts an ONNX model to an NNEF archive at `out` (metadata and the ONNX file's content key
+/// included); validates the model against the contract first. The write is atomic
+/// ([`write_atomically`]): a crash or a full disk never leaves a half-written cache, and an
+/// existing one stays as it was.
+pub fn write_nnef(onnx: &Path, out: &Path) -> Result<()> {
+    let key = source_key(onnx).map_err(|source| Error::Io {
+        path: onnx.to_path_buf(),
+        source,
+    })?;
+    let (mut loaded, _meta) = load_onnx_with(onnx, true)?;
+    loaded.typed.properties.insert(
+        SOURCE_KEY_PROPERTY.to_string(),
+        Arc::new(tensor0(key.clone())),
+    );
+    // The ONNX file must not change between hashing and parsing.
+    if source_key(onnx).ok().as_ref() != Some(&key) {
         return Err(Error::ModelLoad {
-            path: out.to_path_buf(),
-            message: format!("cannot write NNEF: {}", one_line(&e)),
+            path: onnx.to_path_buf(),
+            message: "the file changed while it was being converted; try again".into(),
         });
     }
-    std::fs::rename(&tmp, out).map_err(io_err)
+    let written = write_atomically(out, |w| {
+        nnef_framework().write_to_tar(&loaded.typed, w).map(|_| ())
+    });
+    written.map_err(|e| match e {
+        AtomicWriteError::Io(source) => Error::Io {
+            path: out.to_path_buf(),
+            source,
+        },
+        AtomicWriteError::Content(e) => Error::ModelLoad {
+            path: out.to_path_buf(),
+            message: format!("cannot write NNEF: {}", one_line(&e)),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_key_is_found_in_a_properties_list() {
+        let graph = "properties = [\n    (\"daefr.cache.source\", \"size=12;crc32=0badf00d\"),\n    (\"tract_nnef_ser_version\", \"0.23.9\")\n  ];";
+        assert_eq!(
+            property_value(graph, SOURCE_KEY_PROPERTY).as_deref(),
+            Some("size=12;crc32=0badf00d")
+        );
+        assert_eq!(property_value(graph, "daefr.other"), None);
+    }
+
+    #[test]
+    fn the_source_key_changes_with_the_content_not_the_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.onnx");
+        std::fs::write(&path, b"model one").expect("write");
+        let one = source_key(&path).expect("key");
+        std::fs::write(&path, b"model two").expect("write");
+        let two = source_key(&path).expect("key");
+        assert_ne!(one, two);
+        assert!(two.starts_with("size=9;crc32="), "{two}");
+    }
 }

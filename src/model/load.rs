@@ -120,6 +120,78 @@ fn proto_dims(info: &pb::ValueInfoProto) -> Vec<Option<i64>> {
         .collect()
 }
 
+/// Refuses, by name, input declarations the runtime does not implement: an element type other
+/// than float32 (a uint8 image input, say) and, when `fixed` is asked, dynamic dimensions (a
+/// symbolic `batch` or a missing size). An input without a declared type is left to later checks.
+fn check_declared_input(path: &Path, info: &pb::ValueInfoProto, fixed: bool) -> Result<()> {
+    use pb::tensor_proto::DataType;
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as TypeValue;
+    let Some(TypeValue::TensorType(tensor)) = info.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    if tensor.elem_type != DataType::Float as i32 {
+        let found = DataType::try_from(tensor.elem_type)
+            .map(|t| t.as_str_name().to_ascii_lowercase())
+            .unwrap_or_else(|_| format!("element type {}", tensor.elem_type));
+        return Err(load_error(
+            path,
+            format!(
+                "input `{}` is {found}; the runtime feeds float32 only (scaled per daefr.input_range), so export a float32 input",
+                info.name
+            ),
+        ));
+    }
+    let Some(shape) = tensor.shape.as_ref().filter(|_| fixed) else {
+        return Ok(());
+    };
+    let fixed_dim = |d: &pb::tensor_shape_proto::Dimension| matches!(d.value, Some(Value::DimValue(v)) if v > 0);
+    if shape.dim.iter().all(fixed_dim) {
+        return Ok(());
+    }
+    let dims: Vec<String> = shape
+        .dim
+        .iter()
+        .map(|d| match &d.value {
+            Some(Value::DimValue(v)) if *v > 0 => v.to_string(),
+            Some(Value::DimParam(name)) if !name.is_empty() => name.clone(),
+            _ => "?".to_string(),
+        })
+        .collect();
+    Err(load_error(
+        path,
+        format!(
+            "input `{}` has dynamic dimensions [{}]; the contract requires a fixed [1, 3, S, S] (export without dynamic axes)",
+            info.name,
+            dims.join(", ")
+        ),
+    ))
+}
+
+/// Refuses an NNEF input fact the runtime does not implement: not float32, or symbolic dims.
+fn check_typed_input(path: &Path, name: &str, fact: &TypedFact) -> Result<()> {
+    if fact.datum_type != f32::datum_type() {
+        return Err(load_error(
+            path,
+            format!(
+                "input `{name}` is {:?}; the runtime feeds float32 only",
+                fact.datum_type
+            ),
+        ));
+    }
+    if fact.shape.iter().any(|d| d.to_i64().is_err()) {
+        return Err(load_error(
+            path,
+            format!(
+                "input `{name}` has dynamic dimensions {:?}; the contract requires a fixed [1, 3, S, S]",
+                fact.shape
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_exists(path: &Path) -> Result<()> {
     std::fs::metadata(path)
         .map_err(|source| Error::Io {
@@ -196,8 +268,10 @@ pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, Mode
             ),
         ));
     }
+    check_declared_input(path, inputs[0], true)?;
     check_shape(path, "input", &proto_dims(inputs[0]), size)?;
     if meta.has_fidelity_input() {
+        check_declared_input(path, inputs[1], false)?;
         check_weight_input(path, &inputs[1].name, &proto_dims(inputs[1]))?;
     }
     let out_dims = proto_dims(&graph.output[0]);
@@ -345,6 +419,7 @@ pub fn load_nnef(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
     let input = typed
         .input_fact(0)
         .map_err(|e| load_error(path, one_line(&e)))?;
+    check_typed_input(path, &typed.node(typed.inputs[0].node).name, input)?;
     check_shape(path, "input", &typed_dims(input), meta.input_size)?;
     if meta.has_fidelity_input() {
         let fact = typed

@@ -112,7 +112,7 @@ impl Restorer {
             optimize_start.elapsed()
         );
         let executor = match opts.threads {
-            Some(n) if n > 1 => Some(Executor::multithread(n)),
+            Some(n) if n > 1 => Some(Executor::multithread(super::cap_threads(n))),
             _ => None,
         };
         let fidelity = match (meta.fidelity_default, opts.fidelity) {
@@ -307,11 +307,16 @@ impl Restorer {
 
     /// Runs the network `iters` times on a grey face; returns each run's wall time (for benches).
     pub fn time_runs(&self, iters: usize) -> Result<Vec<Duration>> {
+        self.time_runs_at(iters, None)
+    }
+
+    /// [`Restorer::time_runs`] at fidelity weight `w` (`None`: the one chosen at load).
+    pub fn time_runs_at(&self, iters: usize, w: Option<f32>) -> Result<Vec<Duration>> {
         let face = RgbImage::from_pixel(self.input_size(), self.input_size(), image::Rgb([128; 3]));
         (0..iters)
             .map(|_| {
                 let start = Instant::now();
-                self.restore(&face).map(|_| start.elapsed())
+                self.restore_at(&face, w).map(|_| start.elapsed())
             })
             .collect()
     }

@@ -39,6 +39,18 @@ pub enum LiveError {
     /// A thread could not be started.
     #[error("live pipeline: cannot start the {0} thread: {1}")]
     Spawn(&'static str, std::io::Error),
+    /// A file source failed too often in a row to be worth retrying.
+    #[error(
+        "live: {source_name} failed {failures} times in a row; giving up (last error: {last})"
+    )]
+    SourceGaveUp {
+        /// The source, as [`FrameSource::describe`] puts it.
+        source_name: String,
+        /// Failures in a row.
+        failures: u32,
+        /// The last error.
+        last: String,
+    },
 }
 
 /// The stages of one live run.
@@ -125,7 +137,7 @@ pub fn run_live(
     let started = Instant::now();
     let stats: SharedStats = Arc::new(Mutex::new(LiveStats::default()));
     let LiveStages {
-        source,
+        mut source,
         detector,
         restorers,
         compositor,
@@ -141,13 +153,13 @@ pub fn run_live(
 
     let spawn = |name: &'static str| thread::Builder::new().name(format!("daefr-{name}"));
     let mut handles = Vec::new();
-    {
+    source.watch_stop(stop.clone());
+    let capture = {
         let (stats, stop, options) = (stats.clone(), stop.clone(), options.clone());
-        let h = spawn("capture")
+        spawn("capture")
             .spawn(move || capture_loop(source, capture_tx, &options, &stop, &stats))
-            .map_err(|e| LiveError::Spawn("capture", e))?;
-        handles.push(("capture", h));
-    }
+            .map_err(|e| LiveError::Spawn("capture", e))?
+    };
     for (i, restorer) in restorers.into_iter().enumerate() {
         let (jobs, results) = (job_rx.clone(), result_tx.clone());
         let h = spawn("restore")
@@ -177,6 +189,11 @@ pub fn run_live(
     }
 
     let mut panicked = None;
+    let captured = capture.join().unwrap_or_else(|_| {
+        stop.store(true, Ordering::SeqCst);
+        panicked = Some("capture");
+        Ok(())
+    });
     for (name, handle) in handles {
         if handle.join().is_err() {
             stop.store(true, Ordering::SeqCst);
@@ -186,6 +203,7 @@ pub fn run_live(
     if let Some(name) = panicked {
         return Err(LiveError::ThreadPanicked(name));
     }
+    captured?;
     let mut out = stats.lock().map(|s| s.clone()).unwrap_or_default();
     out.wall_s = started.elapsed().as_secs_f64();
     if out.wall_s > 0.0 {
@@ -214,31 +232,37 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool, deadline: Option<Ins
     }
 }
 
+/// Captures until stopped, out of frames or time, or until a source that allows it
+/// ([`FrameSource::max_failures_in_a_row`]) failed too often in a row.
 fn capture_loop(
     mut source: Box<dyn FrameSource>,
     out: LatestSender<Captured>,
     options: &LiveOptions,
     stop: &AtomicBool,
     stats: &SharedStats,
-) {
+) -> Result<(), LiveError> {
     let deadline = options.max_duration.map(|d| Instant::now() + d);
     let initial = Duration::from_millis(options.faults.retry_initial_ms);
     let max = Duration::from_millis(options.faults.retry_max_ms);
     let mut backoff = initial;
     let mut seq = 0u64;
-    let mut lost = false;
+    let mut failures = 0u32;
     loop {
         if stop.load(Ordering::SeqCst)
             || deadline.is_some_and(|d| Instant::now() >= d)
             || options.max_frames.is_some_and(|n| seq >= n)
         {
-            break;
+            return Ok(());
         }
-        match source.next_frame() {
+        let captured = source.next_frame();
+        if stop.load(Ordering::SeqCst) {
+            return Ok(()); // woken from a frame wait by the stop: nothing more to show
+        }
+        match captured {
             Ok(image) => {
-                if lost {
+                if failures > 0 {
                     log::info!("live: source is back: {}", source.describe());
-                    lost = false;
+                    failures = 0;
                 }
                 backoff = initial;
                 let frame = Frame {
@@ -254,9 +278,19 @@ fn capture_loop(
                 }
             }
             Err(e) => {
-                lost = true;
-                log::warn!("live: {e}; retrying in {} ms", backoff.as_millis());
+                failures += 1;
                 with_stats(stats, |s| s.capture_errors += 1);
+                if source
+                    .max_failures_in_a_row()
+                    .is_some_and(|limit| failures >= limit)
+                {
+                    return Err(LiveError::SourceGaveUp {
+                        source_name: source.describe(),
+                        failures,
+                        last: e.to_string(),
+                    });
+                }
+                log::warn!("live: {e}; retrying in {} ms", backoff.as_millis());
                 let detail = format!("{e}; retrying in {:.1} s", backoff.as_secs_f32());
                 if let Some(Captured::Frame(_)) = out.send(Captured::NoSignal(detail)) {
                     with_stats(stats, |s| s.dropped_before_detect += 1);
