@@ -16,8 +16,8 @@ Stage 3 - restorer: both encoders read the degraded image (paper stage-3 degrada
 block and the transformer predict HQ code indices. Loss: cross-entropy against the code indices of
 the ground truth (from a frozen copy of the stage-2 HQ encoder + codebook) + 10 x MSE between the
 fused feature and the quantised ground-truth feature. HQ codebook and decoder are frozen.
-Stage 4 - fidelity path: only the fusion blocks and the residual head train (``FidelityTrainer``);
-``w ~ U(0, 1)`` per sample, loss L1 + (1 - SSIM) + gradient L1 on the output image.
+Stage 4 - fidelity path: the fusion blocks and the residual head train, the HQ decoder at a low rate
+(``FidelityTrainer``); ``w ~ U(0, 1)`` per sample, loss L1 + (1 - SSIM) + gradient L1 on the output.
 
 Each stage writes ``OUT/stageK.pt`` (resumable: it is rewritten every ``--ckpt-seconds``; a rerun
 resumes a stage that is not done and skips one that is) and stage 3 finally writes ``OUT/model.pt``
@@ -432,8 +432,10 @@ class RestorerTrainer:
 
 
 class FidelityTrainer:
-    """Stage 4: the fidelity path only; the whole DAEFR code path (encoders, codebooks, fusion,
-    transformer, HQ decoder) stays frozen, so ``w = 0`` is the stage-3 restorer unchanged.
+    """Stage 4: the fidelity path at ``--fidelity-lr`` and the HQ decoder at the low
+    ``--stage4-decoder-lr`` (0 freezes it); encoders, codebooks, fusion and transformer stay frozen,
+    so the code indices are the stage-3 restorer's (with the decoder frozen, ``w = 0`` is the
+    stage-3 output bit for bit).
 
     Per step: half the batches get the paper's stage-3 degradation and half the milder stage-1/2
     one (so mild faces are seen too), ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
@@ -447,8 +449,14 @@ class FidelityTrainer:
             p.requires_grad_(False)
         for p in model.fidelity.parameters():
             p.requires_grad_(True)
-        self.opt = torch.optim.AdamW(model.fidelity.parameters(), lr=args.fidelity_lr, betas=(0.9, 0.99),
-                                     weight_decay=0.0)
+        groups = [{"params": list(model.fidelity.parameters()), "base_lr": args.fidelity_lr}]
+        if args.stage4_decoder_lr > 0:
+            # the HQ decoder follows at a low rate: it turns the fused features into pixels
+            for p in model.hq.decoder.parameters():
+                p.requires_grad_(True)
+            groups.append({"params": list(model.hq.decoder.parameters()), "base_lr": args.stage4_decoder_lr})
+        self.trainable = [p for g in groups for p in g["params"]]
+        self.opt = torch.optim.AdamW(groups, lr=args.fidelity_lr, betas=(0.9, 0.99), weight_decay=0.0)
         size = model.cfg.vq.resolution
         self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=args.seed + 400, resize_back="random")
         self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=args.seed + 410, resize_back="random")
@@ -473,7 +481,7 @@ class FidelityTrainer:
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         env, model = self.env, self.model
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(self.args.fidelity_lr, progress, step)
+            g["lr"] = lr_at(g["base_lr"], progress, step)
         severe = step % 2 == 0
         with torch.no_grad():
             lq = env.prep((self.degrader if severe else self.mild)(gt))
@@ -486,7 +494,7 @@ class FidelityTrainer:
         loss, parts = reconstruction_loss(out, gt)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.fidelity.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.opt.step()
         return {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
 
@@ -683,7 +691,9 @@ def parse_args(argv=None):
     ap.add_argument("--assoc-weight", type=float, default=1.0)
     ap.add_argument("--assoc-tokens", type=int, default=4096)
     ap.add_argument("--feat-weight", type=float, default=10.0, help="weight of the stage-3 feature MSE")
-    ap.add_argument("--fidelity-lr", type=float, default=1e-3, help="stage-4 learning rate (fidelity path only)")
+    ap.add_argument("--fidelity-lr", type=float, default=1e-3, help="stage-4 learning rate of the fidelity path")
+    ap.add_argument("--stage4-decoder-lr", type=float, default=1e-4,
+                    help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
     ap.add_argument("--stage2-freeze-hq", action=argparse.BooleanOptionalAction, default=True,
                     help="stage 2: keep the HQ codebook and decoder fixed (default on)")
     ap.add_argument("--variant", default="full", choices=list(VARIANTS))

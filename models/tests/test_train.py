@@ -62,8 +62,18 @@ def test_stage2_keeps_the_hq_codebook_and_decoder_unless_told(tmp_path):
         assert not torch.equal(s1["hq.encoder.conv_in.weight"], s2["hq.encoder.conv_in.weight"])
 
 
-def test_stage4_trains_only_the_fidelity_path(tmp_path):
-    m = run(tmp_path, "--stage", "all", "--steps", "4", "--disc-weight", "0")
+def test_stage4_trains_the_fidelity_path_and_the_decoder_only(tmp_path):
+    run(tmp_path, "--stage", "all", "--steps", "4", "--disc-weight", "0")
+    s3 = torch.load(tmp_path / "stage3.pt", weights_only=False)["model"]
+    s4 = torch.load(tmp_path / "stage4.pt", weights_only=False)["model"]
+    changed = {k for k in s4 if not torch.equal(s4[k], s3.get(k, torch.zeros_like(s4[k])))}
+    assert any(k.startswith("fidelity.") for k in changed)
+    assert any(k.startswith("hq.decoder.") for k in changed)
+    assert all(k.startswith(("fidelity.", "hq.decoder.")) for k in changed), sorted(changed)[:5]
+
+
+def test_stage4_with_a_frozen_decoder_trains_only_the_fidelity_path(tmp_path):
+    m = run(tmp_path, "--stage", "all", "--steps", "4", "--disc-weight", "0", "--stage4-decoder-lr", "0")
     s3 = torch.load(tmp_path / "stage3.pt", weights_only=False)["model"]
     s4 = torch.load(tmp_path / "stage4.pt", weights_only=False)["model"]
     changed = {k for k in s4 if not torch.equal(s4[k], s3.get(k, torch.zeros_like(s4[k])))}
