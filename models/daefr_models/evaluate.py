@@ -230,7 +230,11 @@ def _mean(v: list) -> float:
 
 
 def _short(name: str) -> str:
-    return name.split(" ")[0] if name.endswith(")") else name
+    """Column title: the file name (and its fidelity weight, if any) of an ONNX row."""
+    if not name.endswith(")"):
+        return name
+    weight = name.rsplit("w=", 1)[1].rstrip(")") if "w=" in name else None
+    return name.split(" ")[0] + ("" if weight is None else f" w={weight}")
 
 
 def contact_sheet(columns: list[list[torch.Tensor]], titles: list[str], path: Path, scale: int = 2) -> None:

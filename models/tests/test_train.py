@@ -166,3 +166,14 @@ def test_stage3_ablation_from_finished_autoencoders(tmp_path):
     for v in res:  # one shared HQ autoencoder: the same code targets for every variant
         assert torch.equal(seeded[v]["hq.quantize.embedding.weight"], base2["hq.quantize.embedding.weight"])
         assert "code_acc" in res[v]["eval"]["moderate"]["pytorch fp32"]
+
+
+def test_fidelity_default_is_the_smallest_weight_that_clears_the_margins():
+    from daefr_models.choose_fidelity import choose
+
+    bic = {"psnr": 23.0, "ssim": 0.65}
+    sweep = {0.0: {"psnr": 19.0, "ssim": 0.60}, 0.4: {"psnr": 23.5, "ssim": 0.70},
+             0.6: {"psnr": 23.8, "ssim": 0.69}, 1.0: {"psnr": 24.2, "ssim": 0.71}}
+    assert choose(sweep, bic, 0.7, 0.02) == 0.6  # 0.4 misses the PSNR margin
+    assert choose(sweep, bic, 0.4, 0.02) == 0.4
+    assert choose(sweep, bic, 5.0, 0.0) == 1.0  # nothing clears: the best PSNR
