@@ -69,7 +69,16 @@ pub struct Args {
     /// Overwrite output files that already exist (other than the input; see --in-place).
     #[arg(long)]
     pub force: bool,
+    /// Directory input: restore N files at once, each worker with its own model plan (and
+    /// detector). Default: the cores available, at most one per file. Workers x --threads never
+    /// exceed the cores: --threads alone sets workers to cores / threads, and --threads is
+    /// lowered (with a warning) when both are given and would oversubscribe.
+    #[arg(long, value_name = "N", value_parser = super::worker_count)]
+    pub workers: Option<usize>,
 }
+
+/// One file to restore: the input and where its restoration goes.
+type Job = (PathBuf, PathBuf);
 
 /// Runs `daefr restore`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -77,29 +86,82 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         bail!("{}: no such file or directory", args.input.display());
     }
     check_overwrites(&args)?;
-    let model = model_path_or_default(args.model.clone())?;
-    let options = daefr::model::LoadOptions {
-        fidelity: args.fidelity,
-        ..load_options(global, args.no_cache)
+    let jobs = list_jobs(&args)?;
+    let parallelism = resolve_parallelism(&args, global, jobs.len());
+    let plan = Plan {
+        model: model_path_or_default(args.model.clone())?,
+        options: daefr::model::LoadOptions {
+            fidelity: args.fidelity,
+            threads: Some(parallelism.threads),
+            ..load_options(global, args.no_cache)
+        },
     };
-    let restorer = Restorer::load(&model, &options)?;
-    log::info!(
-        "model {} ({}, {}x{}) loaded in {:?}",
-        restorer.model_path().display(),
-        restorer.format(),
-        restorer.input_size(),
-        restorer.input_size(),
-        restorer.load_time()
-    );
-    if !args.aligned {
-        return restore_photos(&restorer, &args);
-    }
-    if args.input.is_dir() {
-        restore_dir(&restorer, &args)
+    let workers = parallelism.workers;
+    let code = if !args.aligned {
+        restore_photos(&plan, &args, &jobs, workers)
+    } else if args.input.is_dir() {
+        restore_dir(&plan, &args, &jobs, workers)
     } else {
-        restore_file(&restorer, &args.input, &args.output, args.keep_size)?;
-        Ok(ExitCode::SUCCESS)
+        plan.load()
+            .and_then(|r| restore_file(&r, &args.input, &args.output, args.keep_size))
+            .map(|()| ExitCode::SUCCESS)
+    };
+    if let Some(kib) = super::pool::peak_rss_kib() {
+        log::debug!("peak RSS {} MiB with {workers} worker(s)", kib / 1024);
     }
+    code
+}
+
+/// `--workers` and `--threads` resolved for `jobs` files (warnings logged here, once).
+fn resolve_parallelism(args: &Args, global: &Global, jobs: usize) -> super::Parallelism {
+    let cores = super::available_cores();
+    let resolved = super::resolve_parallelism(cores, jobs, args.workers, global.threads);
+    for warning in &resolved.warnings {
+        log::warn!("{warning}");
+    }
+    log::info!(
+        "{} worker(s) x {} matrix thread(s) on {cores} core(s) for {jobs} file(s)",
+        resolved.workers,
+        resolved.threads
+    );
+    resolved
+}
+
+/// The model every worker loads a plan of, and how.
+struct Plan {
+    model: PathBuf,
+    options: daefr::model::LoadOptions,
+}
+
+impl Plan {
+    /// Loads one plan (a [`Restorer`] of its own).
+    fn load(&self) -> anyhow::Result<Restorer> {
+        let restorer = Restorer::load(&self.model, &self.options)?;
+        log::info!(
+            "model {} ({}, {}x{}) loaded in {:?}",
+            restorer.model_path().display(),
+            restorer.format(),
+            restorer.input_size(),
+            restorer.input_size(),
+            restorer.load_time()
+        );
+        Ok(restorer)
+    }
+}
+
+/// The files to restore: every image directly inside a directory input (each written under
+/// `-o` with its own name, sorted by name), or the one file.
+fn list_jobs(args: &Args) -> anyhow::Result<Vec<Job>> {
+    if !args.input.is_dir() {
+        return Ok(vec![(args.input.clone(), args.output.clone())]);
+    }
+    Ok(list_images(&args.input)?
+        .into_iter()
+        .map(|input| {
+            let output = args.output.join(input.file_name().unwrap_or_default());
+            (input, output)
+        })
+        .collect())
 }
 
 /// Why writing `output` needs a flag: it is `input` itself (`--in-place`), or another existing
@@ -201,103 +263,148 @@ fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn restore_dir(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
-    let files = list_images(&args.input)?;
-    if files.is_empty() {
+/// A progress bar over `len` faces.
+fn progress_bar(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} faces, {per_sec}, eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Creates the output directory of a directory run.
+fn create_output_dir(args: &Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("{}: cannot create output directory", args.output.display()))
+}
+
+/// `--aligned` with a directory: restores every crop on `workers` workers, each with a plan of
+/// its own, with a progress bar; bad files are reported and skipped.
+fn restore_dir(plan: &Plan, args: &Args, jobs: &[Job], workers: usize) -> anyhow::Result<ExitCode> {
+    if jobs.is_empty() {
         bail!(
             "{}: no PNG or JPEG files in this directory",
             args.input.display()
         );
     }
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("{}: cannot create output directory", args.output.display()))?;
-    let bar = ProgressBar::new(files.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} faces, {per_sec}, eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let restorers = super::pool::build(workers, |_| plan.load())?;
+    create_output_dir(args)?;
+    let bar = progress_bar(jobs.len());
     let mut failed = 0usize;
-    for input in &files {
-        let name = input.file_name().unwrap_or_default();
-        let output = args.output.join(name);
-        if let Err(e) = restore_file(restorer, input, &output, args.keep_size) {
-            failed += 1;
-            bar.suspend(|| eprintln!("daefr: {}", super::one_line(&e)));
-        }
-        bar.inc(1);
-    }
+    super::pool::run(
+        jobs,
+        restorers,
+        |restorer, (input, output)| restore_file(restorer, input, output, args.keep_size),
+        |_, result| {
+            if let Err(e) = result {
+                failed += 1;
+                bar.suspend(|| eprintln!("daefr: {}", super::one_line(&e)));
+            }
+            bar.inc(1);
+        },
+    );
     bar.finish_and_clear();
-    let done = files.len() - failed;
+    let done = jobs.len() - failed;
     eprintln!(
         "restored {done} of {} images into {}",
-        files.len(),
+        jobs.len(),
         args.output.display()
     );
     if failed > 0 {
         bail!(
             "{failed} of {} images failed (see messages above)",
-            files.len()
+            jobs.len()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
-/// or of every photo in a directory. A photo without a face is written unchanged.
-fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> {
-    use daefr::detect::{detector_path, BlazeFace, DetectorOptions};
-    use daefr::photo::PhotoOptions;
+/// One whole-photo worker's own state: `BlazeFace::detect` takes `&mut self`.
+struct PhotoWorker {
+    restorer: Restorer,
+    detector: daefr::detect::BlazeFace,
+}
 
-    let detector_file = match &args.detector_model {
-        Some(path) => path.clone(),
-        None => detector_path(args.detector).with_context(|| {
+/// The detector file of whole-photo mode: `--detector-model`, or the bundled one.
+fn detector_file(args: &Args) -> anyhow::Result<PathBuf> {
+    match &args.detector_model {
+        Some(path) => Ok(path.clone()),
+        None => daefr::detect::detector_path(args.detector).with_context(|| {
             format!(
                 "bundled {} BlazeFace model not found; pass --detector-model PATH",
                 args.detector
             )
-        })?,
-    };
-    let mut detector = BlazeFace::load(&detector_file, &DetectorOptions::default())?;
-    let jobs: Vec<(PathBuf, PathBuf)> = if args.input.is_dir() {
-        std::fs::create_dir_all(&args.output).with_context(|| {
-            format!("{}: cannot create output directory", args.output.display())
-        })?;
-        list_images(&args.input)?
-            .into_iter()
-            .map(|input| {
-                let output = args.output.join(input.file_name().unwrap_or_default());
-                (input, output)
-            })
-            .collect()
-    } else {
-        vec![(args.input.clone(), args.output.clone())]
-    };
+        }),
+    }
+}
+
+/// Loads the face detector of whole-photo mode.
+fn load_detector(path: &Path) -> anyhow::Result<daefr::detect::BlazeFace> {
+    use daefr::detect::{BlazeFace, DetectorOptions};
+    Ok(BlazeFace::load(path, &DetectorOptions::default())?)
+}
+
+/// The photo options for `input` (with several photos, `--save-faces` gets a folder per photo).
+fn photo_options(args: &Args, input: &Path, several: bool) -> daefr::photo::PhotoOptions {
+    let save_faces = args
+        .save_faces
+        .as_ref()
+        .map(|dir| match (several, input.file_stem()) {
+            (true, Some(stem)) => dir.join(stem),
+            _ => dir.clone(),
+        });
+    daefr::photo::PhotoOptions {
+        min_face: args.min_face,
+        save_faces,
+        draw_boxes: args.draw_boxes,
+        paste: args.paste,
+        blend_amount: args.blend,
+        ..daefr::photo::PhotoOptions::default()
+    }
+}
+
+/// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
+/// or of every photo in a directory on `workers` workers, each with a plan and a detector of its
+/// own. A photo without a face is written unchanged.
+fn restore_photos(
+    plan: &Plan,
+    args: &Args,
+    jobs: &[Job],
+    workers: usize,
+) -> anyhow::Result<ExitCode> {
+    let detector_file = detector_file(args)?;
+    let states = super::pool::build(workers, |_| {
+        Ok(PhotoWorker {
+            restorer: plan.load()?,
+            detector: load_detector(&detector_file)?,
+        })
+    })?;
+    let in_dir = args.input.is_dir();
+    if in_dir {
+        create_output_dir(args)?;
+    }
     let several = jobs.len() > 1;
     let mut failed = 0usize;
-    for (input, output) in &jobs {
-        let save_faces = args
-            .save_faces
-            .as_ref()
-            .map(|dir| match (several, input.file_stem()) {
-                (true, Some(stem)) => dir.join(stem),
-                _ => dir.clone(),
-            });
-        let options = PhotoOptions {
-            min_face: args.min_face,
-            save_faces,
-            draw_boxes: args.draw_boxes,
-            paste: args.paste,
-            blend_amount: args.blend,
-            ..PhotoOptions::default()
-        };
-        // One bad photo is reported and skipped; the rest are still processed.
-        if let Err(e) = restore_one_photo(input, output, &mut detector, restorer, &options) {
-            if !args.input.is_dir() {
-                return Err(e);
+    let mut only_error = None;
+    super::pool::run(
+        jobs,
+        states,
+        |worker, (input, output)| {
+            restore_one_photo(input, output, worker, &photo_options(args, input, several))
+        },
+        |(input, output), result| match result {
+            Ok(found) => found.print(input, output),
+            // One bad photo of a directory is reported and skipped; the rest are still done.
+            Err(e) if in_dir => {
+                failed += 1;
+                eprintln!("daefr: {}", super::one_line(&e));
             }
-            failed += 1;
-            eprintln!("daefr: {}", super::one_line(&e));
-        }
+            Err(e) => only_error = Some(e),
+        },
+    );
+    if let Some(e) = only_error {
+        return Err(e);
     }
     if failed > 0 {
         bail!(
@@ -308,30 +415,45 @@ fn restore_photos(restorer: &Restorer, args: &Args) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// What was found in one photo, printed by the calling thread.
+struct PhotoReport {
+    faces: usize,
+    restored: usize,
+}
+
+impl PhotoReport {
+    /// The photo's lines on stderr: a warning without a face, then the counts.
+    fn print(&self, input: &Path, output: &Path) {
+        if self.faces == 0 {
+            eprintln!(
+                "daefr: warning: {}: no face found; written unchanged",
+                input.display()
+            );
+        }
+        eprintln!(
+            "{}: {} face(s) found, {} restored -> {}",
+            input.display(),
+            self.faces,
+            self.restored,
+            output.display()
+        );
+    }
+}
+
 /// Restores every face of one photo file and writes the result.
 fn restore_one_photo(
     input: &Path,
     output: &Path,
-    detector: &mut daefr::detect::BlazeFace,
-    restorer: &Restorer,
+    worker: &mut PhotoWorker,
     options: &daefr::photo::PhotoOptions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PhotoReport> {
     let photo = read_rgb(input)?;
-    let result = daefr::photo::restore_photo(&photo, detector, restorer, options)
-        .with_context(|| format!("{}", input.display()))?;
-    if result.faces.is_empty() {
-        eprintln!(
-            "daefr: warning: {}: no face found; written unchanged",
-            input.display()
-        );
-    }
+    let result =
+        daefr::photo::restore_photo(&photo, &mut worker.detector, &worker.restorer, options)
+            .with_context(|| format!("{}", input.display()))?;
     write_rgb(output, &result.image)?;
-    eprintln!(
-        "{}: {} face(s) found, {} restored -> {}",
-        input.display(),
-        result.faces.len(),
-        result.restored(),
-        output.display()
-    );
-    Ok(())
+    Ok(PhotoReport {
+        faces: result.faces.len(),
+        restored: result.restored(),
+    })
 }

@@ -1,0 +1,182 @@
+//! A pool of worker threads for directory runs: each worker owns its state (a single-threaded
+//! model plan, a detector), built in parallel by [`build`], and [`run`] has the workers pull the
+//! next job from a shared index. Results travel back to the calling thread, which alone reports
+//! them, in job order: messages never interleave and read the same whatever the number of
+//! workers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Builds one state per worker (at least one), in parallel: `make(i)` for worker `i`, worker 0's
+/// on the calling thread. A worker whose state fails is left out with a warning and the others
+/// take its share; when none could be built, worker 0's error is returned.
+pub fn build<S: Send>(
+    workers: usize,
+    make: impl Fn(usize) -> anyhow::Result<S> + Sync,
+) -> anyhow::Result<Vec<S>> {
+    let results = std::thread::scope(|scope| {
+        let make = &make;
+        let others: Vec<_> = (1..workers.max(1))
+            .map(|worker| scope.spawn(move || make(worker)))
+            .collect();
+        let mut results = vec![make(0)];
+        for other in others {
+            results.push(
+                other
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+        }
+        results
+    });
+    let mut states = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for (worker, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(state) => states.push(state),
+            Err(e) => errors.push((worker, e)),
+        }
+    }
+    if states.is_empty() {
+        // Every worker failed the same way (a bad model): one error, not one per worker.
+        let (_, first) = errors.swap_remove(0);
+        return Err(first);
+    }
+    for (worker, e) in errors {
+        log::warn!(
+            "worker {worker} could not start: {}; carrying on with {} worker(s)",
+            super::one_line(&e),
+            states.len()
+        );
+    }
+    Ok(states)
+}
+
+/// Runs `work` on every job, one thread per state in `states` (none when `states` is empty:
+/// nothing is done). `report` is called on the calling thread with each job and its result, in
+/// job order.
+pub fn run<J, S, R>(
+    jobs: &[J],
+    states: Vec<S>,
+    work: impl Fn(&mut S, &J) -> R + Sync,
+    mut report: impl FnMut(&J, R),
+) where
+    J: Sync,
+    S: Send,
+    R: Send,
+{
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = crossbeam_channel::unbounded::<(usize, R)>();
+    std::thread::scope(|scope| {
+        let (next, work) = (&next, &work);
+        for (worker, state) in states.into_iter().enumerate() {
+            let sender = sender.clone();
+            scope.spawn(move || {
+                let done = drain(jobs, next, state, work, |index, result| {
+                    sender.send((index, result)).is_ok()
+                });
+                log::debug!("worker {worker}: {done} job(s)");
+            });
+        }
+        // The loop below ends when every worker has dropped its sender.
+        drop(sender);
+        report_in_order(jobs, receiver, &mut report);
+    });
+}
+
+/// One worker's loop: takes job indices from `next` until none are left (or the receiver is
+/// gone) and sends each result. Returns the number of jobs it did.
+fn drain<J, S, R>(
+    jobs: &[J],
+    next: &AtomicUsize,
+    mut state: S,
+    work: &impl Fn(&mut S, &J) -> R,
+    send: impl Fn(usize, R) -> bool,
+) -> usize {
+    let mut done = 0;
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = jobs.get(index) else {
+            return done;
+        };
+        done += 1;
+        if !send(index, work(&mut state, job)) {
+            return done;
+        }
+    }
+}
+
+/// Receives results until the channel closes and hands them to `report` in job order (a result
+/// that arrives early waits for the ones before it).
+fn report_in_order<J, R>(
+    jobs: &[J],
+    receiver: crossbeam_channel::Receiver<(usize, R)>,
+    report: &mut impl FnMut(&J, R),
+) {
+    let mut waiting = BTreeMap::new();
+    let mut due = 0usize;
+    for (index, result) in receiver {
+        waiting.insert(index, result);
+        while let Some(result) = waiting.remove(&due) {
+            if let Some(job) = jobs.get(due) {
+                report(job, result);
+            }
+            due += 1;
+        }
+    }
+}
+
+/// Peak resident memory of this process in KiB (`VmHWM` of `/proc/self/status`); `None` where
+/// the kernel does not report it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(job, job²)` as reported by a pool of `workers`, each worker's state its index.
+    fn squares(jobs: &[u64], workers: usize) -> Vec<(u64, u64)> {
+        let states = build(workers, Ok).expect("states");
+        assert_eq!(states, (0..workers.max(1)).collect::<Vec<_>>());
+        let mut seen = Vec::new();
+        run(
+            jobs,
+            states,
+            |_worker, job| job * job,
+            |job, result| seen.push((*job, result)),
+        );
+        seen
+    }
+
+    #[test]
+    fn every_job_is_reported_once_in_order() {
+        let jobs: Vec<u64> = (0..50).collect();
+        let expected: Vec<(u64, u64)> = jobs.iter().map(|j| (*j, j * j)).collect();
+        for workers in [0, 1, 2, 3, 8, 80] {
+            assert_eq!(squares(&jobs, workers), expected, "{workers} workers");
+        }
+        assert!(squares(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn workers_that_cannot_start_are_left_out() {
+        let some = build(4, |i| match i {
+            1 | 3 => anyhow::bail!("no state for {i}"),
+            _ => Ok(i),
+        });
+        assert_eq!(some.expect("two states"), vec![0, 2]);
+        let first_fails = build(3, |i| match i {
+            0 => anyhow::bail!("no state for {i}"),
+            _ => Ok(i),
+        });
+        assert_eq!(first_fails.expect("two states"), vec![1, 2]);
+        let none = build(3, |i| -> anyhow::Result<usize> {
+            anyhow::bail!("no state for {i}")
+        });
+        assert_eq!(none.expect_err("no state").to_string(), "no state for 0");
+    }
+}
