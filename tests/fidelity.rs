@@ -299,6 +299,7 @@ fn the_bundled_model_does_no_harm_to_a_sharp_face() {
         clip(bbox[3], h),
     ];
     let db = psnr_box(&out.image, &photo, face_box);
+    eprintln!("bundled model, default fidelity, change paste: face box {face_box:?} {db:.2} dB");
     assert!(
         db >= 30.0,
         "face box {face_box:?}: {db:.2} dB against the original (bar: 30)"

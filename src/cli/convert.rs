@@ -12,7 +12,7 @@ use super::{model_path_or_default, Global};
 /// Arguments of `daefr convert`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// ONNX model; default: the bundled models/daefr-lite-128.onnx.
+    /// ONNX model; default: the bundled models/daefr-lite-128-int8.onnx.
     pub model: Option<PathBuf>,
     /// Output archive, ending in `.nnef.tar` and not the model itself; default: `<stem>.nnef.tar`
     /// next to the model, which `restore` then picks up automatically.

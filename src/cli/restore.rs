@@ -24,7 +24,7 @@ pub struct Args {
     /// Inputs are already aligned face crops (resized to the model input as they are).
     #[arg(long)]
     pub aligned: bool,
-    /// Model file (.onnx or .nnef.tar); default: the bundled models/daefr-lite-128.onnx.
+    /// Model file (.onnx or .nnef.tar); default: the bundled models/daefr-lite-128-int8.onnx.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// Resize each output back to its input's size (default: output at the model's size).
