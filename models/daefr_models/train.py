@@ -461,11 +461,6 @@ class FidelityTrainer:
         self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=args.seed + 400, resize_back="random")
         self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=args.seed + 410, resize_back="random")
         self.w_gen = torch.Generator().manual_seed(args.seed + 420)
-        self.teacher = None
-        st3 = load(ckpt_path(Path(args.out), 3))
-        if st3 is not None and st3.get("trainer", {}).get("teacher"):
-            self.teacher = copy.deepcopy(model.hq).eval()
-            self.teacher.load_state_dict(st3["trainer"]["teacher"])
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
 
     def state(self) -> dict:

@@ -85,8 +85,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if !args.input.exists() {
         bail!("{}: no such file or directory", args.input.display());
     }
-    check_overwrites(&args)?;
     let jobs = list_jobs(&args)?;
+    check_overwrites(&args, &jobs)?;
     let parallelism = resolve_parallelism(&args, global, jobs.len());
     let plan = Plan {
         model: model_path_or_default(args.model.clone())?,
@@ -178,37 +178,33 @@ fn overwrite_refusal(input: &Path, output: &Path, args: &Args) -> Option<&'stati
 }
 
 /// Refuses, before any work, to overwrite an input unless `--in-place` or an existing output
-/// unless `--force` (symlinks and `./` spellings are resolved: same file, same answer).
-fn check_overwrites(args: &Args) -> anyhow::Result<()> {
-    if !args.input.is_dir() {
-        if let Some(why) = overwrite_refusal(&args.input, &args.output, args) {
-            bail!("{}: {why}", args.output.display());
-        }
-        return Ok(());
-    }
-    if !args.in_place && same_file::is_same_file(&args.input, &args.output).unwrap_or(false) {
+/// unless `--force` (symlinks and `./` spellings are resolved: same file, same answer). `jobs`
+/// are [`list_jobs`]'s (input, output) pairs.
+fn check_overwrites(args: &Args, jobs: &[Job]) -> anyhow::Result<()> {
+    let dir = args.input.is_dir();
+    if dir && !args.in_place && same_file::is_same_file(&args.input, &args.output).unwrap_or(false)
+    {
         bail!(
             "{}: the output directory is the input directory; pass --in-place to replace the originals",
             args.output.display()
         );
     }
-    let inputs = list_images(&args.input)?;
-    let refused: Vec<(PathBuf, &str)> = inputs
+    let refused: Vec<(&PathBuf, &str)> = jobs
         .iter()
-        .filter_map(|input| {
-            let output = args.output.join(input.file_name().unwrap_or_default());
-            overwrite_refusal(input, &output, args).map(|why| (output, why))
+        .filter_map(|(input, output)| {
+            overwrite_refusal(input, output, args).map(|why| (output, why))
         })
         .collect();
-    if let Some((first, why)) = refused.first() {
-        bail!(
+    match refused.first() {
+        None => Ok(()),
+        Some((output, why)) if !dir => bail!("{}: {why}", output.display()),
+        Some((first, why)) => bail!(
             "{} of {} outputs would overwrite a file ({}: {why})",
             refused.len(),
-            inputs.len(),
+            jobs.len(),
             first.display()
-        );
+        ),
     }
-    Ok(())
 }
 
 /// Resizes an aligned crop to `size` x `size` (warns when it is not square).
