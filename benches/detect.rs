@@ -8,7 +8,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion};
 use daefr::align::{align_face, paste_face};
 use daefr::detect::{detector_path, BlazeFace, DetectorKind, DetectorOptions, FaceDetector};
-use daefr::model::Template;
+use daefr::geometry::Template;
 use image::{imageops, Rgb, RgbImage};
 
 const TEMPLATE: Template = Template {

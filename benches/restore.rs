@@ -4,11 +4,11 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use daefr::model::{default_model_path, LoadOptions, Restorer};
+use daefr::model::{require_default_model, LoadOptions, Restorer};
 use image::{Rgb, RgbImage};
 
 fn restore_one_face(c: &mut Criterion) {
-    let Some(model) = default_model_path() else {
+    let Ok(model) = require_default_model() else {
         eprintln!("bundled model not found; nothing to benchmark");
         return;
     };

@@ -1,34 +1,37 @@
-//! The crate's error type: one enum, one line per failure, always naming the file involved.
+//! The crate's error type: one enum, one line per failure. A failure that concerns a file is
+//! wrapped once in [`Error::WithPath`] (as ripgrep's `ignore::Error::WithPath`), so its message
+//! starts with the file; the variants below it say only what went wrong.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Every failure the library can report. Messages are one line and name the file and the problem.
+/// Every failure the library can report. Messages are one line; those about a file name it first.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be opened or read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file involved.
+    /// A failure that concerns one file: the file, then what went wrong with it.
+    #[error("{}: {err}", path.display())]
+    WithPath {
+        /// The file involved (image, model, output, ...).
         path: PathBuf,
+        /// What went wrong with it.
+        #[source]
+        err: Box<Error>,
+    },
+    /// A file could not be opened or read.
+    #[error("{source}")]
+    Io {
         /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
     /// An image file exists but could not be decoded (truncated, empty, not an image, ...).
-    #[error("{path}: cannot decode image: {message}")]
+    #[error("cannot decode image: {message}")]
     ImageDecode {
-        /// The image file.
-        path: PathBuf,
         /// What the decoder reported, on one line.
         message: String,
     },
     /// An image is larger than the configured pixel limit; refused before it is decoded.
-    #[error(
-        "{path}: image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels"
-    )]
+    #[error("image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
     ImageTooLarge {
-        /// The image file.
-        path: PathBuf,
         /// Width in pixels, as read from the header.
         width: u32,
         /// Height in pixels, as read from the header.
@@ -39,10 +42,8 @@ pub enum Error {
         limit: u64,
     },
     /// An image is too small to hold a face.
-    #[error("{path}: image is {width}x{height}, smaller than the {min}x{min} minimum")]
+    #[error("image is {width}x{height}, smaller than the {min}x{min} minimum")]
     ImageTooSmall {
-        /// The image file.
-        path: PathBuf,
         /// Width in pixels.
         width: u32,
         /// Height in pixels.
@@ -51,36 +52,28 @@ pub enum Error {
         min: u32,
     },
     /// An image could not be written.
-    #[error("{path}: cannot write image: {message}")]
+    #[error("cannot write image: {message}")]
     ImageEncode {
-        /// The output file.
-        path: PathBuf,
         /// What the encoder reported, on one line.
         message: String,
     },
     /// A model file could not be read or parsed (missing, not ONNX/NNEF, unsupported operator, ...).
-    #[error("{path}: cannot load model: {message}")]
+    #[error("cannot load model: {message}")]
     ModelLoad {
-        /// The model file.
-        path: PathBuf,
         /// What went wrong, on one line.
         message: String,
     },
     /// A model lacks a metadata key required by docs/model-contract.md, or has a bad value.
-    #[error("{path}: model metadata `{key}` {problem}")]
+    #[error("model metadata `{key}` {problem}")]
     ModelMetadata {
-        /// The model file.
-        path: PathBuf,
         /// The metadata key (e.g. `daefr.input_size`).
         key: String,
         /// What is wrong with it ("is missing", "is not a number: ...").
         problem: String,
     },
     /// A model's input or output does not have the shape the contract requires.
-    #[error("{path}: model {which} has shape {found}, expected {expected}")]
+    #[error("model {which} has shape {found}, expected {expected}")]
     ModelShape {
-        /// The model file.
-        path: PathBuf,
         /// `input` or `output`.
         which: String,
         /// The shape the contract requires.
@@ -107,33 +100,49 @@ pub enum Error {
         value: f32,
     },
     /// Running the network failed.
-    #[error("{path}: inference failed: {message}")]
+    #[error("inference failed: {message}")]
     Inference {
-        /// The model file.
-        path: PathBuf,
         /// What tract reported, on one line.
         message: String,
     },
-    /// No model was given and the bundled default model was not found.
-    #[error("no model given and the bundled default model was not found (looked in: {searched}); pass --model PATH")]
-    NoDefaultModel {
-        /// The places searched, comma-separated.
-        searched: String,
-    },
-    /// `$DAEFR_MODEL` is set but does not name a file.
-    #[error("{var} is set to {path}, which is not a model file; fix it or unset {var} to use the bundled model")]
-    ModelEnvNotAFile {
-        /// The environment variable (`DAEFR_MODEL`).
-        var: &'static str,
-        /// What it is set to.
-        path: PathBuf,
-    },
+    /// No model was given and the bundled one was not found (see [`crate::bundled::NotFound`]).
+    #[error(transparent)]
+    Bundled(#[from] crate::bundled::NotFound),
     /// Face detection failed (see [`crate::detect::DetectError`]).
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),
     /// Face alignment failed (see [`crate::align::AlignError`]).
     #[error(transparent)]
     Align(#[from] crate::align::AlignError),
+}
+
+impl Error {
+    /// This error as concerning the file `path` (an error that names a file already keeps it).
+    pub fn with_path(self, path: impl Into<PathBuf>) -> Error {
+        match self {
+            named @ Error::WithPath { .. } => named,
+            err => Error::WithPath {
+                path: path.into(),
+                err: Box::new(err),
+            },
+        }
+    }
+
+    /// The file this error concerns, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::WithPath { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// What went wrong, without the file ([`Error::WithPath`] unwrapped): the variant to match.
+    pub fn kind(&self) -> &Error {
+        match self {
+            Error::WithPath { err, .. } => err.kind(),
+            err => err,
+        }
+    }
 }
 
 /// Result alias used throughout the library.

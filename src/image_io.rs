@@ -30,9 +30,9 @@ pub fn has_image_extension(path: &Path) -> bool {
 
 fn decode_error(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::ImageDecode {
-        path: path.to_path_buf(),
         message: message.to_string().replace('\n', " "),
     }
+    .with_path(path.to_path_buf())
 }
 
 /// Reads an image as 8-bit RGB with the default pixel limit ([`DEFAULT_MAX_PIXELS`]).
@@ -46,10 +46,7 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
     let bytes = read_image_file(path)?;
     let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| Error::Io { source }.with_path(path.to_path_buf()))?;
     if reader.format().is_none() {
         return Err(decode_error(path, "not a PNG or JPEG file"));
     }
@@ -101,10 +98,7 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
 /// Reads a whole image file into memory (the JPEG completeness check and the decoder share the
 /// bytes), refusing what is not a file, empty, or over [`MAX_FILE_BYTES`].
 fn read_image_file(path: &Path) -> Result<Vec<u8>> {
-    let io_err = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| Error::Io { source }.with_path(path.to_path_buf());
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if !meta.is_file() {
         return Err(decode_error(path, "not a file"));
@@ -168,20 +162,20 @@ fn check_dimensions(path: &Path, width: u32, height: u32, max_pixels: u64) -> Re
     let pixels = u64::from(width) * u64::from(height);
     if pixels > max_pixels {
         return Err(Error::ImageTooLarge {
-            path: path.to_path_buf(),
             width,
             height,
             pixels,
             limit: max_pixels,
-        });
+        }
+        .with_path(path.to_path_buf()));
     }
     if width < MIN_SIDE || height < MIN_SIDE {
         return Err(Error::ImageTooSmall {
-            path: path.to_path_buf(),
             width,
             height,
             min: MIN_SIDE,
-        });
+        }
+        .with_path(path.to_path_buf()));
     }
     Ok(())
 }
@@ -245,10 +239,7 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 /// (`.png`, `.jpg`/`.jpeg`). The write is atomic ([`crate::atomic::write_atomically`]): a full
 /// disk or a crash leaves an existing file at `path` as it was.
 pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
-    let encode_err = |message: String| Error::ImageEncode {
-        path: path.to_path_buf(),
-        message,
-    };
+    let encode_err = |message: String| Error::ImageEncode { message }.with_path(path.to_path_buf());
     let format = match ImageFormat::from_path(path) {
         Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
         _ => {
@@ -258,17 +249,14 @@ pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
         }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Io { source }.with_path(dir.to_path_buf()))?;
     }
     write_atomically(path, |w| image.write_to(w, format)).map_err(|e| match e {
         AtomicWriteError::Io(source)
-        | AtomicWriteError::Content(image::ImageError::IoError(source)) => Error::Io {
-            path: path.to_path_buf(),
-            source,
-        },
+        | AtomicWriteError::Content(image::ImageError::IoError(source)) => {
+            Error::Io { source }.with_path(path.to_path_buf())
+        }
         AtomicWriteError::Content(other) => encode_err(other.to_string()),
     })
 }

@@ -1,17 +1,32 @@
 //! daefr-edge: offline DAEFR face restoration for small ARM boards.
 //!
-//! Data flows one way: source -> detect -> align -> restore -> paste -> sink.
+//! Data flows one way: source -> detect -> align -> restore -> paste -> sink, and modules only look
+//! down the layers (docs/architecture.md has the map):
+//!
+//! - core, no tract and no I/O: [`geometry`], [`align`], the tracker, smoothing, scheduling and
+//!   composition of [`pipeline`], non-maximum suppression in [`detect`];
+//! - inference: [`model`] (the DAEFR [`model::Restorer`]), BlazeFace in [`detect`], [`bundled`]
+//!   model lookup, and every tract knob in [`tuning`];
+//! - I/O: [`image_io`], [`atomic`] writes, frame sources in [`capture`], sinks in [`display`];
+//! - application: [`config`] (board profiles, converted into the option structs of the layers
+//!   below), [`photo`] (the one face path) and the live loop's threads ([`pipeline::run_live`]).
+
+#![deny(missing_docs)]
+#![cfg_attr(not(feature = "simulator"), forbid(unsafe_code))]
 
 pub mod align;
 pub mod atomic;
+pub mod bundled;
 pub mod capture;
 pub mod config;
 pub mod detect;
 pub mod display;
 pub mod error;
+pub mod geometry;
 pub mod image_io;
 pub mod model;
 pub mod photo;
 pub mod pipeline;
+pub mod tuning;
 
 pub use error::{Error, Result};

@@ -1,22 +1,26 @@
-//! Whole photos: detect every face, align it to the model's template, restore it, paste it back.
+//! The one face path: detect every face, align it to the model's template, restore it, paste it
+//! back. [`FacePipeline`] runs it on whole photos for `daefr restore` and times it for `daefr
+//! bench`; the live loop's restore workers run [`align_and_restore`], the same align + restore.
 //!
 //! All faces are cut from the untouched input first, so an overlapping neighbour never feeds an
 //! already restored face back into the network; they are then pasted lowest score first, so where
 //! two masks overlap the most confident face ends on top.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use image::{Rgb, RgbImage};
 
 use crate::align::{align_face, paste_restored, AlignedFace, BlendMask, PasteMode, PasteOptions};
 use crate::detect::{Face, FaceDetector};
-use crate::model::{Restorer, Template};
+use crate::geometry::Template;
+use crate::model::Restorer;
 use crate::Result;
 
 /// Default minimum face width (detector box, input pixels) worth restoring.
 pub const DEFAULT_MIN_FACE: f32 = 32.0;
 
-/// Options of [`restore_photo`].
+/// Options of [`FacePipeline::run`] and [`restore_faces`].
 #[derive(Debug, Clone)]
 pub struct PhotoOptions {
     /// Faces whose box is narrower than this many pixels are skipped (logged, left as they are):
@@ -34,6 +38,8 @@ pub struct PhotoOptions {
     pub paste: PasteMode,
     /// Blend in `[0, 1]` of the restored face with the original after paste-back (`--blend`).
     pub blend_amount: f32,
+    /// Restore at most this many faces, the best scores first (the rest count as skipped).
+    pub max_faces: usize,
 }
 
 impl Default for PhotoOptions {
@@ -45,6 +51,7 @@ impl Default for PhotoOptions {
             blend: BlendMask::default(),
             paste: PasteMode::default(),
             blend_amount: 1.0,
+            max_faces: usize::MAX,
         }
     }
 }
@@ -58,6 +65,79 @@ pub enum FaceOutcome {
     TooSmall,
     /// Its keypoints could not be aligned; left untouched.
     Unalignable,
+    /// Beyond [`PhotoOptions::max_faces`]; left untouched.
+    OverLimit,
+}
+
+/// Wall time of each stage of the face path, summed over the faces of the photos run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    /// Face detection.
+    pub detect: Duration,
+    /// Alignment (similarity fit and warp) of every face.
+    pub align: Duration,
+    /// The network, every face.
+    pub restore: Duration,
+    /// Paste-back of every face.
+    pub paste: Duration,
+}
+
+/// A face detector and a restorer: the whole face path of one worker (see the module
+/// documentation). `run` takes `&mut self` because detectors keep per-frame state.
+pub struct FacePipeline {
+    detector: Box<dyn FaceDetector>,
+    restorer: Restorer,
+}
+
+impl FacePipeline {
+    /// The pipeline of `detector` and `restorer`.
+    pub fn new(detector: Box<dyn FaceDetector>, restorer: Restorer) -> Self {
+        FacePipeline { detector, restorer }
+    }
+
+    /// The restorer (model file, size, fidelity).
+    pub fn restorer(&self) -> &Restorer {
+        &self.restorer
+    }
+
+    /// Detect, align, restore and paste back every face of `photo`.
+    pub fn run(&mut self, photo: &RgbImage, options: &PhotoOptions) -> Result<PhotoOutput> {
+        self.run_timed(photo, options, &mut StageTimes::default())
+    }
+
+    /// [`FacePipeline::run`], adding each stage's wall time to `times`.
+    pub fn run_timed(
+        &mut self,
+        photo: &RgbImage,
+        options: &PhotoOptions,
+        times: &mut StageTimes,
+    ) -> Result<PhotoOutput> {
+        let start = Instant::now();
+        let faces = self.detector.detect(photo)?;
+        times.detect += start.elapsed();
+        let restorer = &self.restorer;
+        restore_faces_timed(
+            photo,
+            &faces,
+            restorer.template(),
+            restorer.input_size(),
+            options,
+            |crop| restorer.restore(crop),
+            times,
+        )
+    }
+}
+
+/// Aligns `face` out of `frame` to `restorer`'s template and restores it: the align + restore
+/// steps of every face path. Returns the aligned crop (with its transform) and the restoration.
+pub fn align_and_restore(
+    restorer: &Restorer,
+    frame: &RgbImage,
+    face: &Face,
+) -> Result<(AlignedFace, RgbImage)> {
+    let aligned = align_face(frame, face, restorer.template(), restorer.input_size())?;
+    let restored = restorer.restore(&aligned.crop)?;
+    Ok((aligned, restored))
 }
 
 /// The restored photo and what was done to each face.
@@ -79,34 +159,33 @@ impl PhotoOutput {
     }
 }
 
-/// Detect, align, restore and paste back every face of `photo` with a DAEFR [`Restorer`].
-/// A photo with no face comes back unchanged (with a warning in the log).
-pub fn restore_photo(
-    photo: &RgbImage,
-    detector: &mut dyn FaceDetector,
-    restorer: &Restorer,
-    options: &PhotoOptions,
-) -> Result<PhotoOutput> {
-    let faces = detector.detect(photo)?;
-    restore_faces(
-        photo,
-        &faces,
-        restorer.template(),
-        restorer.input_size(),
-        options,
-        |crop| restorer.restore(crop),
-    )
-}
-
-/// The part of [`restore_photo`] after detection, with any crop restorer (`restore` gets a
+/// The part of [`FacePipeline::run`] after detection, with any crop restorer (`restore` gets a
 /// `size` x `size` crop aligned to `template` and returns the restored crop, any square size).
+/// A photo with no face comes back unchanged (with a warning in the log).
 pub fn restore_faces<F>(
     photo: &RgbImage,
     faces: &[Face],
     template: &Template,
     size: u32,
     options: &PhotoOptions,
+    restore: F,
+) -> Result<PhotoOutput>
+where
+    F: FnMut(&RgbImage) -> Result<RgbImage>,
+{
+    let mut times = StageTimes::default();
+    restore_faces_timed(photo, faces, template, size, options, restore, &mut times)
+}
+
+/// [`restore_faces`], adding the align, restore and paste times to `times`.
+fn restore_faces_timed<F>(
+    photo: &RgbImage,
+    faces: &[Face],
+    template: &Template,
+    size: u32,
+    options: &PhotoOptions,
     mut restore: F,
+    times: &mut StageTimes,
 ) -> Result<PhotoOutput>
 where
     F: FnMut(&RgbImage) -> Result<RgbImage>,
@@ -115,14 +194,20 @@ where
         log::warn!("no face found; the photo is left as it is");
     }
     if let Some(dir) = &options.save_faces {
-        std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| crate::Error::Io { source }.with_path(dir.clone()))?;
     }
     let mut outcomes = Vec::with_capacity(faces.len());
     let mut aligned: Vec<(usize, AlignedFace)> = Vec::new();
     for (i, face) in faces.iter().enumerate() {
+        if aligned.len() >= options.max_faces {
+            log::info!(
+                "face {i}: over the limit of {} faces: skipped",
+                options.max_faces
+            );
+            outcomes.push(FaceOutcome::OverLimit);
+            continue;
+        }
         if face.width() < options.min_face {
             log::info!(
                 "face {i}: {:.0} px wide at ({:.0}, {:.0}), under --min-face {:.0}: skipped",
@@ -134,7 +219,10 @@ where
             outcomes.push(FaceOutcome::TooSmall);
             continue;
         }
-        match align_face(photo, face, template, size) {
+        let start = Instant::now();
+        let fitted = align_face(photo, face, template, size);
+        times.align += start.elapsed();
+        match fitted {
             Ok(a) => {
                 outcomes.push(FaceOutcome::Restored);
                 aligned.push((i, a));
@@ -148,7 +236,9 @@ where
     let mut image = photo.clone();
     // Lowest score last in `faces` order -> paste it first.
     for (i, a) in aligned.iter().rev() {
+        let start = Instant::now();
         let restored = restore(&a.crop)?;
+        times.restore += start.elapsed();
         if let Some(dir) = &options.save_faces {
             save_crop(dir, *i, "aligned", &a.crop)?;
             save_crop(dir, *i, "restored", &restored)?;
@@ -158,7 +248,9 @@ where
             mode: options.paste,
             amount: options.blend_amount,
         };
+        let start = Instant::now();
         paste_restored(&mut image, &restored, a, &paste);
+        times.paste += start.elapsed();
         log::info!(
             "face {i}: {:.0} px wide, score {:.2}: restored",
             faces[*i].width(),

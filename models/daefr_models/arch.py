@@ -341,6 +341,12 @@ class VQAutoencoder(nn.Module):
         return self.decode(z_q), loss, indices
 
 
+def quantize_fp32(ae: VQAutoencoder, h: torch.Tensor):
+    """``ae.quantize_features`` in fp32 even under autocast (bf16 distances would pick wrong codes)."""
+    with torch.autocast(device_type=h.device.type, enabled=False):
+        return ae.quantize_features(h.float())
+
+
 def association_loss(
     feat_hq: torch.Tensor, feat_lq: torch.Tensor, logit_scale: torch.Tensor
 ) -> torch.Tensor:

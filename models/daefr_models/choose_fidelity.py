@@ -47,13 +47,14 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     model, config = load_checkpoint(args.checkpoint)
-    targs = train.parse_args(["--config", config, "--data", args.data, "--out", "/nonexistent", "--steps", "1",
-                              "--val-count", str(args.val_count), "--precision", "fp32"]
-                             + (["--threads", str(args.threads)] if args.threads else []))
-    env = train.make_env(targs)
+    # train.py's data split (nothing is trained: the budget only satisfies TrainOptions), on the
+    # CPU in fp32 like the model loaded here, so the choice does not depend on the machine
+    opts = train.TrainOptions(data=args.data, out="/nonexistent", config=config, steps=1, val_count=args.val_count,
+                              precision="fp32", threads=args.threads, cpu=True)
+    env = train.make_env(opts)
     weights = tuple(float(w) for w in args.weights.split(",") if w.strip())
     with torch.no_grad():
-        res = train.evaluate_fidelity(model, env, args.level, weights=weights, seed=1234)
+        res = train.validation_metrics(model, env, args.level, seed=1234, weights=weights)
     bicubic = {"psnr": res["input_psnr"], "ssim": res["input_ssim"]}
     sweep = {w: {"psnr": res[f"w{w:g}_psnr"], "ssim": res[f"w{w:g}_ssim"]} for w in weights}
     w = choose(sweep, bicubic, args.min_gain_db, args.min_ssim_gain)

@@ -27,6 +27,11 @@ collects per-stage wall time, images/s and the validation metrics. Runs on CUDA 
 autocast, channels_last, TF32, data and degradation on the GPU), else on CPU: bf16 autocast where
 the CPU has AVX512-BF16 or AMX (``--precision``), channels_last off (it halves CPU speed through
 GroupNorm), ``--threads`` defaulting to the cores available, batch 16.
+
+The flags become one frozen ``TrainOptions`` (a field per flag, same defaults) that is all the
+stages and trainers read; from Python, ``run(TrainOptions(data=..., out=..., steps=...))``.
+Validation of stages 3 and 4 is ``evaluate.evaluate`` (through ``validation_metrics``), the same
+code as the evaluation command line.
 """
 
 from __future__ import annotations
@@ -48,10 +53,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import degrade
-from .arch import DAEFR, AssociationHead, VQAutoencoder, association_loss
+from .arch import DAEFR, AssociationHead, association_loss, quantize_fp32
 from .config import get_config
 from .data import load_folder, synthetic_faces, to_model_range
 from .discriminator import PatchDiscriminator
+from .evaluate import restorer_metrics
 from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, psnr, reconstruction_loss, ssim
 
 #: Ablation variants (issue 5): which parts the restorer has and whether stage 2 runs.
@@ -63,6 +69,82 @@ VARIANTS = {
 }
 #: Share of ``--minutes`` each stage gets when ``--stage all`` runs on a time budget.
 DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
+#: Values of ``--stage`` and ``--precision``.
+STAGES = ("1", "2", "3", "4", "all")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything a training run is told: one field per command-line flag (``--disc-weight`` is
+    ``disc_weight``), with the command line's defaults. ``main`` parses argv into one of these;
+    the stages, ``make_env`` and the trainers read only this. At least one of ``minutes`` and
+    ``steps`` must be set."""
+
+    #: Folder of face crops, or ``"synthetic"``.
+    data: str | Path
+    #: Run folder: ``stageK.pt`` checkpoints, ``metrics.json``, ``model.pt``.
+    out: str | Path
+    #: ``"1"`` .. ``"4"`` or ``"all"`` (stages 1-4; stage 2 only for variants with association).
+    stage: str = "all"
+    #: Model config name (``config.get_config``).
+    config: str = "lite-128"
+    #: Wall-time budget in minutes (of the whole ``stage="all"`` run, shared by ``split``, or of the one stage).
+    minutes: float | None = None
+    #: Step budget per stage.
+    steps: int | None = None
+    #: Shares of ``minutes`` for stages 1,2,3,4, comma-separated (None: ``DEFAULT_SPLIT``).
+    split: str | None = None
+    #: Batch size (None: 128 on CUDA, 16 on CPU).
+    batch: int | None = None
+    #: Learning rate of stages 1-3.
+    lr: float = 2e-4
+    #: GAN weight (paper 0.8); 0 disables the GAN.
+    disc_weight: float = 0.8
+    #: Fraction of the stage-1 budget before the GAN starts.
+    gan_start: float = 0.5
+    #: Weight of the stage-2 association (CLIP) loss.
+    assoc_weight: float = 1.0
+    #: Most tokens per batch in the association loss.
+    assoc_tokens: int = 4096
+    #: Weight of the stage-3 feature MSE.
+    feat_weight: float = 10.0
+    #: Stage-4 learning rate of the fidelity path.
+    fidelity_lr: float = 1e-3
+    #: Stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output).
+    stage4_decoder_lr: float = 1e-4
+    #: Stage 2 keeps the HQ codebook and decoder fixed.
+    stage2_freeze_hq: bool = True
+    #: Ablation variant, a key of ``VARIANTS``.
+    variant: str = "full"
+    #: Seed of weights, batches and degradations.
+    seed: int = 0
+    #: Use only the first N images.
+    limit: int | None = None
+    #: Number of images when ``data == "synthetic"``.
+    synthetic_count: int = 64
+    #: Most validation images held out of ``data``.
+    val_count: int = 64
+    #: Seconds between validations (None: a quarter of the stage budget, at least 30 s).
+    val_seconds: float | None = None
+    #: Seconds between checkpoints.
+    ckpt_seconds: float = 120.0
+    #: torch CPU threads (None: the cores available).
+    threads: int | None = None
+    #: CPU precision, one of ``PRECISIONS``: auto = bf16 autocast where the CPU has avx512_bf16/amx_bf16.
+    precision: str = "auto"
+    #: Ignore CUDA.
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage {self.stage!r}: one of {', '.join(STAGES)}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant {self.variant!r}: one of {', '.join(VARIANTS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
+        if self.minutes is None and self.steps is None:
+            raise ValueError("give minutes and/or steps (an unbounded run never stops)")
 
 
 @dataclass
@@ -133,8 +215,8 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def make_env(args) -> Env:
-    cuda = torch.cuda.is_available() and not args.cpu
+def make_env(opts: TrainOptions) -> Env:
+    cuda = torch.cuda.is_available() and not opts.cpu
     device = torch.device("cuda" if cuda else "cpu")
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -142,24 +224,24 @@ def make_env(args) -> Env:
         torch.backends.cudnn.benchmark = True
         amp = True
     else:
-        torch.set_num_threads(args.threads or available_cores())
-        amp = {"auto": cpu_has_bf16(), "bf16": True, "fp32": False}[args.precision]
-    size = get_config(args.config).vq.resolution
+        torch.set_num_threads(opts.threads or available_cores())
+        amp = {"auto": cpu_has_bf16(), "bf16": True, "fp32": False}[opts.precision]
+    size = get_config(opts.config).vq.resolution
     t0 = time.time()
-    if args.data == "synthetic":
-        images = synthetic_faces(args.synthetic_count, size, seed=args.seed)
+    if opts.data == "synthetic":
+        images = synthetic_faces(opts.synthetic_count, size, seed=opts.seed)
     else:
-        images = load_folder(args.data, size, limit=args.limit)
-    n_val = min(args.val_count, max(1, len(images) // 10))
+        images = load_folder(opts.data, size, limit=opts.limit)
+    n_val = min(opts.val_count, max(1, len(images) // 10))
     # every k-th image is held out for validation (spread over identities)
     k = max(2, len(images) // n_val)
     val_mask = torch.zeros(len(images), dtype=torch.bool)
     val_mask[::k] = True
     val_mask[torch.nonzero(val_mask)[n_val:]] = False
     train, val = images[~val_mask], images[val_mask]
-    log(f"data: {len(train)} train + {len(val)} val images at {size}px from {args.data} "
+    log(f"data: {len(train)} train + {len(val)} val images at {size}px from {opts.data} "
         f"({time.time() - t0:.1f}s); device {device}")
-    batch = args.batch or (128 if cuda else 16)
+    batch = opts.batch or (128 if cuda else 16)
     log(f"precision: {'bf16 autocast' if amp else 'fp32'}, batch {batch}"
         + ("" if cuda else f", {torch.get_num_threads()} torch threads"))
     # channels_last only on CUDA: on CPU it halves speed (GroupNorm).
@@ -202,12 +284,6 @@ class CodeRestarter:
         return int(dead.numel())
 
 
-def quantize_fp32(ae: VQAutoencoder, h: torch.Tensor):
-    """Nearest-code search in fp32 (bf16 distances would pick wrong codes)."""
-    with torch.autocast(device_type=h.device.type, enabled=False):
-        return ae.quantize_features(h.float())
-
-
 def lr_at(base: float, progress: float, step: int, warmup: int = 50) -> float:
     """Linear warm-up, then cosine decay to 10% over the budget."""
     w = min(1.0, (step + 1) / warmup)
@@ -235,8 +311,8 @@ def load(path: Path) -> dict | None:
 class AutoencoderTrainer:
     """Stages 1 and 2: both autoencoders (the LQ one when the variant has it) + discriminators."""
 
-    def __init__(self, model: DAEFR, env: Env, args, stage: int):
-        self.model, self.env, self.args, self.stage = model, env, args, stage
+    def __init__(self, model: DAEFR, env: Env, opts: TrainOptions, stage: int):
+        self.model, self.env, self.opts, self.stage = model, env, opts, stage
         self.aes = {"hq": model.hq} if model.lq is None else {"hq": model.hq, "lq": model.lq}
         dev = env.device
         disc_ch = 32 if model.cfg.vq.resolution <= 128 else 64
@@ -244,7 +320,7 @@ class AutoencoderTrainer:
         self.assoc = AssociationHead().to(dev) if stage == 2 else None
         # Stage 2 aligns the encoders; the HQ codebook and decoder need not move (left free, the
         # full-rate restart cost the HQ reconstruction 1.8 dB on the shared lite-128 run).
-        self.frozen_hq = stage == 2 and args.stage2_freeze_hq
+        self.frozen_hq = stage == 2 and opts.stage2_freeze_hq
         if self.frozen_hq:
             for m in (model.hq.quantize, model.hq.post_quant_conv, model.hq.decoder):
                 for p in m.parameters():
@@ -254,14 +330,14 @@ class AutoencoderTrainer:
         self.gan_keys = [k for k in self.aes if not (k == "hq" and self.frozen_hq)]
         if self.assoc is not None:
             params += list(self.assoc.parameters())
-        self.opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.9))
+        self.opt = torch.optim.Adam(params, lr=opts.lr, betas=(0.5, 0.9))
         self.opt_d = torch.optim.Adam([p for d in self.discs.values() for p in d.parameters()],
-                                      lr=args.lr, betas=(0.5, 0.9))
+                                      lr=opts.lr, betas=(0.5, 0.9))
         self.restart = {k: CodeRestarter(model.cfg.vq.n_embed, dev) for k in self.aes}
         self.degrader = degrade.Degrader(degrade.ranges_for_stage(stage), model.cfg.vq.resolution,
-                                         seed=args.seed + 100 * stage, resize_back="random")
+                                         seed=opts.seed + 100 * stage, resize_back="random")
         # GAN from the start of stage 2 if stage 1 got there (paper: disc_start 11 in stage 2)
-        self.gan_start = args.gan_start if stage == 1 else 0.0
+        self.gan_start = opts.gan_start if stage == 1 else 0.0
 
     def state(self) -> dict:
         return {"discs": {k: d.state_dict() for k, d in self.discs.items()}, "opt": self.opt.state_dict(),
@@ -281,11 +357,11 @@ class AutoencoderTrainer:
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         env = self.env
         for g in self.opt.param_groups + self.opt_d.param_groups:
-            g["lr"] = lr_at(self.args.lr, progress, step)
+            g["lr"] = lr_at(self.opts.lr, progress, step)
         with torch.no_grad():
             lq = self.degrader(gt)
         targets = {"hq": env.prep(gt), "lq": env.prep(lq)}
-        use_gan = progress >= self.gan_start and self.args.disc_weight > 0 and bool(self.gan_keys)
+        use_gan = progress >= self.gan_start and self.opts.disc_weight > 0 and bool(self.gan_keys)
         total, logs, recons, feats = 0.0, {}, {}, {}
         with env.autocast():
             for k, ae in self.aes.items():
@@ -299,7 +375,7 @@ class AutoencoderTrainer:
                     g_loss = generator_adv_loss(self.discs[k](recon))
                     last = ae.decoder.conv_out.weight
                     w = adaptive_gan_weight(rec, g_loss, last) if torch.is_grad_enabled() else 1.0
-                    loss = loss + self.args.disc_weight * w * g_loss
+                    loss = loss + self.opts.disc_weight * w * g_loss
                     logs[f"{k}_g"] = float(g_loss.detach())
                 total = total + loss
                 recons[k], feats[k] = recon, h
@@ -312,11 +388,11 @@ class AutoencoderTrainer:
                 n = fh.shape[0] * fh.shape[2] * fh.shape[3]
                 tok_h = fh.float().permute(1, 0, 2, 3).reshape(1, fh.shape[1], 1, n)
                 tok_l = fl.float().permute(1, 0, 2, 3).reshape(1, fl.shape[1], 1, n)
-                if n > self.args.assoc_tokens:
-                    pick = torch.randperm(n, device=fh.device)[: self.args.assoc_tokens]
+                if n > self.opts.assoc_tokens:
+                    pick = torch.randperm(n, device=fh.device)[: self.opts.assoc_tokens]
                     tok_h, tok_l = tok_h[..., pick], tok_l[..., pick]
                 clip = association_loss(tok_h, tok_l, self.assoc.logit_scale)
-                total = total + self.args.assoc_weight * clip
+                total = total + self.opts.assoc_weight * clip
                 logs["clip"] = float(clip.detach())
         self.opt.zero_grad(set_to_none=True)
         total.backward()
@@ -374,8 +450,8 @@ class AutoencoderTrainer:
 class RestorerTrainer:
     """Stage 3: encoders + fusion + transformer; HQ codebook/decoder frozen; teacher gives targets."""
 
-    def __init__(self, model: DAEFR, env: Env, args):
-        self.model, self.env, self.args = model, env, args
+    def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
+        self.model, self.env, self.opts = model, env, opts
         self.teacher = copy.deepcopy(model.hq).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
@@ -386,8 +462,8 @@ class RestorerTrainer:
             for p in m.parameters():
                 p.requires_grad_(False)
         trainable = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
-        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), model.cfg.vq.resolution, seed=args.seed + 300,
+        self.opt = torch.optim.AdamW(trainable, lr=opts.lr, betas=(0.9, 0.99), weight_decay=0.01)
+        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), model.cfg.vq.resolution, seed=opts.seed + 300,
                                          resize_back="random")
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
 
@@ -410,7 +486,7 @@ class RestorerTrainer:
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         env = self.env
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(self.args.lr, progress, step)
+            g["lr"] = lr_at(self.opts.lr, progress, step)
         with torch.no_grad():
             lq = env.prep(self.degrader(gt))
         idx, z_gt = self.targets(env.prep(gt))
@@ -418,7 +494,7 @@ class RestorerTrainer:
             logits, fused = self.model(lq)
             ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), idx.reshape(-1))
             mse = F.mse_loss(fused.float(), z_gt)
-            loss = ce + self.args.feat_weight * mse
+            loss = ce + self.opts.feat_weight * mse
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 1.0)
@@ -428,7 +504,7 @@ class RestorerTrainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        return evaluate_restorer(self.model, self.teacher, self.env, "moderate", seed=1234)
+        return validation_metrics(self.model, self.env, teacher=self.teacher)
 
 
 class FidelityTrainer:
@@ -443,24 +519,24 @@ class FidelityTrainer:
     stage 3 are constant here (nothing they depend on trains) and are not computed.
     """
 
-    def __init__(self, model: DAEFR, env: Env, args):
-        self.model, self.env, self.args = model, env, args
+    def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
+        self.model, self.env, self.opts = model, env, opts
         for p in model.parameters():
             p.requires_grad_(False)
         for p in model.fidelity.parameters():
             p.requires_grad_(True)
-        groups = [{"params": list(model.fidelity.parameters()), "base_lr": args.fidelity_lr}]
-        if args.stage4_decoder_lr > 0:
+        groups = [{"params": list(model.fidelity.parameters()), "base_lr": opts.fidelity_lr}]
+        if opts.stage4_decoder_lr > 0:
             # the HQ decoder follows at a low rate: it turns the fused features into pixels
             for p in model.hq.decoder.parameters():
                 p.requires_grad_(True)
-            groups.append({"params": list(model.hq.decoder.parameters()), "base_lr": args.stage4_decoder_lr})
+            groups.append({"params": list(model.hq.decoder.parameters()), "base_lr": opts.stage4_decoder_lr})
         self.trainable = [p for g in groups for p in g["params"]]
-        self.opt = torch.optim.AdamW(groups, lr=args.fidelity_lr, betas=(0.9, 0.99), weight_decay=0.0)
+        self.opt = torch.optim.AdamW(groups, lr=opts.fidelity_lr, betas=(0.9, 0.99), weight_decay=0.0)
         size = model.cfg.vq.resolution
-        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=args.seed + 400, resize_back="random")
-        self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=args.seed + 410, resize_back="random")
-        self.w_gen = torch.Generator().manual_seed(args.seed + 420)
+        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=opts.seed + 400, resize_back="random")
+        self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=opts.seed + 410, resize_back="random")
+        self.w_gen = torch.Generator().manual_seed(opts.seed + 420)
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
 
     def state(self) -> dict:
@@ -495,63 +571,20 @@ class FidelityTrainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        return evaluate_fidelity(self.model, self.env, "moderate", weights=(0.0, 0.5, 1.0), seed=1234)
+        return validation_metrics(self.model, self.env, weights=(0.0, 0.5, 1.0))
 
 
-@torch.no_grad()
-def evaluate_fidelity(model: DAEFR, env: Env, level: str, weights=(0.0, 0.5, 1.0), seed: int = 1234) -> dict:
-    """PSNR/SSIM of the bicubic input and of the restoration at each fidelity weight, on ``env.val``."""
-    model.eval()
-    size = model.cfg.vq.resolution
-    deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
-    m: dict[str, list] = {"input_psnr": [], "input_ssim": []}
-    for i in range(0, len(env.val), env.batch):
-        gt = to_model_range(env.val[i : i + env.batch])
-        lq = deg(gt)
-        g01 = (gt + 1) / 2
-        m["input_psnr"] += psnr((lq + 1) / 2, g01).tolist()
-        m["input_ssim"] += ssim((lq + 1) / 2, g01).tolist()
-        with env.autocast():
-            logits, fused, skips = model.code_path(env.prep(lq))
-        indices = logits.float().argmax(-1)
-        for w in weights:
-            wt = torch.full((1,), float(w), device=lq.device)
-            with env.autocast():
-                out = model.decode_with_fidelity(indices, (fused.shape[2], fused.shape[3]), skips, lq, wt)
-            o01 = (out.float().clamp(-1, 1) + 1) / 2
-            m.setdefault(f"w{w:g}_psnr", []).extend(psnr(o01, g01).tolist())
-            m.setdefault(f"w{w:g}_ssim", []).extend(ssim(o01, g01).tolist())
-    model.train()
-    return {k: sum(v) / len(v) for k, v in m.items()}
-
-
-@torch.no_grad()
-def evaluate_restorer(model: DAEFR, teacher: VQAutoencoder, env: Env, level: str, seed: int) -> dict:
-    """PSNR/SSIM of degraded input vs restored, code-index accuracy, on ``env.val`` at one level."""
-    model.eval()
-    size = model.cfg.vq.resolution
-    deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
-    m = {k: [] for k in ("input_psnr", "input_ssim", "psnr", "ssim", "code_acc")}
-    for i in range(0, len(env.val), env.batch):
-        gt = to_model_range(env.val[i : i + env.batch])
-        lq = deg(gt)
-        with env.autocast():
-            logits, fused = model(env.prep(lq))
-            gt_idx = quantize_fp32(teacher, teacher.encode(env.prep(gt)))[2]
-            pred = logits.float().argmax(-1)
-            out = model.hq.decode_indices(pred, (fused.shape[2], fused.shape[3])).float().clamp(-1, 1)
-        g01, l01, o01 = (gt + 1) / 2, (lq + 1) / 2, (out + 1) / 2
-        m["input_psnr"] += psnr(l01, g01).tolist()
-        m["input_ssim"] += ssim(l01, g01).tolist()
-        m["psnr"] += psnr(o01, g01).tolist()
-        m["ssim"] += ssim(o01, g01).tolist()
-        m["code_acc"] += (pred == gt_idx).float().mean(1).tolist()
-    model.train()
-    return {k: sum(v) / len(v) for k, v in m.items()}
+def validation_metrics(model: DAEFR, env: Env, level: str = "moderate", seed: int = 1234, teacher=None,
+                       weights=(None,)) -> dict:
+    """``evaluate.restorer_metrics`` on ``env.val`` in ``env``'s batches, precision and memory format:
+    ``input_psnr``/``input_ssim``, then ``psnr``/``ssim``/``code_acc`` (stage 3, against ``teacher``)
+    or ``w{w:g}_psnr``/``w{w:g}_ssim`` per fidelity weight (stage 4, ``choose_fidelity``)."""
+    return restorer_metrics(model, env.val, level, seed, teacher=teacher, weights=weights, chunk=env.batch,
+                            autocast=env.autocast, prep=env.prep)
 
 
 # -------------------------------------------------------------------------------- stage driver
-def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Path) -> dict:
+def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Budget, out: Path) -> dict:
     """Train one stage to its budget (resuming if a partial checkpoint exists); return its metrics."""
     path = ckpt_path(out, stage)
     prev = load(path)
@@ -569,17 +602,17 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
         model.to(memory_format=torch.channels_last)
     model.train()
     if stage == 4:
-        trainer = FidelityTrainer(model, env, args)
+        trainer = FidelityTrainer(model, env, opts)
     elif stage == 3:
-        trainer = RestorerTrainer(model, env, args)
+        trainer = RestorerTrainer(model, env, opts)
     else:
-        trainer = AutoencoderTrainer(model, env, args, stage)
+        trainer = AutoencoderTrainer(model, env, opts, stage)
     if stage == 2 and prev is None:
         st1 = load(ckpt_path(out, 1))
         if st1 is not None:
             trainer.load_state(st1.get("trainer", {}), optim=False)
     step, elapsed, images = 0, 0.0, 0
-    gen = torch.Generator().manual_seed(args.seed + stage)
+    gen = torch.Generator().manual_seed(opts.seed + stage)
     if prev is not None:
         model.load_state_dict(prev["model"])
         trainer.load_state(prev["trainer"], optim=True)
@@ -590,7 +623,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
         log(f"stage {stage}: resuming at step {step} ({elapsed:.0f}s done)")
 
     def checkpoint(done: bool, metrics: dict | None = None) -> None:
-        save(path, {"stage": stage, "config": args.config, "variant": args.variant, "model": model.state_dict(),
+        save(path, {"stage": stage, "config": opts.config, "variant": opts.variant, "model": model.state_dict(),
                     "trainer": trainer.state(), "step": step, "elapsed": elapsed, "images": images,
                     "gen": gen.get_state(), "degrader": trainer.degrader.param_gen.get_state(),
                     "done": done, "metrics": metrics or {}})
@@ -600,7 +633,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
                desc=f"stage {stage}", unit="step" if budget.steps else "s", dynamic_ncols=True,
                mininterval=2.0, file=sys.stdout)
     last_ckpt = last_val = time.time()
-    val_every = args.val_seconds or max(30.0, (budget.seconds or 600) / 4)
+    val_every = opts.val_seconds or max(30.0, (budget.seconds or 600) / 4)
     t_start = time.time() - elapsed
     images_at_start, elapsed_at_start = images, elapsed
     while budget.progress(step, elapsed) < 1.0:
@@ -620,7 +653,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, args, budget: Budget, out: Pat
             rate = (images - images_at_start) / max(elapsed - elapsed_at_start, 1e-9)
             log(f"stage {stage} step {step}: {rate:.2f} img/s; val {fmt(trainer.validate())}")
             last_val = time.time()
-        if now - last_ckpt > args.ckpt_seconds:
+        if now - last_ckpt > opts.ckpt_seconds:
             checkpoint(False)
             last_ckpt = time.time()
     bar.close()
@@ -643,93 +676,107 @@ def device_name(device: torch.device) -> str:
     return f"cpu x{torch.get_num_threads()} threads ({os.cpu_count()} cores visible)"
 
 
-def stage_budgets(args, stages: list[int]) -> dict[int, Budget]:
-    split = [float(s) for s in args.split.split(",")] if args.split else list(DEFAULT_SPLIT)
+def stage_budgets(opts: TrainOptions, stages: list[int]) -> dict[int, Budget]:
+    split = [float(s) for s in opts.split.split(",")] if opts.split else list(DEFAULT_SPLIT)
     if len(split) < max(stages):
         raise ValueError(f"--split gives {len(split)} shares; stage {max(stages)} needs {max(stages)}")
     weights = {s: split[s - 1] for s in stages}
     norm = sum(weights.values())
     out = {}
     for s in stages:
-        seconds = args.minutes * 60 * weights[s] / norm if args.minutes else None
-        out[s] = Budget(steps=args.steps, seconds=seconds)
+        seconds = opts.minutes * 60 * weights[s] / norm if opts.minutes else None
+        out[s] = Budget(steps=opts.steps, seconds=seconds)
     return out
 
 
-def write_model(model: DAEFR, args, out: Path, metrics: dict) -> Path:
+def write_model(model: DAEFR, opts: TrainOptions, out: Path, metrics: dict) -> Path:
     """Write ``model.pt``, the export input: config name, DAEFR state_dict, variant flags, metrics,
     and ``teacher`` (the frozen stage-2 HQ autoencoder that defines the ground-truth code indices)."""
-    v = VARIANTS[args.variant]
+    v = VARIANTS[opts.variant]
     path = out / "model.pt"
     st3 = load(ckpt_path(out, 3)) or {}
     teacher = st3.get("trainer", {}).get("teacher")
     teacher = {k: t.cpu() for k, t in teacher.items()} if teacher else None
-    save(path, {"config": args.config, "model": {k: t.cpu() for k, t in model.state_dict().items()},
+    save(path, {"config": opts.config, "model": {k: t.cpu() for k, t in model.state_dict().items()},
                 "use_lq_encoder": v["use_lq_encoder"], "use_fusion": v["use_fusion"],
-                "variant": args.variant, "metrics": metrics, "teacher": teacher})
+                "variant": opts.variant, "metrics": metrics, "teacher": teacher})
     return path
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one flag per ``TrainOptions`` field, defaults taken from it."""
+    d = TrainOptions
     ap = argparse.ArgumentParser(description="Train DAEFR (stages 1-3) and its fidelity path (stage 4).")
-    ap.add_argument("--stage", default="all", choices=["1", "2", "3", "4", "all"])
-    ap.add_argument("--config", default="lite-128")
+    ap.add_argument("--stage", default=d.stage, choices=list(STAGES))
+    ap.add_argument("--config", default=d.config)
     ap.add_argument("--data", required=True, help="folder of face crops, or 'synthetic'")
     ap.add_argument("--out", required=True, help="run folder (checkpoints, metrics.json)")
-    ap.add_argument("--minutes", type=float, default=None, help="wall-time budget (whole --stage all, or the one stage)")
-    ap.add_argument("--steps", type=int, default=None, help="step budget per stage")
-    ap.add_argument("--split", default=None, help="shares of --minutes for stages 1,2,3,4 (default 0.35,0.1,0.25,0.3)")
-    ap.add_argument("--batch", type=int, default=None, help="default 128 on CUDA, 16 on CPU")
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--disc-weight", type=float, default=0.8, help="GAN weight (paper 0.8); 0 disables the GAN")
-    ap.add_argument("--gan-start", type=float, default=0.5, help="stage-1 budget fraction before the GAN starts")
-    ap.add_argument("--assoc-weight", type=float, default=1.0)
-    ap.add_argument("--assoc-tokens", type=int, default=4096)
-    ap.add_argument("--feat-weight", type=float, default=10.0, help="weight of the stage-3 feature MSE")
-    ap.add_argument("--fidelity-lr", type=float, default=1e-3, help="stage-4 learning rate of the fidelity path")
-    ap.add_argument("--stage4-decoder-lr", type=float, default=1e-4,
+    ap.add_argument("--minutes", type=float, default=d.minutes,
+                    help="wall-time budget (whole --stage all, or the one stage)")
+    ap.add_argument("--steps", type=int, default=d.steps, help="step budget per stage")
+    ap.add_argument("--split", default=d.split, help="shares of --minutes for stages 1,2,3,4 (default 0.35,0.1,0.25,0.3)")
+    ap.add_argument("--batch", type=int, default=d.batch, help="default 128 on CUDA, 16 on CPU")
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--disc-weight", type=float, default=d.disc_weight, help="GAN weight (paper 0.8); 0 disables the GAN")
+    ap.add_argument("--gan-start", type=float, default=d.gan_start, help="stage-1 budget fraction before the GAN starts")
+    ap.add_argument("--assoc-weight", type=float, default=d.assoc_weight)
+    ap.add_argument("--assoc-tokens", type=int, default=d.assoc_tokens)
+    ap.add_argument("--feat-weight", type=float, default=d.feat_weight, help="weight of the stage-3 feature MSE")
+    ap.add_argument("--fidelity-lr", type=float, default=d.fidelity_lr, help="stage-4 learning rate of the fidelity path")
+    ap.add_argument("--stage4-decoder-lr", type=float, default=d.stage4_decoder_lr,
                     help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
-    ap.add_argument("--stage2-freeze-hq", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--stage2-freeze-hq", action=argparse.BooleanOptionalAction, default=d.stage2_freeze_hq,
                     help="stage 2: keep the HQ codebook and decoder fixed (default on)")
-    ap.add_argument("--variant", default="full", choices=list(VARIANTS))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    ap.add_argument("--synthetic-count", type=int, default=64)
-    ap.add_argument("--val-count", type=int, default=64)
-    ap.add_argument("--val-seconds", type=float, default=None)
-    ap.add_argument("--ckpt-seconds", type=float, default=120.0)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the cores available)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+    ap.add_argument("--variant", default=d.variant, choices=list(VARIANTS))
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--limit", type=int, default=d.limit, help="use only the first N images")
+    ap.add_argument("--synthetic-count", type=int, default=d.synthetic_count)
+    ap.add_argument("--val-count", type=int, default=d.val_count)
+    ap.add_argument("--val-seconds", type=float, default=d.val_seconds)
+    ap.add_argument("--ckpt-seconds", type=float, default=d.ckpt_seconds)
+    ap.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default: the cores available)")
+    ap.add_argument("--precision", default=d.precision, choices=list(PRECISIONS),
                     help="CPU precision: auto = bf16 autocast where the CPU has avx512_bf16/amx_bf16")
     ap.add_argument("--cpu", action="store_true", help="ignore CUDA")
-    args = ap.parse_args(argv)
-    if args.minutes is None and args.steps is None:
+    return ap
+
+
+def parse_args(argv=None) -> TrainOptions:
+    """``TrainOptions`` from command-line arguments (``sys.argv[1:]`` when None)."""
+    ap = build_parser()
+    ns = ap.parse_args(argv)
+    if ns.minutes is None and ns.steps is None:
         ap.error("give --minutes and/or --steps")
-    return args
+    return TrainOptions(**vars(ns))
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    out = Path(args.out)
+    """Command-line entry: ``run(parse_args(argv))``."""
+    return run(parse_args(argv))
+
+
+def run(opts: TrainOptions) -> dict:
+    """Train the stages ``opts`` asks for; return the metrics also written to ``OUT/metrics.json``."""
+    torch.manual_seed(opts.seed)
+    random.seed(opts.seed)
+    out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = make_env(args)
-    model = build_model(args.config, args.variant)
-    if args.stage == "all":
-        stages = [1, 2, 3, 4] if VARIANTS[args.variant]["association"] else [1, 3, 4]
+    env = make_env(opts)
+    model = build_model(opts.config, opts.variant)
+    if opts.stage == "all":
+        stages = [1, 2, 3, 4] if VARIANTS[opts.variant]["association"] else [1, 3, 4]
     else:
-        stages = [int(args.stage)]
-    budgets = stage_budgets(args, stages)
+        stages = [int(opts.stage)]
+    budgets = stage_budgets(opts, stages)
     metrics_path = out / "metrics.json"
     all_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    all_metrics.update({"config": args.config, "variant": args.variant, "seed": args.seed, "data": str(args.data)})
+    all_metrics.update({"config": opts.config, "variant": opts.variant, "seed": opts.seed, "data": str(opts.data)})
     t0 = time.time()
     for s in stages:
-        all_metrics[f"stage{s}"] = run_stage(s, model, env, args, budgets[s], out)
+        all_metrics[f"stage{s}"] = run_stage(s, model, env, opts, budgets[s], out)
         metrics_path.write_text(json.dumps(all_metrics, indent=2) + "\n")
     if 3 in stages or 4 in stages:
-        path = write_model(model, args, out, all_metrics)
+        path = write_model(model, opts, out, all_metrics)
         log(f"wrote {path}")
     log(f"total {time.time() - t0:.1f}s; metrics in {metrics_path}")
     return all_metrics

@@ -15,6 +15,32 @@ def run(tmp_path, *extra):
                        "--batch", "4", "--val-count", "4", "--out", str(tmp_path), *extra])
 
 
+def test_the_cli_builds_train_options_with_the_same_defaults():
+    import dataclasses
+
+    opts = train.parse_args(["--data", "synthetic", "--out", "o", "--steps", "3"])
+    assert opts == train.TrainOptions(data="synthetic", out="o", steps=3)
+    flags = train.parse_args(["--data", "d", "--out", "o", "--minutes", "2", "--no-stage2-freeze-hq",
+                              "--disc-weight", "0", "--variant", "concat", "--cpu"])
+    assert flags == dataclasses.replace(train.TrainOptions(data="d", out="o", minutes=2.0), stage2_freeze_hq=False,
+                                        disc_weight=0.0, variant="concat", cpu=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.lr = 1.0
+    with pytest.raises(ValueError):
+        train.TrainOptions(data="d", out="o")  # no budget: the run would never stop
+    with pytest.raises(ValueError):
+        train.TrainOptions(data="d", out="o", steps=1, variant="nope")
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--out", "o"])
+
+
+def test_a_run_takes_train_options(tmp_path):
+    opts = train.TrainOptions(data="synthetic", out=tmp_path, config="tiny-32", stage="1", steps=2,
+                              synthetic_count=24, batch=4, val_count=4, disc_weight=0.0)
+    metrics = train.run(opts)
+    assert metrics["stage1"]["steps"] == 2 and (tmp_path / "stage1.pt").exists()
+
+
 def test_budget_progress():
     assert train.Budget(steps=10, seconds=None).progress(5, 1e9) == 0.5
     assert train.Budget(steps=None, seconds=10).progress(10**6, 2.5) == 0.25

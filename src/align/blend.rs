@@ -4,7 +4,7 @@
 use image::RgbImage;
 
 use super::warp::sample_reflect;
-use super::AlignedFace;
+use super::{AlignedFace, Similarity};
 
 /// Shape of the soft mask in crop space, as fractions of the crop side. Because the crop is
 /// scaled to the face, the feather in the frame is proportional to the face size.
@@ -104,14 +104,22 @@ impl Default for PasteOptions {
 /// with the default [`BlendMask`], replacing the face. Pixels outside the face footprint are not
 /// touched.
 pub fn paste_face(frame: &mut RgbImage, restored: &RgbImage, aligned: &AlignedFace) {
-    paste_face_with(frame, restored, aligned, &BlendMask::default());
+    let options = PasteOptions {
+        mode: PasteMode::Replace,
+        ..PasteOptions::default()
+    };
+    paste_restored(frame, restored, aligned, &options);
 }
 
-/// [`paste_face`] with an explicit mask shape (replacement, full amount).
+/// Pastes `restored` (any square size) over the footprint of a `crop_size` x `crop_size` crop
+/// that `transform` maps the frame into, with `mask`, replacing the face (full amount). Needs no
+/// crop pixels: the live display pastes a face restored from an earlier frame at the face's
+/// current transform.
 pub fn paste_face_with(
     frame: &mut RgbImage,
     restored: &RgbImage,
-    aligned: &AlignedFace,
+    transform: &Similarity,
+    crop_size: u32,
     mask: &BlendMask,
 ) {
     let options = PasteOptions {
@@ -119,7 +127,7 @@ pub fn paste_face_with(
         mode: PasteMode::Replace,
         amount: 1.0,
     };
-    paste_restored(frame, restored, aligned, &options);
+    paste(frame, restored, transform, crop_size, None, &options);
 }
 
 /// Blend `restored` back into `frame` as `options` say. In [`PasteMode::Change`] the crop the
@@ -130,24 +138,41 @@ pub fn paste_restored(
     aligned: &AlignedFace,
     options: &PasteOptions,
 ) {
+    let given = (options.mode == PasteMode::Change
+        && aligned.crop.width() > 0
+        && aligned.crop.height() > 0)
+        .then_some(&aligned.crop);
+    let crop_size = aligned.crop.width();
+    paste(frame, restored, &aligned.transform, crop_size, given, options);
+}
+
+/// The one paste-back: `given` is the crop the network was given (change mode), `None` to
+/// replace.
+fn paste(
+    frame: &mut RgbImage,
+    restored: &RgbImage,
+    transform: &Similarity,
+    crop_size: u32,
+    given: Option<&RgbImage>,
+    options: &PasteOptions,
+) {
     let mask = &options.mask;
     let amount = options.amount.clamp(0.0, 1.0);
     if amount <= 0.0 {
         return;
     }
-    let crop = &aligned.crop;
-    let change = options.mode == PasteMode::Change && crop.width() > 0 && crop.height() > 0;
-    let crop_scale = crop.width() as f32 / restored.width().max(1) as f32;
-    let crop_side = aligned.crop.width().max(1) as f32;
+    let crop_side = crop_size.max(1) as f32;
     let side = restored.width() as f32;
     if restored.width() == 0 || restored.height() == 0 || frame.width() == 0 {
         return;
     }
+    // Restored-image pixels -> pixels of the crop the network was given.
+    let given = given.map(|crop| (crop, crop.width() as f32 / side));
     // Frame -> restored-image pixels (the restorer may return another size than the crop).
     let to_restored = {
         let s = side / crop_side;
-        let t = aligned.transform;
-        super::Similarity {
+        let t = *transform;
+        Similarity {
             a: t.a * s,
             b: t.b * s,
             tx: t.tx * s,
@@ -190,15 +215,8 @@ pub fn paste_restored(
                 continue;
             }
             let colour = sample_reflect(restored, u - 0.5, v - 0.5);
-            let given = if change {
-                Some(sample_reflect(
-                    crop,
-                    u * crop_scale - 0.5,
-                    v * crop_scale - 0.5,
-                ))
-            } else {
-                None
-            };
+            let given = given
+                .map(|(crop, scale)| sample_reflect(crop, u * scale - 0.5, v * scale - 0.5));
             let offset = (y as usize * width + x as usize) * 3;
             for (c, value) in colour.iter().enumerate() {
                 let old = raw[offset + c] as f32;

@@ -11,9 +11,7 @@ pub use blend::{paste_face, paste_face_with, paste_restored, BlendMask, PasteMod
 pub use similarity::{estimate_similarity, Similarity};
 pub use warp::warp_to_crop;
 
-use crate::detect::Face;
-use crate::model::Template;
-use crate::Result;
+use crate::geometry::{Face, Template};
 
 /// A face warped into the model's input crop, with the transform that undoes it.
 #[derive(Debug, Clone)]
@@ -53,14 +51,13 @@ pub fn align_face(
     face: &Face,
     template: &Template,
     size: u32,
-) -> Result<AlignedFace> {
+) -> Result<AlignedFace, AlignError> {
     if size == 0 || frame.width() == 0 || frame.height() == 0 {
         return Err(AlignError::EmptyCrop {
             size,
             width: frame.width(),
             height: frame.height(),
-        }
-        .into());
+        });
     }
     let degenerate = || AlignError::DegenerateKeypoints { bbox: face.bbox };
     let transform =

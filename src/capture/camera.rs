@@ -15,7 +15,7 @@ use v4l::{Device, Format, FourCC};
 
 use super::yuv::yuyv_to_rgb;
 use super::{CaptureError, FrameSource};
-use crate::config::CameraFormat;
+use super::PixelFormat;
 
 /// Buffers the driver fills in turn; 4 keeps latency low and survives a slow consumer.
 const BUFFERS: u32 = 4;
@@ -26,7 +26,7 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct CameraSource {
     stream: Option<Stream<'static>>,
     device: PathBuf,
-    request: (u32, u32, f32, CameraFormat),
+    request: (u32, u32, f32, PixelFormat),
     size: (u32, u32),
     fourcc: FourCC,
 }
@@ -39,7 +39,7 @@ impl CameraSource {
         width: u32,
         height: u32,
         fps: f32,
-        format: CameraFormat,
+        format: PixelFormat,
     ) -> Result<Self, CaptureError> {
         let mut camera = Self {
             stream: None,
@@ -64,8 +64,8 @@ impl CameraSource {
         let (width, height, fps, format) = self.request;
         let dev = Device::with_path(&self.device).map_err(|e| self.io(e))?;
         let wanted = match format {
-            CameraFormat::Yuyv => FourCC::new(b"YUYV"),
-            CameraFormat::Mjpeg => FourCC::new(b"MJPG"),
+            PixelFormat::Yuyv => FourCC::new(b"YUYV"),
+            PixelFormat::Mjpeg => FourCC::new(b"MJPG"),
         };
         let got = dev
             .set_format(&Format::new(width, height, wanted))

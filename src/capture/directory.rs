@@ -33,11 +33,7 @@ impl DirectorySource {
         let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
+            if crate::image_io::has_image_extension(&path) {
                 files.push(path);
             }
         }
@@ -63,12 +59,9 @@ impl FrameSource for DirectorySource {
         self.pacer.wait();
         let path = &self.files[self.next % self.files.len()];
         self.next = (self.next + 1) % self.files.len();
-        let image = image::open(path)
-            .map_err(|e| CaptureError::Decode {
-                path: path.clone(),
-                problem: e.to_string(),
-            })?
-            .to_rgb8();
+        // The same reader as every other image input: pixel limit before decoding, truncation
+        // check, EXIF orientation.
+        let image = crate::image_io::read_rgb(path).map_err(CaptureError::Image)?;
         Ok(match self.size {
             Some((w, h)) if (w, h) != image.dimensions() => {
                 image::imageops::resize(&image, w, h, FilterType::Triangle)

@@ -21,10 +21,9 @@ use image::RgbImage;
 pub use camera::CameraSource;
 pub use directory::DirectorySource;
 pub use pacing::{Pacer, STOP_POLL};
-pub use synthetic::{SyntheticFace, SyntheticSource, ASTRONAUT_PNG};
+pub use synthetic::{SyntheticFace, SyntheticSource, TruthFeed, SYNTHETIC_FACE_PNG};
 pub use video::Y4mSource;
 
-use crate::config::{SourceConfig, SourceKind};
 
 /// A failure of a frame source. The live loop retries these with backoff and shows NO SIGNAL.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +45,9 @@ pub enum CaptureError {
         /// What went wrong.
         problem: String,
     },
+    /// An image file of a directory source could not be read (the error names the file).
+    #[error(transparent)]
+    Image(crate::Error),
     /// The source kind is not available in this build or on this system.
     #[error("{0}")]
     Unsupported(String),
@@ -60,8 +62,6 @@ pub struct Frame {
     pub seq: u64,
     /// When the source delivered it.
     pub captured_at: Instant,
-    /// Where the faces really are, for sources that know (synthetic); empty otherwise.
-    pub truth: Vec<SyntheticFace>,
 }
 
 /// Anything that delivers RGB frames, one call at a time, blocking until the next frame is due.
@@ -87,56 +87,131 @@ pub trait FrameSource: Send {
         None
     }
 
-    /// Ground-truth faces of the frame `next_frame` just returned (synthetic source only).
-    fn last_truth(&self) -> Vec<SyntheticFace> {
-        Vec::new()
-    }
-
     /// One line for logs: kind, path, size.
     fn describe(&self) -> String;
 }
 
-/// Opens the source a profile's `[source]` section describes.
-pub fn open_source(config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
-    let path = || config.path.clone().unwrap_or_default();
-    match config.kind {
-        SourceKind::Synthetic => Ok(Box::new(SyntheticSource::new(
-            config.width,
-            config.height,
-            config.faces,
-            config.seed,
-            config.realtime.then_some(config.fps),
+/// Pixel format asked of a V4L2 camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PixelFormat {
+    /// Packed 4:2:2 YUV (every UVC camera has it; USB bandwidth limits it at high resolutions).
+    Yuyv,
+    /// Motion JPEG, decoded on the CPU.
+    #[default]
+    Mjpeg,
+}
+
+/// Which frame source to open, and how: what [`open_source`] needs, independent of where the
+/// settings came from (a board profile converts into it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceOptions {
+    /// A V4L2 camera (needs the `camera` cargo feature).
+    Camera {
+        /// Device node, e.g. `/dev/video0`.
+        device: PathBuf,
+        /// Requested width in pixels.
+        width: u32,
+        /// Requested height in pixels.
+        height: u32,
+        /// Requested frames per second.
+        fps: f32,
+        /// Requested pixel format.
+        format: PixelFormat,
+    },
+    /// A directory of PNG/JPEG images, played in name order and looped.
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// Frames are resized to this size when they differ.
+        size: (u32, u32),
+        /// Pace in frames per second (`None`: as fast as possible).
+        fps: Option<f32>,
+    },
+    /// A Y4M video file, looped.
+    Video {
+        /// The file.
+        path: PathBuf,
+        /// Pace in frames per second (`None`: as fast as possible).
+        fps: Option<f32>,
+    },
+    /// Moving, scaled, noisy and blurred copies of the bundled face image.
+    Synthetic {
+        /// Frame width in pixels.
+        width: u32,
+        /// Frame height in pixels.
+        height: u32,
+        /// Number of faces.
+        faces: u32,
+        /// Seed of the noise and the motion.
+        seed: u64,
+        /// Pace in frames per second (`None`: as fast as possible).
+        fps: Option<f32>,
+    },
+}
+
+impl SourceOptions {
+    /// The nominal frame rate of this source (for smoothing), `fallback` when it runs unpaced.
+    pub fn nominal_fps(&self, fallback: f32) -> f32 {
+        match self {
+            SourceOptions::Camera { fps, .. } => *fps,
+            SourceOptions::Directory { fps, .. }
+            | SourceOptions::Video { fps, .. }
+            | SourceOptions::Synthetic { fps, .. } => fps.unwrap_or(fallback),
+        }
+    }
+}
+
+/// Opens the source `options` describe.
+pub fn open_source(options: &SourceOptions) -> Result<Box<dyn FrameSource>, CaptureError> {
+    match options {
+        SourceOptions::Synthetic {
+            width,
+            height,
+            faces,
+            seed,
+            fps,
+        } => Ok(Box::new(SyntheticSource::new(
+            *width, *height, *faces, *seed, *fps,
         )?)),
-        SourceKind::Directory => Ok(Box::new(DirectorySource::open(
-            &path(),
-            Some((config.width, config.height)),
-            config.realtime.then_some(config.fps),
-        )?)),
-        SourceKind::Video => Ok(Box::new(Y4mSource::open(
-            &path(),
-            config.realtime.then_some(config.fps),
-        )?)),
-        SourceKind::Camera => open_camera(config),
+        SourceOptions::Directory { path, size, fps } => {
+            Ok(Box::new(DirectorySource::open(path, Some(*size), *fps)?))
+        }
+        SourceOptions::Video { path, fps } => Ok(Box::new(Y4mSource::open(path, *fps)?)),
+        SourceOptions::Camera {
+            device,
+            width,
+            height,
+            fps,
+            format,
+        } => open_camera(device, *width, *height, *fps, *format),
     }
 }
 
 #[cfg(feature = "camera")]
-fn open_camera(config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
-    let device = config
-        .path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/dev/video0"));
+fn open_camera(
+    device: &std::path::Path,
+    width: u32,
+    height: u32,
+    fps: f32,
+    format: PixelFormat,
+) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(Box::new(CameraSource::open(
-        device,
-        config.width,
-        config.height,
-        config.fps,
-        config.format,
+        device.to_path_buf(),
+        width,
+        height,
+        fps,
+        format,
     )?))
 }
 
 #[cfg(not(feature = "camera"))]
-fn open_camera(_config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
+fn open_camera(
+    _device: &std::path::Path,
+    _width: u32,
+    _height: u32,
+    _fps: f32,
+    _format: PixelFormat,
+) -> Result<Box<dyn FrameSource>, CaptureError> {
     Err(CaptureError::Unsupported(
         "source.kind = \"camera\" needs a build with the `camera` feature: cargo build --release --features camera".into(),
     ))

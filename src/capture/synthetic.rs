@@ -1,18 +1,23 @@
-//! A deterministic synthetic camera: moving, scaling, blurred and noisy copies of the bundled
-//! public-domain portrait (tests/fixtures/astronaut.png) over a smooth background. Used by tests, the
-//! benchmark and the headless demo; it also reports where each face really is.
+//! A deterministic synthetic camera: moving, scaling, blurred and noisy copies of a public-domain
+//! portrait (`models/synthetic/astronaut.png`) over a smooth background. Used by tests, the
+//! benchmark and the headless demo; [`SyntheticSource::with_truth`] also reports where each face
+//! really is, on a feed of its own (frames themselves carry no ground truth).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
 use super::{CaptureError, FrameSource, Pacer};
 
-/// The bundled portrait (512x512, NASA, public domain), compiled into the binary so the headless
-/// demo runs from any directory.
-pub const ASTRONAUT_PNG: &[u8] = include_bytes!("../../tests/fixtures/astronaut.png");
+/// File the synthetic faces are cut from, relative to the repository (for messages).
+const SYNTHETIC_FACE_FILE: &str = "models/synthetic/astronaut.png";
+
+/// The portrait the synthetic faces are cut from (512x512, NASA, public domain; shipped under
+/// `models/synthetic/`), compiled into the binary so the headless demo runs from any directory.
+pub const SYNTHETIC_FACE_PNG: &[u8] = include_bytes!("../../models/synthetic/astronaut.png");
 
 /// Face square cut from the portrait: left, top, side (portrait pixels).
 const PATCH: (u32, u32, u32) = (124, 20, 200);
@@ -52,7 +57,36 @@ pub struct SyntheticSource {
     background: RgbImage,
     patch: RgbImage,
     pacer: Pacer,
-    last_truth: Vec<SyntheticFace>,
+    truth: Option<Sender<(u64, Vec<SyntheticFace>)>>,
+}
+
+/// The ground truth of a [`SyntheticSource`] made by [`SyntheticSource::with_truth`]: the faces of
+/// every frame it delivers, numbered from 0 in delivery order (the live loop's frame numbers).
+pub struct TruthFeed {
+    receiver: Receiver<(u64, Vec<SyntheticFace>)>,
+    ahead: Option<(u64, Vec<SyntheticFace>)>,
+}
+
+impl TruthFeed {
+    /// The faces of delivered frame `n`, dropping the truth of earlier frames (frames are asked
+    /// for in increasing order). `None` when frame `n` has not been delivered, or was asked for
+    /// after a later one.
+    pub fn faces_of(&mut self, n: u64) -> Option<Vec<SyntheticFace>> {
+        loop {
+            let (index, faces) = match self.ahead.take() {
+                Some(entry) => entry,
+                None => self.receiver.try_recv().ok()?,
+            };
+            match index.cmp(&n) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return Some(faces),
+                std::cmp::Ordering::Greater => {
+                    self.ahead = Some((index, faces));
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 impl SyntheticSource {
@@ -65,10 +99,10 @@ impl SyntheticSource {
         fps: Option<f32>,
     ) -> Result<Self, CaptureError> {
         let decode = |problem: String| CaptureError::Decode {
-            path: "tests/fixtures/astronaut.png".into(),
+            path: SYNTHETIC_FACE_FILE.into(),
             problem,
         };
-        let portrait = image::load_from_memory(ASTRONAUT_PNG)
+        let portrait = image::load_from_memory(SYNTHETIC_FACE_PNG)
             .map_err(|e| decode(e.to_string()))?
             .to_rgb8();
         let (x, y, side) = PATCH;
@@ -92,8 +126,19 @@ impl SyntheticSource {
             background,
             patch,
             pacer: Pacer::new(fps),
-            last_truth: Vec::new(),
+            truth: None,
         })
+    }
+
+    /// This source, reporting the faces of every frame it delivers on the returned feed.
+    pub fn with_truth(mut self) -> (Self, TruthFeed) {
+        let (sender, receiver) = unbounded();
+        self.truth = Some(sender);
+        let feed = TruthFeed {
+            receiver,
+            ahead: None,
+        };
+        (self, feed)
     }
 
     /// Where the faces are in frame `index` (square side and top-left corner of each patch).
@@ -167,13 +212,12 @@ impl FrameSource for SyntheticSource {
     fn next_frame(&mut self) -> Result<RgbImage, CaptureError> {
         self.pacer.wait();
         let (frame, truth) = self.render(self.index);
+        if let Some(sender) = &self.truth {
+            // A dropped feed only means nobody wants the truth any more.
+            let _ = sender.send((self.index, truth));
+        }
         self.index += 1;
-        self.last_truth = truth;
         Ok(frame)
-    }
-
-    fn last_truth(&self) -> Vec<SyntheticFace> {
-        self.last_truth.clone()
     }
 
     fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
@@ -205,5 +249,21 @@ mod tests {
         for face in &truth_a {
             assert!(face.bbox[0] < face.keypoints[0][0] && face.keypoints[1][0] < face.bbox[2]);
         }
+    }
+
+    #[test]
+    fn the_truth_feed_follows_delivered_frames_and_skips_dropped_ones() {
+        let (mut source, mut feed) = SyntheticSource::new(160, 120, 1, 3, None)
+            .unwrap()
+            .with_truth();
+        assert_eq!(feed.faces_of(0), None, "nothing delivered yet");
+        for _ in 0..4 {
+            source.next_frame().unwrap();
+        }
+        assert_eq!(feed.faces_of(1), Some(source.render(1).1));
+        assert_eq!(feed.faces_of(0), None, "asked after a later frame");
+        assert_eq!(feed.faces_of(3), Some(source.render(3).1));
+        assert_ne!(source.render(1).1, source.render(3).1);
+        assert_eq!(feed.faces_of(4), None);
     }
 }

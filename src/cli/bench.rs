@@ -9,17 +9,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use daefr::align::{align_face, paste_face};
 use daefr::capture::yuv::yuyv_to_rgb;
 use daefr::capture::SyntheticSource;
 use daefr::config::{CameraFormat, Config, SourceKind};
-use daefr::detect::{BlazeFace, DetectorOptions, FaceDetector};
-use daefr::model::Restorer;
+use daefr::detect::DetectorKind;
+use daefr::photo::{FacePipeline, PhotoOptions, StageTimes};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 
-use super::{load_options, model_path_or_default, Global};
+use super::settings::{Flags, Needs, Settings};
+use super::Global;
 
 /// Frame size used when neither a profile nor `--size` gives one.
 const DEFAULT_FRAME: (u32, u32) = (640, 480);
@@ -118,7 +118,7 @@ impl Preprocess {
 
 /// Per-iteration wall times of each stage (all faces of the frame summed).
 #[derive(Default)]
-struct StageTimes {
+struct Samples {
     preprocess: Vec<Duration>,
     detect: Vec<Duration>,
     align: Vec<Duration>,
@@ -142,45 +142,34 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         .faces
         .or_else(|| config.as_ref().map(|c| c.source.faces))
         .unwrap_or(1);
-    let max_faces = config
-        .as_ref()
-        .map(|c| c.pipeline.max_faces as usize)
-        .unwrap_or(usize::MAX);
-    let threads = global.threads.or_else(|| {
-        config
+    let options = PhotoOptions {
+        max_faces: config
             .as_ref()
-            .map(|c| c.model.threads as usize)
-            .filter(|&t| t > 0)
-    });
-    let min_score = config.as_ref().map(|c| c.model.min_score);
-
-    let model = model_path_or_default(
-        args.model
-            .clone()
-            .or_else(|| config.as_ref().and_then(|c| c.model.restorer.clone())),
-    )?;
-    let detector_path = match args
-        .detector
-        .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.model.detector.clone()))
-    {
-        Some(p) => p,
-        None => daefr::detect::default_detector_path()
-            .context("no bundled face detector found (models/blazeface/); pass --detector")?,
+            .map_or(usize::MAX, |c| c.pipeline.max_faces as usize),
+        ..PhotoOptions::default()
     };
+    let flags = Flags {
+        model: args.model.clone(),
+        detector: args.detector.clone(),
+        threads: global.threads,
+        no_cache: args.no_cache,
+        ..Flags::default()
+    };
+    let needs = Needs::Detector {
+        default_kind: DetectorKind::ShortRange,
+    };
+    // Resolved as `daefr run` resolves them, so the plan timed is the plan a worker runs.
+    let cores = super::available_cores();
+    let settings = Settings::resolve(&flags, config.as_ref(), needs, cores, usize::MAX)?;
+    settings.log(cores);
 
     let start = Instant::now();
-    let mut global = global.clone();
-    global.threads = threads;
-    let restorer = Restorer::load(&model, &load_options(&global, args.no_cache))?;
+    let restorer = settings.load_restorer()?;
     let load_restorer = start.elapsed();
     let start = Instant::now();
-    let mut options = DetectorOptions::default();
-    if let Some(score) = min_score {
-        options.score_threshold = score;
-    }
-    let mut detector = BlazeFace::load(&detector_path, &options)?;
+    let detector = settings.load_detector()?;
     let load_detector = start.elapsed();
+    let mut pipeline = FacePipeline::new(Box::new(detector), restorer);
 
     let frame = match &args.image {
         Some(path) => {
@@ -206,35 +195,35 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Preprocess::Mjpeg(bytes)
     };
 
-    let mut times = StageTimes::default();
+    let mut samples = Samples::default();
     for iteration in 0..args.warmup + args.iters.max(1) {
-        let one = run_once(&frame, &preprocess, &mut detector, &restorer, max_faces)?;
+        let one = run_once(&frame, &preprocess, &mut pipeline, &options)?;
         if iteration >= args.warmup {
-            times.preprocess.push(one.preprocess);
-            times.detect.push(one.detect);
-            times.align.push(one.align);
-            times.restore.push(one.restore);
-            times.paste.push(one.paste);
-            times.total.push(one.total);
-            times.faces.push(one.faces);
+            samples.preprocess.push(one.preprocess);
+            samples.detect.push(one.stages.detect);
+            samples.align.push(one.stages.align);
+            samples.restore.push(one.stages.restore);
+            samples.paste.push(one.stages.paste);
+            samples.total.push(one.total);
+            samples.faces.push(one.faces);
         }
     }
 
     let report = Report {
         profile: args.config.as_deref(),
-        model: restorer.model_path(),
-        model_format: restorer.format().to_string(),
-        detector: &detector_path,
+        model: pipeline.restorer().model_path(),
+        model_format: pipeline.restorer().format().to_string(),
+        detector: settings.detector_path()?,
         frame: (width, height),
         frame_source: match &args.image {
             Some(p) => p.display().to_string(),
             None => format!("synthetic, {synthetic_faces} face(s)"),
         },
         preprocess: preprocess.describe(width, height),
-        threads,
+        threads: settings.threads(),
         load_restorer,
         load_detector,
-        times,
+        times: samples,
     };
     if args.json {
         println!("{}", report.json());
@@ -250,64 +239,34 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One iteration's stage times.
+/// One iteration's times.
 struct Once {
     preprocess: Duration,
-    detect: Duration,
-    align: Duration,
-    restore: Duration,
-    paste: Duration,
+    stages: StageTimes,
     total: Duration,
     faces: usize,
 }
 
-/// preprocess -> detect -> align -> restore -> paste on one frame, timing each stage.
+/// preprocess, then the face path `daefr restore` runs ([`FacePipeline::run_timed`]: detect ->
+/// align -> restore -> paste) on one frame, timing each stage.
 fn run_once(
     frame: &RgbImage,
     preprocess: &Preprocess,
-    detector: &mut BlazeFace,
-    restorer: &Restorer,
-    max_faces: usize,
+    pipeline: &mut FacePipeline,
+    options: &PhotoOptions,
 ) -> anyhow::Result<Once> {
     let begin = Instant::now();
     preprocess.run(frame.width(), frame.height())?;
     let preprocess_time = begin.elapsed();
-
-    let start = Instant::now();
-    let mut faces = detector.detect(frame)?;
-    let detect = start.elapsed();
-    faces.truncate(max_faces);
-
-    let (mut align, mut restore, mut paste) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let mut output = frame.clone();
-    let mut restored_faces = 0;
-    for face in &faces {
-        let start = Instant::now();
-        let aligned = match align_face(frame, face, restorer.template(), restorer.input_size()) {
-            Ok(a) => a,
-            Err(e) => {
-                log::info!("bench: face skipped: {e}");
-                continue;
-            }
-        };
-        align += start.elapsed();
-        let start = Instant::now();
-        let restored = restorer.restore(&aligned.crop)?;
-        restore += start.elapsed();
-        let start = Instant::now();
-        paste_face(&mut output, &restored, &aligned);
-        paste += start.elapsed();
-        restored_faces += 1;
-    }
+    let mut stages = StageTimes::default();
+    let output = pipeline.run_timed(frame, options, &mut stages)?;
+    let faces = output.restored();
     let _ = std::hint::black_box(&output);
     Ok(Once {
         preprocess: preprocess_time,
-        detect,
-        align,
-        restore,
-        paste,
+        stages,
         total: begin.elapsed(),
-        faces: restored_faces,
+        faces,
     })
 }
 
@@ -350,10 +309,10 @@ struct Report<'a> {
     frame: (u32, u32),
     frame_source: String,
     preprocess: String,
-    threads: Option<usize>,
+    threads: usize,
     load_restorer: Duration,
     load_detector: Duration,
-    times: StageTimes,
+    times: Samples,
 }
 
 /// Median of `values` in milliseconds (0 for none).
@@ -423,9 +382,8 @@ impl Report<'_> {
         );
         let _ = writeln!(
             s,
-            "threads:   {} (tract matmul threads), {} timed iterations, medians",
-            self.threads
-                .map_or_else(|| "default".to_string(), |t| t.to_string()),
+            "threads:   {} (tract matmul threads per plan), {} timed iterations, medians",
+            self.threads,
             self.times.total.len()
         );
         let _ = writeln!(s);

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use daefr::model::Restorer;
 
-use super::{load_options, model_path_or_default, Global};
+use super::settings::{Flags, Settings};
+use super::Global;
 
 /// Arguments of `daefr bench-model`.
 #[derive(Debug, clap::Args)]
@@ -31,9 +32,14 @@ pub struct Args {
 
 /// Runs `daefr bench-model`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let model = model_path_or_default(args.model)?;
+    let settings = Settings::for_one_plan(&Flags {
+        model: args.model.clone(),
+        threads: global.threads,
+        no_cache: args.no_cache,
+        ..Flags::default()
+    })?;
     let start = Instant::now();
-    let restorer = Restorer::load(&model, &load_options(global, args.no_cache))?;
+    let restorer = Restorer::load(&settings.model, &settings.load)?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
     restorer.time_runs(args.warmup)?;
     let mut runs: Vec<f64> = restorer
@@ -49,7 +55,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         "{{\"model\": {:?}, \"format\": \"{}\", \"threads\": {}, \"load_ms\": {load_ms:.2}, \"iters\": {}, \"median_ms\": {median:.3}, \"mean_ms\": {mean:.3}, \"min_ms\": {:.3}, \"fidelity_median_ms\": {{{per_weight}}}}}",
         restorer.model_path().display().to_string(),
         restorer.format(),
-        global.threads.unwrap_or(1),
+        settings.threads(),
         runs.len(),
         runs[0]
     );

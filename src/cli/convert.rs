@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::bail;
 use daefr::model::cache::{cache_path_for, write_nnef, NNEF_SUFFIX};
 
-use super::{model_path_or_default, Global};
+use super::settings::{Flags, Settings};
+use super::Global;
 
 /// Arguments of `daefr convert`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +23,11 @@ pub struct Args {
 
 /// Runs `daefr convert`.
 pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
-    let model = model_path_or_default(args.model)?;
+    let model = Settings::for_one_plan(&Flags {
+        model: args.model,
+        ..Flags::default()
+    })?
+    .model;
     let output = args.output.unwrap_or_else(|| cache_path_for(&model));
     check_output(&model, &output)?;
     let start = Instant::now();

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use daefr::model::load::{format_of, load_any, read_onnx_metadata, ModelFormat};
-use daefr::model::stats::graph_stats;
 
 use daefr::model::Restorer;
 
-use super::{load_options, model_path_or_default, Global};
+use super::settings::{Flags, Settings};
+use super::Global;
 
 /// Arguments of `daefr inspect`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,12 @@ pub struct Args {
 
 /// Runs `daefr inspect`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let path = model_path_or_default(args.model)?;
+    let settings = Settings::for_one_plan(&Flags {
+        model: args.model,
+        threads: global.threads,
+        ..Flags::default()
+    })?;
+    let path = settings.model.clone();
     let profile = args.profile;
     println!("model: {} ({})", path.display(), format_of(&path));
     if format_of(&path) == ModelFormat::Onnx {
@@ -36,20 +41,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         print_metadata(meta.raw.iter());
     }
     println!("load (read + type + declutter): {:.1?}", loaded.load_time);
-    let model = &loaded.typed;
-    for (i, outlet) in model.inputs.iter().enumerate() {
-        println!(
-            "input {i}: {} {:?}",
-            model.node(outlet.node).name,
-            model.outlet_fact(*outlet)?
-        );
+    let graph = loaded.summary()?;
+    for (i, input) in graph.inputs.iter().enumerate() {
+        println!("input {i}: {} {}", input.name, input.fact);
     }
-    for (i, outlet) in model.outputs.iter().enumerate() {
-        println!(
-            "output {i}: {} {:?}",
-            model.node(outlet.node).name,
-            model.outlet_fact(*outlet)?
-        );
+    for (i, output) in graph.outputs.iter().enumerate() {
+        println!("output {i}: {} {}", output.name, output.fact);
     }
     println!(
         "template (model-input px): right_eye {:?} left_eye {:?} nose_tip {:?} mouth_center {:?}",
@@ -68,7 +65,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             meta.format_version
         ),
     }
-    let stats = graph_stats(model)?;
+    let stats = &graph.stats;
     println!("parameters: {:.2} M", stats.params as f64 / 1e6);
     println!(
         "MACs per face (tract cost model): {} ({:.3} G)",
@@ -80,7 +77,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     println!(
         "operators ({} nodes, decluttered graph):",
-        model.nodes().len()
+        graph.nodes
     );
     let mut ops: Vec<_> = stats.op_counts.iter().collect();
     ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -93,15 +90,14 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(iters) = profile {
-        print_profile(&path, iters, global)?;
+        print_profile(&settings, iters)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Per-node and per-operator time of the optimized plan over `iters` runs.
-fn print_profile(path: &std::path::Path, iters: usize, global: &Global) -> anyhow::Result<()> {
-    let opts = load_options(global, false);
-    let restorer = Restorer::load(path, &opts)?;
+fn print_profile(settings: &Settings, iters: usize) -> anyhow::Result<()> {
+    let restorer = Restorer::load(&settings.model, &settings.load)?;
     let size = restorer.input_size();
     let face = image::RgbImage::from_fn(size, size, |x, y| {
         image::Rgb([(x * 255 / size) as u8, (y * 255 / size) as u8, 128])
@@ -115,7 +111,7 @@ fn print_profile(path: &std::path::Path, iters: usize, global: &Global) -> anyho
         "profile: {} ({}), {} thread(s), {iters} run(s): {:.2} ms per face in {} nodes",
         restorer.model_path().display(),
         restorer.format(),
-        global.threads.unwrap_or(1),
+        settings.threads(),
         total * 1e3 / iters as f64,
         nodes.len()
     );

@@ -10,8 +10,8 @@ pub mod inspect;
 pub mod pool;
 pub mod restore;
 pub mod run;
+pub mod settings;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,7 +31,8 @@ pub struct Cli {
 /// Options shared by all commands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
-    /// Threads for the network's matrix kernels (default 1).
+    /// Threads for the network's matrix kernels of each plan (default: the profile's
+    /// `model.threads`, else 1; lowered so that workers x threads fit the cores).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -73,9 +74,8 @@ pub fn one_line(error: &anyhow::Error) -> String {
 
 /// Runs the chosen command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut global = cli.global;
-    // Resolved once here so every command reports the count it really uses.
-    global.threads = global.threads.map(daefr::model::cap_threads);
+    let global = cli.global;
+    // Each command resolves its settings once, in `settings::Settings::resolve`.
     match cli.command {
         Command::Restore(args) => restore::run(args, &global),
         Command::Inspect(args) => inspect::run(args, &global),
@@ -83,23 +83,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchModel(args) => bench_model::run(args, &global),
         Command::Run(args) => run::run(args, &global),
         Command::Bench(args) => bench::run(args, &global),
-    }
-}
-
-/// The model given with `--model`, or the bundled default.
-pub fn model_path_or_default(model: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    match model {
-        Some(p) => Ok(p),
-        None => Ok(daefr::model::require_default_model()?),
-    }
-}
-
-/// Load options from the global flags and `--no-cache` (fidelity: the model's default).
-pub fn load_options(global: &Global, no_cache: bool) -> daefr::model::LoadOptions {
-    daefr::model::LoadOptions {
-        threads: global.threads,
-        use_cache: !no_cache,
-        fidelity: None,
     }
 }
 
@@ -123,7 +106,7 @@ pub struct Parallelism {
 /// - both: as given, with the threads lowered (and a warning) when they would oversubscribe.
 ///
 /// Workers are capped at the jobs (silently: idle workers cost memory, not correctness) and at
-/// the cores (with a warning), threads at the cores.
+/// the cores (with a warning), threads at the cores (with a warning).
 pub fn resolve_parallelism(
     cores: usize,
     jobs: usize,
@@ -132,7 +115,15 @@ pub fn resolve_parallelism(
 ) -> Parallelism {
     let cores = cores.max(1);
     let mut warnings = Vec::new();
-    let mut threads = threads.unwrap_or(1).clamp(1, cores);
+    let mut threads = match threads {
+        Some(asked) if asked > cores => {
+            warnings.push(format!(
+                "{asked} threads asked for, but this machine runs {cores} at a time; using {cores}"
+            ));
+            cores
+        }
+        asked => asked.unwrap_or(1).max(1),
+    };
     let mut workers = match workers {
         Some(asked) if asked > cores => {
             warnings.push(format!(
@@ -241,7 +232,7 @@ mod tests {
     fn threads_alone_divide_the_cores_into_workers() {
         assert_eq!(resolved(4, 20, None, Some(2)), (2, 2, 0));
         assert_eq!(resolved(4, 20, None, Some(3)), (1, 3, 0));
-        assert_eq!(resolved(2, 20, None, Some(3)), (1, 2, 0));
+        assert_eq!(resolved(2, 20, None, Some(3)), (1, 2, 1));
         assert_eq!(resolved(8, 20, None, Some(1)), (8, 1, 0));
         assert_eq!(resolved(4, 1, None, Some(2)), (1, 2, 0));
         assert_eq!(resolved(4, 20, None, Some(0)), (4, 1, 0));
@@ -264,6 +255,7 @@ mod tests {
         assert_eq!(resolved(2, 20, Some(8), None), (2, 1, 1));
         assert_eq!(resolved(8, 3, Some(8), None), (3, 1, 0));
         assert_eq!(resolved(2, 20, Some(8), Some(2)), (2, 1, 2));
+        assert_eq!(resolved(2, 1, None, Some(100_000)), (1, 2, 1));
     }
 
     #[test]

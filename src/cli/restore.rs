@@ -11,7 +11,10 @@ use image::imageops::{self, FilterType};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{load_options, model_path_or_default, Global};
+use super::settings::{Flags, Needs, Settings};
+use super::Global;
+use daefr::detect::DetectorKind;
+use daefr::photo::FacePipeline;
 
 /// Arguments of `daefr restore`.
 #[derive(Debug, clap::Args)]
@@ -33,10 +36,11 @@ pub struct Args {
     /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
     #[arg(long)]
     pub no_cache: bool,
-    /// Whole photos: face detector, `long-range` (256 px input, small faces in group photos) or
-    /// `short-range` (128 px, faces filling much of the picture).
-    #[arg(long, value_name = "KIND", default_value = "long-range")]
-    pub detector: daefr::detect::DetectorKind,
+    /// Whole photos: bundled face detector, `long-range` (256 px input, small faces in group
+    /// photos) or `short-range` (128 px, faces filling much of the picture). Default:
+    /// `$DAEFR_DETECTOR` when set, else long-range.
+    #[arg(long, value_name = "KIND")]
+    pub detector: Option<daefr::detect::DetectorKind>,
     /// Whole photos: detector model file (default: the bundled BlazeFace for --detector).
     #[arg(long, value_name = "PATH")]
     pub detector_model: Option<PathBuf>,
@@ -87,22 +91,33 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     let jobs = list_jobs(&args)?;
     check_overwrites(&args, &jobs)?;
-    let parallelism = resolve_parallelism(&args, global, jobs.len());
-    let plan = Plan {
-        model: model_path_or_default(args.model.clone())?,
-        options: daefr::model::LoadOptions {
-            fidelity: args.fidelity,
-            threads: Some(parallelism.threads),
-            ..load_options(global, args.no_cache)
-        },
+    let flags = Flags {
+        model: args.model.clone(),
+        detector: args.detector_model.clone(),
+        detector_kind: args.detector,
+        threads: global.threads,
+        workers: args.workers,
+        fidelity: args.fidelity,
+        no_cache: args.no_cache,
     };
-    let workers = parallelism.workers;
-    let code = if !args.aligned {
-        restore_photos(&plan, &args, &jobs, workers)
-    } else if args.input.is_dir() {
-        restore_dir(&plan, &args, &jobs, workers)
+    let needs = if args.aligned {
+        Needs::Restorer
     } else {
-        plan.load()
+        Needs::Detector {
+            default_kind: DetectorKind::LongRange,
+        }
+    };
+    let cores = super::available_cores();
+    let settings = Settings::resolve(&flags, None, needs, cores, jobs.len())?;
+    settings.log(cores);
+    let workers = settings.workers;
+    let code = if !args.aligned {
+        restore_photos(&settings, &args, &jobs)
+    } else if args.input.is_dir() {
+        restore_dir(&settings, &args, &jobs)
+    } else {
+        settings
+            .load_restorer()
             .and_then(|r| restore_file(&r, &args.input, &args.output, args.keep_size))
             .map(|()| ExitCode::SUCCESS)
     };
@@ -110,43 +125,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         log::debug!("peak RSS {} MiB with {workers} worker(s)", kib / 1024);
     }
     code
-}
-
-/// `--workers` and `--threads` resolved for `jobs` files (warnings logged here, once).
-fn resolve_parallelism(args: &Args, global: &Global, jobs: usize) -> super::Parallelism {
-    let cores = super::available_cores();
-    let resolved = super::resolve_parallelism(cores, jobs, args.workers, global.threads);
-    for warning in &resolved.warnings {
-        log::warn!("{warning}");
-    }
-    log::info!(
-        "{} worker(s) x {} matrix thread(s) on {cores} core(s) for {jobs} file(s)",
-        resolved.workers,
-        resolved.threads
-    );
-    resolved
-}
-
-/// The model every worker loads a plan of, and how.
-struct Plan {
-    model: PathBuf,
-    options: daefr::model::LoadOptions,
-}
-
-impl Plan {
-    /// Loads one plan (a [`Restorer`] of its own).
-    fn load(&self) -> anyhow::Result<Restorer> {
-        let restorer = Restorer::load(&self.model, &self.options)?;
-        log::info!(
-            "model {} ({}, {}x{}) loaded in {:?}",
-            restorer.model_path().display(),
-            restorer.format(),
-            restorer.input_size(),
-            restorer.input_size(),
-            restorer.load_time()
-        );
-        Ok(restorer)
-    }
 }
 
 /// The files to restore: every image directly inside a directory input (each written under
@@ -277,14 +255,14 @@ fn create_output_dir(args: &Args) -> anyhow::Result<()> {
 
 /// `--aligned` with a directory: restores every crop on `workers` workers, each with a plan of
 /// its own, with a progress bar; bad files are reported and skipped.
-fn restore_dir(plan: &Plan, args: &Args, jobs: &[Job], workers: usize) -> anyhow::Result<ExitCode> {
+fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
     if jobs.is_empty() {
         bail!(
             "{}: no PNG or JPEG files in this directory",
             args.input.display()
         );
     }
-    let restorers = super::pool::build(workers, |_| plan.load())?;
+    let restorers = super::pool::build(settings.workers, |_| settings.load_restorer())?;
     create_output_dir(args)?;
     let bar = progress_bar(jobs.len());
     let mut failed = 0usize;
@@ -316,31 +294,6 @@ fn restore_dir(plan: &Plan, args: &Args, jobs: &[Job], workers: usize) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-/// One whole-photo worker's own state: `BlazeFace::detect` takes `&mut self`.
-struct PhotoWorker {
-    restorer: Restorer,
-    detector: daefr::detect::BlazeFace,
-}
-
-/// The detector file of whole-photo mode: `--detector-model`, or the bundled one.
-fn detector_file(args: &Args) -> anyhow::Result<PathBuf> {
-    match &args.detector_model {
-        Some(path) => Ok(path.clone()),
-        None => daefr::detect::detector_path(args.detector).with_context(|| {
-            format!(
-                "bundled {} BlazeFace model not found; pass --detector-model PATH",
-                args.detector
-            )
-        }),
-    }
-}
-
-/// Loads the face detector of whole-photo mode.
-fn load_detector(path: &Path) -> anyhow::Result<daefr::detect::BlazeFace> {
-    use daefr::detect::{BlazeFace, DetectorOptions};
-    Ok(BlazeFace::load(path, &DetectorOptions::default())?)
-}
-
 /// The photo options for `input` (with several photos, `--save-faces` gets a folder per photo).
 fn photo_options(args: &Args, input: &Path, several: bool) -> daefr::photo::PhotoOptions {
     let save_faces = args
@@ -363,19 +316,8 @@ fn photo_options(args: &Args, input: &Path, several: bool) -> daefr::photo::Phot
 /// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
 /// or of every photo in a directory on `workers` workers, each with a plan and a detector of its
 /// own. A photo without a face is written unchanged.
-fn restore_photos(
-    plan: &Plan,
-    args: &Args,
-    jobs: &[Job],
-    workers: usize,
-) -> anyhow::Result<ExitCode> {
-    let detector_file = detector_file(args)?;
-    let states = super::pool::build(workers, |_| {
-        Ok(PhotoWorker {
-            restorer: plan.load()?,
-            detector: load_detector(&detector_file)?,
-        })
-    })?;
+fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
+    let states = super::pool::build(settings.workers, |_| settings.load_pipeline())?;
     let in_dir = args.input.is_dir();
     if in_dir {
         create_output_dir(args)?;
@@ -386,8 +328,8 @@ fn restore_photos(
     super::pool::run(
         jobs,
         states,
-        |worker, (input, output)| {
-            restore_one_photo(input, output, worker, &photo_options(args, input, several))
+        |pipeline, (input, output)| {
+            restore_one_photo(input, output, pipeline, &photo_options(args, input, several))
         },
         |(input, output), result| match result {
             Ok(found) => found.print(input, output),
@@ -440,13 +382,13 @@ impl PhotoReport {
 fn restore_one_photo(
     input: &Path,
     output: &Path,
-    worker: &mut PhotoWorker,
+    pipeline: &mut FacePipeline,
     options: &daefr::photo::PhotoOptions,
 ) -> anyhow::Result<PhotoReport> {
     let photo = read_rgb(input)?;
-    let result =
-        daefr::photo::restore_photo(&photo, &mut worker.detector, &worker.restorer, options)
-            .with_context(|| format!("{}", input.display()))?;
+    let result = pipeline
+        .run(&photo, options)
+        .with_context(|| format!("{}", input.display()))?;
     write_rgb(output, &result.image)?;
     Ok(PhotoReport {
         faces: result.faces.len(),

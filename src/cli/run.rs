@@ -7,18 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use daefr::capture::open_source;
+use anyhow::{bail, Context};
+use daefr::capture::{open_source, FrameSource, SourceOptions, SyntheticSource};
 use daefr::config::Config;
-use daefr::detect::{default_detector_path, BlazeFace, DetectorOptions};
-use daefr::display::open_display;
-use daefr::model::{LoadOptions, Restorer};
+use daefr::detect::DetectorKind;
+use daefr::display::{open_display, DisplayOptions};
 use daefr::pipeline::{
     run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveOptions, LiveStages,
     LiveStats, ModelRestorer, TruthDetector,
 };
 
-use super::{model_path_or_default, Global};
+use super::settings::{Flags, Needs, Settings};
+use super::Global;
 
 /// Arguments of `daefr run`.
 #[derive(Debug, clap::Args)]
@@ -54,58 +54,68 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .context("cannot install the SIGINT/SIGTERM handler")?;
     }
-    let options = LoadOptions {
-        threads: match config.model.threads {
-            0 => global.threads,
-            n => Some(n as usize),
-        },
-        use_cache: !args.no_cache,
-        fidelity: config.model.fidelity,
+    let flags = Flags {
+        threads: global.threads,
+        no_cache: args.no_cache,
+        ..Flags::default()
     };
+    let needs = if args.truth_detector {
+        Needs::Restorer
+    } else {
+        Needs::Detector {
+            default_kind: DetectorKind::ShortRange,
+        }
+    };
+    let cores = super::available_cores();
+    let settings = Settings::resolve(&flags, Some(&config), needs, cores, usize::MAX)
+        .with_context(|| format!("{}: [model]", args.config.display()))?;
+    settings.log(cores);
 
-    let model = model_path_or_default(config.model.restorer.clone())?;
     let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
     let mut compositor = None;
-    for _ in 0..config.model.restore_workers {
-        let restorer = Restorer::load(&model, &options)
+    for _ in 0..settings.workers {
+        let restorer = settings
+            .load_restorer()
             .with_context(|| format!("{}: model.restorer", args.config.display()))?;
         let stage = ModelRestorer::new(restorer);
         compositor.get_or_insert(stage.compositor());
         restorers.push(Box::new(stage));
     }
     let compositor: Arc<dyn FaceCompositor> =
-        Arc::new(compositor.context("model.restore_workers must be >= 1")?);
+        Arc::new(compositor.context("no restore worker could be started")?);
 
-    let detector: Box<dyn FrameDetector> = if args.truth_detector {
-        Box::new(TruthDetector)
-    } else {
-        let path = match &config.model.detector {
-            Some(p) => p.clone(),
-            None => default_detector_path().context(
-                "no model.detector in the profile and the bundled BlazeFace model was not found",
-            )?,
+    let source_options = SourceOptions::from(&config.source);
+    let (source, detector): (Box<dyn FrameSource>, Box<dyn FrameDetector>) =
+        if args.truth_detector {
+            let SourceOptions::Synthetic {
+                width,
+                height,
+                faces,
+                seed,
+                fps,
+            } = source_options
+            else {
+                bail!(
+                    "{}: --truth-detector needs source.kind = \"synthetic\"",
+                    args.config.display()
+                );
+            };
+            let (source, truth) =
+                SyntheticSource::new(width, height, faces, seed, fps)?.with_truth();
+            (Box::new(source), Box::new(TruthDetector(truth)))
+        } else {
+            let detector = settings.load_detector()?;
+            (
+                open_source(&source_options)?,
+                Box::new(DetectorStage(Box::new(detector))),
+            )
         };
-        let detector_options = DetectorOptions {
-            score_threshold: config.model.min_score,
-            ..DetectorOptions::default()
-        };
-        Box::new(DetectorStage(Box::new(BlazeFace::load(
-            &path,
-            &detector_options,
-        )?)))
-    };
-
-    let source = open_source(&config.source)?;
-    let display = open_display(&config.display)?;
+    let display = open_display(&DisplayOptions::from(&config.display))?;
 
     let live_options = LiveOptions {
-        pipeline: config.pipeline.clone(),
-        overlay: config.overlay,
-        faults: config.faults,
-        min_score: config.model.min_score,
-        source_fps: config.source.fps,
         max_frames: args.frames,
         max_duration: args.duration.map(Duration::from_secs_f64),
+        ..LiveOptions::from(&config)
     };
     let stages = LiveStages {
         source,

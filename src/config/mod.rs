@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod convert;
+mod display;
+
 /// A failure to read or validate a profile. Messages name the file, the field and what is allowed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

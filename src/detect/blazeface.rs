@@ -6,7 +6,7 @@
 //! `[1, 384, 16]`: box centre offset, box size, then six keypoint offsets, all in input pixels
 //! relative to the anchor centre.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::imageops::{self, FilterType};
@@ -16,7 +16,9 @@ use tract_onnx::prelude::*;
 use super::anchors::{Anchor, AnchorLayer};
 use super::nms::weighted_nms;
 use super::{DetectError, Face, FaceDetector};
-use crate::Result;
+
+/// Results of this module carry a [`DetectError`].
+type Result<T, E = DetectError> = std::result::Result<T, E>;
 
 /// Values per anchor in the regressor outputs: box (4) + 6 keypoints (12).
 const REGRESSORS: usize = 16;
@@ -87,6 +89,7 @@ struct OutputSlots {
 
 /// The BlazeFace detector: an optimized tract plan plus its anchors.
 pub struct BlazeFace {
+    path: PathBuf,
     plan: Arc<TypedRunnableModel>,
     input_size: u32,
     anchors: Vec<Anchor>,
@@ -119,8 +122,7 @@ impl BlazeFace {
             return Err(DetectError::Load {
                 path: path.to_path_buf(),
                 message: "no such file".into(),
-            }
-            .into());
+            });
         }
         let model = tract_onnx::onnx()
             .model_for_path(path)
@@ -133,13 +135,12 @@ impl BlazeFace {
             other => {
                 return Err(not_blazeface(format!(
                     "input shape {other:?}, expected [1, 128|256, 128|256, 3]"
-                ))
-                .into())
+                )))
             }
         };
         let slots = find_output_slots(&model).map_err(not_blazeface)?;
-        // Same convolution choice as the restorer (see `model::optimize_scope`).
-        let plan = crate::model::optimize_scope()
+        // Same convolution choice as the restorer (see `tuning::optimize_scope`).
+        let plan = crate::tuning::optimize_scope()
             .and_then(|scope| scope.enter(|| model.into_optimized()))
             .map_err(load_error)?
             .into_runnable()
@@ -149,12 +150,21 @@ impl BlazeFace {
             .flat_map(|layer| layer.anchors())
             .collect();
         Ok(BlazeFace {
+            path: path.to_path_buf(),
             plan,
             input_size,
             anchors,
             slots,
             options: *options,
         })
+    }
+
+    /// A failed run of this detector's plan.
+    fn inference_error(&self, message: String) -> DetectError {
+        DetectError::Inference {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     /// Side of the square detector input in pixels (128 or 256).
@@ -226,7 +236,7 @@ impl BlazeFace {
             }
         }
         let tensor = Tensor::from_shape(&[1, side, side, 3], &data)
-            .map_err(|e| DetectError::Inference(format!("{e:#}")))?;
+            .map_err(|e| self.inference_error(format!("{e:#}")))?;
         Ok((tensor, letterbox))
     }
 
@@ -272,18 +282,22 @@ impl BlazeFace {
 impl FaceDetector for BlazeFace {
     fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Face>> {
         if frame.width() == 0 || frame.height() == 0 {
-            return Err(DetectError::EmptyFrame(frame.width(), frame.height()).into());
+            return Err(DetectError::EmptyFrame {
+                path: self.path.clone(),
+                width: frame.width(),
+                height: frame.height(),
+            });
         }
         let (input, letterbox) = self.preprocess(frame)?;
-        let inference = |e: TractError| DetectError::Inference(format!("{e:#}"));
-        let outputs = self.plan.run(tvec!(input.into())).map_err(inference)?;
-        let scores = [
-            output_slice(&outputs, self.slots.scores[0])?,
-            output_slice(&outputs, self.slots.scores[1])?,
-        ];
+        let outputs = self
+            .plan
+            .run(tvec!(input.into()))
+            .map_err(|e| self.inference_error(format!("{e:#}")))?;
+        let output = |slot| output_slice(&outputs, slot).map_err(|m| self.inference_error(m));
+        let scores = [output(self.slots.scores[0])?, output(self.slots.scores[1])?];
         let regressors = [
-            output_slice(&outputs, self.slots.regressors[0])?,
-            output_slice(&outputs, self.slots.regressors[1])?,
+            output(self.slots.regressors[0])?,
+            output(self.slots.regressors[1])?,
         ];
         let candidates = self.decode(&scores, &regressors);
         let merged = weighted_nms(candidates, self.options.iou_threshold);
@@ -295,16 +309,17 @@ impl FaceDetector for BlazeFace {
     }
 }
 
-/// One output of the plan as a flat f32 slice.
-fn output_slice(outputs: &TVec<TValue>, slot: usize) -> Result<&[f32]> {
-    let inference = |e: TractError| DetectError::Inference(format!("{e:#}"));
+/// One output of the plan as a flat f32 slice (the error says what was wrong).
+fn output_slice(outputs: &TVec<TValue>, slot: usize) -> Result<&[f32], String> {
     let value = outputs
         .get(slot)
-        .ok_or_else(|| DetectError::Inference(format!("the plan returned no output #{slot}")))?;
-    let array = value.to_plain_array_view::<f32>().map_err(inference)?;
-    Ok(array
+        .ok_or_else(|| format!("the plan returned no output #{slot}"))?;
+    let array = value
+        .to_plain_array_view::<f32>()
+        .map_err(|e| format!("{e:#}"))?;
+    array
         .to_slice()
-        .ok_or_else(|| DetectError::Inference(format!("output #{slot} is not contiguous")))?)
+        .ok_or_else(|| format!("output #{slot} is not contiguous"))
 }
 
 /// Map a face from detector-input pixels to frame pixels, clipping the box to the frame.

@@ -13,85 +13,22 @@ use image::RgbImage;
 
 pub use anchors::{Anchor, AnchorLayer};
 pub use blazeface::{BlazeFace, DetectorOptions};
-pub use nms::{iou, weighted_nms};
+pub use nms::weighted_nms;
 
-use crate::Result;
+// Face data lives in the core layer; re-exported here because every detector returns it.
+pub use crate::geometry::{keypoint, Face};
 
-/// Index of each keypoint in [`Face::keypoints`] (BlazeFace's own order).
-pub mod keypoint {
-    /// The subject's right eye: the one on the image's left side.
-    pub const RIGHT_EYE: usize = 0;
-    /// The subject's left eye: the one on the image's right side.
-    pub const LEFT_EYE: usize = 1;
-    /// Tip of the nose.
-    pub const NOSE_TIP: usize = 2;
-    /// Centre of the mouth.
-    pub const MOUTH_CENTER: usize = 3;
-    /// The subject's right ear tragion.
-    pub const RIGHT_EAR: usize = 4;
-    /// The subject's left ear tragion.
-    pub const LEFT_EAR: usize = 5;
-}
-
-/// One detected face, in the pixel coordinates of the frame it was found in.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Face {
-    /// Bounding box `[x0, y0, x1, y1]` in pixels.
-    pub bbox: [f32; 4],
-    /// Detector confidence in `[0, 1]`.
-    pub score: f32,
-    /// Keypoints `[x, y]`: right_eye, left_eye, nose_tip, mouth_center, right_ear, left_ear
-    /// (see [`keypoint`]).
-    pub keypoints: [[f32; 2]; 6],
-}
-
-impl Face {
-    /// Width of the bounding box in pixels.
-    pub fn width(&self) -> f32 {
-        self.bbox[2] - self.bbox[0]
-    }
-
-    /// Height of the bounding box in pixels.
-    pub fn height(&self) -> f32 {
-        self.bbox[3] - self.bbox[1]
-    }
-
-    /// The four keypoints used for alignment: right eye, left eye, nose tip, mouth centre.
-    pub fn alignment_points(&self) -> [[f32; 2]; 4] {
-        [
-            self.keypoints[keypoint::RIGHT_EYE],
-            self.keypoints[keypoint::LEFT_EYE],
-            self.keypoints[keypoint::NOSE_TIP],
-            self.keypoints[keypoint::MOUTH_CENTER],
-        ]
-    }
-
-    /// The same face with every coordinate multiplied by `factor` (to map detections made on a
-    /// resized copy back to the original).
-    pub fn scaled(&self, factor: f32) -> Face {
-        let mut face = *self;
-        for v in face.bbox.iter_mut() {
-            *v *= factor;
-        }
-        for p in face.keypoints.iter_mut() {
-            p[0] *= factor;
-            p[1] *= factor;
-        }
-        face
-    }
-}
 
 /// Anything that finds faces in a frame. Implementations may keep state between frames.
 pub trait FaceDetector: Send {
     /// Find the faces in `frame`, best score first, in `frame`'s pixel coordinates.
-    fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Face>>;
+    fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Face>, DetectError>;
 }
 
 /// Which BlazeFace variant to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DetectorKind {
     /// 128x128 "front camera" model: faces that fill a good part of the frame (selfies, portraits).
-    #[default]
     ShortRange,
     /// 256x256 "back camera" model: smaller faces further from the camera (group photos).
     LongRange,
@@ -151,43 +88,38 @@ pub enum DetectError {
         message: String,
     },
     /// Running the detector failed.
-    #[error("face detector inference failed: {0}")]
-    Inference(String),
+    #[error("{path}: face detector inference failed: {message}")]
+    Inference {
+        /// The detector model file.
+        path: PathBuf,
+        /// What tract reported.
+        message: String,
+    },
     /// The frame has no pixels.
-    #[error("cannot detect faces in an empty {0}x{1} frame")]
-    EmptyFrame(u32, u32),
+    #[error("{path}: cannot detect faces in an empty {width}x{height} frame")]
+    EmptyFrame {
+        /// The detector model file.
+        path: PathBuf,
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+    },
 }
 
-/// Where the bundled short-range detector lives, if it can be found.
-///
-/// Looks in `$DAEFR_DETECTOR` (a file), then `models/blazeface/` next to the executable, above it
-/// (`target/release/../../models`), in the current directory, and in the source tree the binary was
-/// built from.
-pub fn default_detector_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DAEFR_DETECTOR").map(PathBuf::from) {
-        if path.is_file() {
-            return Some(path);
-        }
-    }
-    detector_path(DetectorKind::ShortRange)
+/// The default detector file: `$DAEFR_DETECTOR` when set (an error if it is not a file), else the
+/// bundled model of `kind` (see [`crate::bundled::locate`]).
+pub fn default_detector_path(kind: DetectorKind) -> Result<PathBuf, crate::bundled::NotFound> {
+    crate::bundled::locate(&kind_path(kind), crate::bundled::DETECTOR_ENV)
 }
 
-/// Where the bundled model of the given variant lives, if it can be found (same search as
-/// [`default_detector_path`], without the environment variable).
+/// Where the bundled model of the given variant lives, if it can be found
+/// ([`crate::bundled::find`]; no environment variable).
 pub fn detector_path(kind: DetectorKind) -> Option<PathBuf> {
-    let relative = Path::new("models").join("blazeface").join(kind.file_name());
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(4) {
-            roots.push(dir.to_path_buf());
-        }
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.push(cwd);
-    }
-    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    roots
-        .into_iter()
-        .map(|root| root.join(&relative))
-        .find(|candidate| candidate.is_file())
+    crate::bundled::find(&kind_path(kind))
+}
+
+/// The bundled model of `kind` relative to `models/`.
+fn kind_path(kind: DetectorKind) -> PathBuf {
+    Path::new("blazeface").join(kind.file_name())
 }

@@ -1,22 +1,7 @@
 //! Weighted non-maximum suppression, MediaPipe style: overlapping detections are not just dropped,
 //! their boxes and keypoints are averaged with the scores as weights, which steadies keypoints.
 
-use super::Face;
-
-/// Intersection over union of two `[x0, y0, x1, y1]` boxes (0 when either is empty).
-pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = ix * iy;
-    let area_a = (a[2] - a[0]).max(0.0) * (a[3] - a[1]).max(0.0);
-    let area_b = (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0);
-    let union = area_a + area_b - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
+use crate::geometry::{iou, Face};
 
 /// Merge overlapping detections: take the best remaining one, gather every remaining detection
 /// whose IoU with it is at least `iou_threshold`, replace the group by its score-weighted mean

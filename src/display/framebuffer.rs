@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Pixel, Size};
+use embedded_graphics::primitives::Rectangle;
 use framebuffer::Framebuffer;
 use image::RgbImage;
 
+use super::raster::Raster;
 use super::{render, DisplayError, DisplaySink, Overlay};
 
 /// Where each colour channel sits in a framebuffer pixel (from the driver's bitfields).
@@ -57,7 +59,13 @@ impl PixelLayout {
 pub struct FramebufferDisplay {
     path: PathBuf,
     device: Framebuffer,
-    back: Vec<u8>,
+    back: BackBuffer,
+}
+
+/// The frame being drawn, in the device's pixel layout and row stride; the embedded-graphics
+/// target that [`render`] draws on before the whole buffer is copied to the device.
+struct BackBuffer {
+    bytes: Vec<u8>,
     width: u32,
     height: u32,
     stride: usize,
@@ -89,7 +97,6 @@ impl FramebufferDisplay {
         };
         let stride = device.fix_screen_info.line_length as usize;
         let (width, height) = (var.xres, var.yres);
-        let back = vec![0u8; stride * height as usize];
         log::info!(
             "{}: {width}x{height}, {} bpp, layout {layout:?}",
             path.display(),
@@ -98,22 +105,68 @@ impl FramebufferDisplay {
         Ok(Self {
             path: path.to_path_buf(),
             device,
-            back,
-            width,
-            height,
-            stride,
-            layout,
+            back: BackBuffer::new(width, height, stride, layout),
         })
     }
 }
 
-impl OriginDimensions for FramebufferDisplay {
+impl BackBuffer {
+    /// A black buffer of `height` rows of `stride` bytes.
+    fn new(width: u32, height: u32, stride: usize, layout: PixelLayout) -> Self {
+        Self {
+            bytes: vec![0u8; stride * height as usize],
+            width,
+            height,
+            stride,
+            layout,
+        }
+    }
+
+    /// The buffer as `N`-byte pixels (`N` = `layout.bytes`).
+    fn raster<const N: usize>(&mut self) -> Raster<'_, N> {
+        Raster::new(&mut self.bytes, self.width, self.height, self.stride)
+    }
+}
+
+/// The first `N` bytes of a little-endian pixel value.
+fn le<const N: usize>(value: u32) -> [u8; N] {
+    let bytes = value.to_le_bytes();
+    std::array::from_fn(|i| bytes[i])
+}
+
+/// Runs `$body` with `$raster` bound to the back buffer as a `Raster` of its pixel size and
+/// `$encode` to the matching colour encoder (the pixel size is a const generic, so the per-pixel
+/// copies are fixed-size).
+macro_rules! with_raster {
+    ($back:expr, |$raster:ident, $encode:ident| $body:expr) => {{
+        let layout = $back.layout;
+        match layout.bytes {
+            2 => {
+                let $encode = |c: Rgb888| le::<2>(layout.encode(c));
+                let mut $raster = $back.raster::<2>();
+                $body
+            }
+            3 => {
+                let $encode = |c: Rgb888| le::<3>(layout.encode(c));
+                let mut $raster = $back.raster::<3>();
+                $body
+            }
+            _ => {
+                let $encode = |c: Rgb888| le::<4>(layout.encode(c));
+                let mut $raster = $back.raster::<4>();
+                $body
+            }
+        }
+    }};
+}
+
+impl OriginDimensions for BackBuffer {
     fn size(&self) -> Size {
         Size::new(self.width, self.height)
     }
 }
 
-impl DrawTarget for FramebufferDisplay {
+impl DrawTarget for BackBuffer {
     type Color = Rgb888;
     type Error = std::convert::Infallible;
 
@@ -121,31 +174,40 @@ impl DrawTarget for FramebufferDisplay {
     where
         I: IntoIterator<Item = Pixel<Self::Color>>,
     {
-        let bytes = self.layout.bytes;
-        for Pixel(p, c) in pixels {
-            if p.x < 0 || p.y < 0 || p.x as u32 >= self.width || p.y as u32 >= self.height {
-                continue;
+        with_raster!(self, |raster, encode| {
+            for Pixel(p, c) in pixels {
+                raster.put(p, encode(c));
             }
-            let at = p.y as usize * self.stride + p.x as usize * bytes;
-            let value = self.layout.encode(c).to_le_bytes();
-            if let Some(dst) = self.back.get_mut(at..at + bytes) {
-                dst.copy_from_slice(&value[..bytes]);
-            }
-        }
+        });
+        Ok(())
+    }
+
+    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<(), Self::Error>
+    where
+        I: IntoIterator<Item = Self::Color>,
+    {
+        with_raster!(self, |raster, encode| raster
+            .fill_contiguous(area, colors, encode));
+        Ok(())
+    }
+
+    fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
+        with_raster!(self, |raster, encode| raster
+            .fill_solid(area, encode(color)));
         Ok(())
     }
 }
 
 impl DisplaySink for FramebufferDisplay {
     fn show(&mut self, frame: &RgbImage, overlay: &Overlay) -> Result<(), DisplayError> {
-        let Ok(()) = render(self, frame, overlay);
-        if self.device.frame.len() < self.back.len() {
+        let Ok(()) = render(&mut self.back, frame, overlay);
+        if self.device.frame.len() < self.back.bytes.len() {
             return Err(DisplayError::Write {
                 path: self.path.clone(),
                 problem: "mapped framebuffer smaller than the screen".into(),
             });
         }
-        self.device.write_frame(&self.back);
+        self.device.write_frame(&self.back.bytes);
         Ok(())
     }
 
@@ -153,16 +215,32 @@ impl DisplaySink for FramebufferDisplay {
         format!(
             "framebuffer {} {}x{} ({} bytes/pixel)",
             self.path.display(),
-            self.width,
-            self.height,
-            self.layout.bytes
+            self.back.width,
+            self.back.height,
+            self.back.layout.bytes
         )
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use embedded_graphics::prelude::Point;
+
     use super::*;
+    use crate::display::testing::{colour, letters, PixelByPixel};
+
+    /// A 3x2 RGB565 back buffer with 2 bytes of row padding (stride 8), every byte 0xEE.
+    fn padded() -> BackBuffer {
+        let mut back = BackBuffer::new(3, 2, 8, PixelLayout::RGB565);
+        back.bytes.fill(0xEE);
+        back
+    }
+
+    fn rect(x: i32, y: i32, w: u32, h: u32) -> Rectangle {
+        Rectangle::new(Point::new(x, y), Size::new(w, h))
+    }
+
+    const E: u8 = 0xEE;
 
     #[test]
     fn rgb565_and_xrgb8888_encodings() {
@@ -182,5 +260,82 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("/nonexistent/fb9"), "{err}");
+    }
+
+    #[test]
+    fn fill_solid_writes_rgb565_rows_and_leaves_the_padding() {
+        let mut back = padded();
+        // White is 0xFFFF; (-1, 1) 3x5 covers x = 0, 1 of row 1 only.
+        let Ok(()) = back.fill_solid(&rect(-1, 1, 3, 5), Rgb888::WHITE);
+        #[rustfmt::skip]
+        let expected = [
+            E, E, E, E, E, E, E, E,
+            0xFF, 0xFF, 0xFF, 0xFF, E, E, E, E,
+        ];
+        assert_eq!(back.bytes, expected);
+        // Red (0xF800, little-endian 00 F8) over everything: the padding stays.
+        let Ok(()) = back.clear(Rgb888::RED);
+        #[rustfmt::skip]
+        let expected = [
+            0x00, 0xF8, 0x00, 0xF8, 0x00, 0xF8, E, E,
+            0x00, 0xF8, 0x00, 0xF8, 0x00, 0xF8, E, E,
+        ];
+        assert_eq!(back.bytes, expected);
+    }
+
+    #[test]
+    fn fill_contiguous_encodes_each_colour_and_skips_clipped_ones() {
+        let mut back = BackBuffer::new(2, 2, 8, PixelLayout::XRGB8888);
+        back.bytes.fill(E);
+        // 2x3 from (1, -1): a b (row -1, clipped), c d, e f; columns 1, 2 of which 1 shows.
+        let colours = [
+            Rgb888::new(1, 2, 3),
+            Rgb888::new(4, 5, 6),
+            Rgb888::new(7, 8, 9),
+            Rgb888::new(10, 11, 12),
+            Rgb888::new(13, 14, 15),
+            Rgb888::new(16, 17, 18),
+        ];
+        let Ok(()) = back.fill_contiguous(&rect(1, -1, 2, 3), colours);
+        #[rustfmt::skip]
+        let expected = [
+            E, E, E, E, 9, 8, 7, 0,
+            E, E, E, E, 15, 14, 13, 0,
+        ];
+        assert_eq!(back.bytes, expected);
+    }
+
+    #[test]
+    fn fast_paths_match_the_pixel_by_pixel_defaults_in_every_layout() {
+        let rgb888 = PixelLayout {
+            bytes: 3,
+            red: (16, 8),
+            green: (8, 8),
+            blue: (0, 8),
+        };
+        for layout in [PixelLayout::RGB565, rgb888, PixelLayout::XRGB8888] {
+            let stride = 5 * layout.bytes + 3;
+            for x in -3..=6 {
+                for y in -3..=5 {
+                    for w in 0..=7 {
+                        for h in 0..=6 {
+                            let area = rect(x, y, w, h);
+                            let mut fast = BackBuffer::new(5, 3, stride, layout);
+                            let mut slow = BackBuffer::new(5, 3, stride, layout);
+                            let Ok(()) = fast.fill_contiguous(&area, letters(16));
+                            let Ok(()) =
+                                PixelByPixel(&mut slow).fill_contiguous(&area, letters(16));
+                            assert_eq!(
+                                fast.bytes, slow.bytes,
+                                "{layout:?} fill_contiguous {area:?}"
+                            );
+                            let Ok(()) = fast.fill_solid(&area, colour('Y'));
+                            let Ok(()) = PixelByPixel(&mut slow).fill_solid(&area, colour('Y'));
+                            assert_eq!(fast.bytes, slow.bytes, "{layout:?} fill_solid {area:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

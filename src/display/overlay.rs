@@ -69,24 +69,34 @@ where
     if offset != Point::zero() {
         target.clear(Rgb888::BLACK)?;
     }
+    // The frame, its face boxes and the split divider are in frame pixels: draw them through a
+    // translated view of the target.
+    draw_frame(&mut target.translated(offset), frame, overlay)?;
+    draw_lines(target, &overlay.lines)
+}
+
+/// Draws `frame` at the origin of `target` and, in frame pixels, the face boxes and the split
+/// divider with its labels.
+fn draw_frame<D>(target: &mut D, frame: &RgbImage, overlay: &Overlay) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = Rgb888>,
+{
+    let (fw, fh) = (frame.width(), frame.height());
     let pixels = frame.pixels().map(|p| Rgb888::new(p[0], p[1], p[2]));
-    target.fill_contiguous(
-        &Rectangle::new(offset, Size::new(frame.width(), frame.height())),
-        pixels,
-    )?;
+    target.fill_contiguous(&Rectangle::new(Point::zero(), Size::new(fw, fh)), pixels)?;
     for face in &overlay.boxes {
         let [x0, y0, x1, y1] = face.bbox;
         let colour = if face.restored { GREEN } else { YELLOW };
         Rectangle::with_corners(
-            offset + Point::new(x0.round() as i32, y0.round() as i32),
-            offset + Point::new(x1.round() as i32, y1.round() as i32),
+            Point::new(x0.round() as i32, y0.round() as i32),
+            Point::new(x1.round() as i32, y1.round() as i32),
         )
         .into_styled(PrimitiveStyle::with_stroke(colour, 2))
         .draw(target)?;
     }
     if let Some(x) = overlay.split_x {
-        let x = offset.x + x as i32;
-        Line::new(Point::new(x, offset.y), Point::new(x, offset.y + fh - 1))
+        let (x, fh) = (x as i32, fh as i32);
+        Line::new(Point::new(x, 0), Point::new(x, fh - 1))
             .into_styled(PrimitiveStyle::with_stroke(Rgb888::WHITE, 2))
             .draw(target)?;
         let label = MonoTextStyleBuilder::new()
@@ -94,7 +104,7 @@ where
             .text_color(Rgb888::WHITE)
             .background_color(Rgb888::BLACK)
             .build();
-        let bottom = offset.y + fh - 4;
+        let bottom = fh - 4;
         Text::with_baseline(
             "before",
             Point::new(x - 42, bottom),
@@ -105,7 +115,7 @@ where
         Text::with_baseline("after", Point::new(x + 6, bottom), label, Baseline::Bottom)
             .draw(target)?;
     }
-    draw_lines(target, &overlay.lines)
+    Ok(())
 }
 
 fn draw_lines<D>(target: &mut D, lines: &[String]) -> Result<(), D::Error>
@@ -127,38 +137,161 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::display::testing::{assert_pattern, image, PixelByPixel};
     use crate::display::RgbCanvas;
 
+    /// `render` on an `RgbCanvas` (fast fills) and on the pixel-by-pixel reference must agree.
+    #[track_caller]
+    fn render_both(out: &RgbImage, frame: &RgbImage, overlay: &Overlay) -> RgbImage {
+        let (mut fast, mut slow) = (out.clone(), out.clone());
+        let Ok(()) = render(&mut RgbCanvas(&mut fast), frame, overlay);
+        let Ok(()) = render(&mut PixelByPixel(&mut RgbCanvas(&mut slow)), frame, overlay);
+        assert!(fast == slow, "fast paths differ from pixel by pixel");
+        fast
+    }
+
+    fn face(bbox: [f32; 4], restored: bool) -> FaceBox {
+        FaceBox { bbox, restored }
+    }
+
     #[test]
-    fn frame_is_blitted_and_text_drawn_over_it() {
-        let frame = RgbImage::from_pixel(64, 48, image::Rgb([100, 150, 200]));
-        let mut out = RgbImage::new(64, 48);
+    fn frame_is_centred_and_boxes_are_in_frame_pixels() {
+        // An 8x7 frame (one letter per row) on a 12x11 target that was red: black border of 2,
+        // the frame at (2, 2), and the restored (green) box (2, 2)-(5, 4) in frame pixels with its
+        // 2-pixel stroke centred on the edge: (1, 1)-(6, 5) minus (3, 3)-(4, 3), moved by (2, 2).
+        let frame = image(&[
+            "aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd", "eeeeeeee", "ffffffff", "gggggggg",
+        ]);
+        let out = RgbImage::from_pixel(12, 11, image::Rgb([255, 0, 0]));
         let overlay = Overlay {
-            lines: vec!["FPS 30".into()],
+            boxes: vec![face([2.0, 2.0, 5.0, 4.0], true)],
             ..Overlay::default()
         };
-        let Ok(()) = render(&mut RgbCanvas(&mut out), &frame, &overlay);
-        assert_eq!(out.get_pixel(40, 40).0, [100, 150, 200]);
-        // The text's black background and white glyphs replace the frame top left.
-        let top_left = (4..40).flat_map(|x| (4..14).map(move |y| (x, y)));
-        assert!(top_left
-            .clone()
-            .any(|(x, y)| out.get_pixel(x, y).0 == [255, 255, 255]));
-        assert!(top_left
-            .clone()
-            .any(|(x, y)| out.get_pixel(x, y).0 == [0, 0, 0]));
+        let out = render_both(&out, &frame, &overlay);
+        assert_pattern(
+            &out,
+            &[
+                "............",
+                "............",
+                "..aaaaaaaa..",
+                "..bGGGGGGb..",
+                "..cGGGGGGc..",
+                "..dGGddGGd..",
+                "..eGGGGGGe..",
+                "..fGGGGGGf..",
+                "..gggggggg..",
+                "............",
+                "............",
+            ],
+        );
+    }
+
+    #[test]
+    fn larger_frame_is_cropped_around_its_centre() {
+        // 6x5 on 4x3: offset (-1, -1), so frame columns 1..=4 and rows 1..=3 show.
+        let frame = image(&["......", ".abcd.", ".efgh.", ".ijkl.", "......"]);
+        let out = RgbImage::from_pixel(4, 3, image::Rgb([255, 0, 0]));
+        let out = render_both(&out, &frame, &Overlay::default());
+        assert_pattern(&out, &["abcd", "efgh", "ijkl"]);
+    }
+
+    #[test]
+    fn same_size_frame_is_copied_exactly() {
+        let frame = image(&["abcd", "efgh", "ijkl"]);
+        let out = render_both(&RgbImage::new(4, 3), &frame, &Overlay::default());
+        assert_eq!(out, frame);
+    }
+
+    #[test]
+    fn centring_is_a_translation_of_the_same_size_drawing() {
+        // Two boxes and the split divider with its labels, all inside the frame (the target clips
+        // them, not the frame's edge), drawn at the frame's size, then centred on a larger target:
+        // the same pixels, moved, on black.
+        let frame = RgbImage::from_fn(90, 40, |x, y| image::Rgb([x as u8 * 2, y as u8 * 6, 90]));
+        let overlay = Overlay {
+            boxes: vec![
+                face([5.4, 6.6, 20.0, 30.0], true),
+                face([60.0, 1.0, 88.0, 12.0], false),
+            ],
+            split_x: Some(45),
+            ..Overlay::default()
+        };
+        let small = render_both(&RgbImage::new(90, 40), &frame, &overlay);
+        let large = render_both(&RgbImage::new(101, 53), &frame, &overlay);
+        let (dx, dy) = ((101 - 90) / 2, (53 - 40) / 2);
+        for (x, y, p) in large.enumerate_pixels() {
+            let inside = (dx..dx + 90).contains(&x) && (dy..dy + 40).contains(&y);
+            let expected = if inside {
+                *small.get_pixel(x - dx, y - dy)
+            } else {
+                image::Rgb([0, 0, 0])
+            };
+            assert_eq!(*p, expected, "({x}, {y})");
+        }
+        // The overlay did draw: the divider's column is white from top to bottom, and the boxes'
+        // corners have their colours.
+        assert!((0..40).all(|y| small.get_pixel(45, y).0 == [255, 255, 255]));
+        assert_eq!(small.get_pixel(5, 7).0, [40, 220, 60]);
+        assert_eq!(small.get_pixel(88, 12).0, [240, 200, 30]);
+    }
+
+    #[test]
+    fn text_lines_are_drawn_top_left_with_a_black_background() {
+        // "1" in the 6x10 font at (4, 4): a black 6x10 cell with the white glyph, frame elsewhere.
+        let frame = RgbImage::from_pixel(14, 16, image::Rgb([20, 2, 2]));
+        let overlay = Overlay {
+            lines: vec!["1".into()],
+            ..Overlay::default()
+        };
+        let out = render_both(&RgbImage::new(14, 16), &frame, &overlay);
+        assert_pattern(
+            &out,
+            &[
+                "bbbbbbbbbbbbbb",
+                "bbbbbbbbbbbbbb",
+                "bbbbbbbbbbbbbb",
+                "bbbbbbbbbbbbbb",
+                "bbbb......bbbb",
+                "bbbb..#...bbbb",
+                "bbbb.##...bbbb",
+                "bbbb#.#...bbbb",
+                "bbbb..#...bbbb",
+                "bbbb..#...bbbb",
+                "bbbb..#...bbbb",
+                "bbbb#####.bbbb",
+                "bbbb......bbbb",
+                "bbbb......bbbb",
+                "bbbbbbbbbbbbbb",
+                "bbbbbbbbbbbbbb",
+            ],
+        );
     }
 
     #[test]
     fn no_signal_replaces_the_frame() {
         let frame = RgbImage::from_pixel(120, 80, image::Rgb([100, 150, 200]));
-        let mut out = RgbImage::new(120, 80);
         let overlay = Overlay {
             no_signal: Some("retrying".into()),
             ..Overlay::default()
         };
-        let Ok(()) = render(&mut RgbCanvas(&mut out), &frame, &overlay);
-        assert!(out.pixels().all(|p| p.0 != [100, 150, 200]));
-        assert!(out.pixels().any(|p| p.0 == [255, 255, 255]));
+        let out = render_both(&RgbImage::new(120, 80), &frame, &overlay);
+        // The centre is (59, 39). "NO SIGNAL": 9 cells of 10x20, centred, middle baseline 9 px
+        // below the cell top: x 14..104, y 30..50, white on the background. "retrying": 8 cells
+        // of 6x10 centred 24 px lower (middle baseline 4 px below the top): x 35..83, y 59..69,
+        // grey. Everything else is the background.
+        let (bg, white, grey) = ([10, 10, 60], [255, 255, 255], [200, 200, 200]);
+        let (mut whites, mut greys) = (0, 0);
+        for (x, y, p) in out.enumerate_pixels() {
+            if (14..104).contains(&x) && (30..50).contains(&y) {
+                assert!(p.0 == bg || p.0 == white, "({x}, {y}) {p:?}");
+                whites += usize::from(p.0 == white);
+            } else if (35..83).contains(&x) && (59..69).contains(&y) {
+                assert!(p.0 == bg || p.0 == grey, "({x}, {y}) {p:?}");
+                greys += usize::from(p.0 == grey);
+            } else {
+                assert_eq!(p.0, bg, "({x}, {y})");
+            }
+        }
+        assert_eq!((whites, greys), (402, 99));
     }
 }

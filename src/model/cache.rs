@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use super::load::{load_onnx_with, nnef_framework, one_line};
+use super::load::{load_onnx, nnef_framework, one_line};
 use crate::atomic::{write_atomically, AtomicWriteError};
 use crate::{Error, Result};
 
@@ -115,11 +115,9 @@ pub fn fresh_cache_for(onnx: &Path) -> Option<PathBuf> {
 /// ([`write_atomically`]): a crash or a full disk never leaves a half-written cache, and an
 /// existing one stays as it was.
 pub fn write_nnef(onnx: &Path, out: &Path) -> Result<()> {
-    let key = source_key(onnx).map_err(|source| Error::Io {
-        path: onnx.to_path_buf(),
-        source,
-    })?;
-    let (mut loaded, _meta) = load_onnx_with(onnx, true)?;
+    let key =
+        source_key(onnx).map_err(|source| Error::Io { source }.with_path(onnx.to_path_buf()))?;
+    let (mut loaded, _meta) = load_onnx(onnx)?;
     loaded.typed.properties.insert(
         SOURCE_KEY_PROPERTY.to_string(),
         Arc::new(tensor0(key.clone())),
@@ -127,22 +125,19 @@ pub fn write_nnef(onnx: &Path, out: &Path) -> Result<()> {
     // The ONNX file must not change between hashing and parsing.
     if source_key(onnx).ok().as_ref() != Some(&key) {
         return Err(Error::ModelLoad {
-            path: onnx.to_path_buf(),
             message: "the file changed while it was being converted; try again".into(),
-        });
+        }
+        .with_path(onnx.to_path_buf()));
     }
     let written = write_atomically(out, |w| {
         nnef_framework().write_to_tar(&loaded.typed, w).map(|_| ())
     });
     written.map_err(|e| match e {
-        AtomicWriteError::Io(source) => Error::Io {
-            path: out.to_path_buf(),
-            source,
-        },
+        AtomicWriteError::Io(source) => Error::Io { source }.with_path(out.to_path_buf()),
         AtomicWriteError::Content(e) => Error::ModelLoad {
-            path: out.to_path_buf(),
             message: format!("cannot write NNEF: {}", one_line(&e)),
-        },
+        }
+        .with_path(out.to_path_buf()),
     })
 }
 

@@ -31,8 +31,8 @@ impl std::fmt::Display for ModelFormat {
     }
 }
 
-/// A model read from disk: a typed graph (decluttered unless asked otherwise), not yet optimized
-/// for this CPU.
+/// A model read from disk: a typed, decluttered graph, not yet optimized for this CPU. Its graph
+/// stays inside the crate; [`LoadedModel::summary`] describes it without tract types.
 pub struct LoadedModel {
     /// The file read.
     pub path: PathBuf,
@@ -40,11 +40,56 @@ pub struct LoadedModel {
     pub format: ModelFormat,
     /// The typed, decluttered graph with a fixed `[1, 3, S, S]` input (and, for a version-2
     /// model, the fidelity input `weight`, `[1]`, second).
-    pub typed: TypedModel,
-    /// Every `metadata_props` entry (validated or not).
-    pub raw_metadata: BTreeMap<String, String>,
+    pub(crate) typed: TypedModel,
     /// Time spent reading, parsing and typing the file.
     pub load_time: Duration,
+}
+
+/// One input or output of a loaded graph, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSummary {
+    /// Node name.
+    pub name: String,
+    /// Element type and shape as tract prints them, e.g. `1,3,128,128,F32`.
+    pub fact: String,
+}
+
+/// What `daefr inspect` shows of a loaded graph.
+#[derive(Debug, Clone)]
+pub struct GraphSummary {
+    /// Inputs in order.
+    pub inputs: Vec<TensorSummary>,
+    /// Outputs in order.
+    pub outputs: Vec<TensorSummary>,
+    /// Nodes of the decluttered graph.
+    pub nodes: usize,
+    /// Operator counts, MACs and parameters.
+    pub stats: super::stats::GraphStats,
+}
+
+impl LoadedModel {
+    /// Inputs, outputs, node count and cost of the decluttered graph.
+    pub fn summary(&self) -> Result<GraphSummary> {
+        let model = &self.typed;
+        let err = |e: TractError| load_error(&self.path, one_line(&e));
+        let describe = |outlets: &[OutletId]| -> Result<Vec<TensorSummary>> {
+            outlets
+                .iter()
+                .map(|outlet| {
+                    Ok(TensorSummary {
+                        name: model.node(outlet.node).name.clone(),
+                        fact: format!("{:?}", model.outlet_fact(*outlet).map_err(err)?),
+                    })
+                })
+                .collect()
+        };
+        Ok(GraphSummary {
+            inputs: describe(&model.inputs)?,
+            outputs: describe(&model.outputs)?,
+            nodes: model.nodes().len(),
+            stats: super::stats::graph_stats(model).map_err(err)?,
+        })
+    }
 }
 
 /// Guesses the format from the file name: `.onnx` is ONNX, anything with `nnef` in it is NNEF.
@@ -68,9 +113,9 @@ pub(crate) fn one_line(e: &TractError) -> String {
 
 fn load_error(path: &Path, message: impl Into<String>) -> Error {
     Error::ModelLoad {
-        path: path.to_path_buf(),
         message: message.into(),
     }
+    .with_path(path.to_path_buf())
 }
 
 fn shape_text(dims: &[Option<i64>]) -> String {
@@ -93,11 +138,11 @@ fn check_shape(path: &Path, which: &str, dims: &[Option<i64>], size: u32) -> Res
         return Ok(());
     }
     Err(Error::ModelShape {
-        path: path.to_path_buf(),
         which: which.to_string(),
         expected: format!("[1, 3, {size}, {size}] (daefr.input_size = {size})"),
         found: shape_text(dims),
-    })
+    }
+    .with_path(path.to_path_buf()))
 }
 
 fn proto_dims(info: &pb::ValueInfoProto) -> Vec<Option<i64>> {
@@ -194,10 +239,7 @@ fn check_typed_input(path: &Path, name: &str, fact: &TypedFact) -> Result<()> {
 
 fn check_exists(path: &Path) -> Result<()> {
     std::fs::metadata(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| Error::Io { source }.with_path(path.to_path_buf()))
         .and_then(|m| {
             if m.is_file() {
                 Ok(())
@@ -230,11 +272,6 @@ fn read_onnx_proto(path: &Path) -> Result<pb::ModelProto> {
 /// Loads an ONNX file: reads metadata, checks the declared input/output shapes against
 /// `daefr.input_size`, fixes the input fact, types and declutters the graph.
 pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
-    load_onnx_with(path, true)
-}
-
-/// [`load_onnx`], optionally without decluttering (to look at the graph as the file has it).
-pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, ModelMetadata)> {
     let start = Instant::now();
     let proto = read_onnx_proto(path)?;
     let raw: BTreeMap<String, String> = proto
@@ -242,7 +279,7 @@ pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, Mode
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
-    let meta = ModelMetadata::from_props(path, raw.clone())?;
+    let meta = ModelMetadata::from_props(path, raw)?;
     let size = meta.input_size;
 
     let graph = proto
@@ -295,20 +332,13 @@ pub fn load_onnx_with(path: &Path, declutter: bool) -> Result<(LoadedModel, Mode
     }
     let typed = model
         .into_typed()
-        .and_then(|m| {
-            if declutter {
-                m.into_decluttered()
-            } else {
-                Ok(m)
-            }
-        })
+        .and_then(|m| m.into_decluttered())
         .map_err(|e| load_error(path, format!("cannot type graph: {}", one_line(&e))))?;
     check_typed_output(path, &typed, size)?;
     let loaded = LoadedModel {
         path: path.to_path_buf(),
         format: ModelFormat::Onnx,
         typed,
-        raw_metadata: raw,
         load_time: start.elapsed(),
     };
     Ok((loaded, meta))
@@ -336,11 +366,11 @@ fn check_weight_input(path: &Path, name: &str, dims: &[Option<i64>]) -> Result<(
         return Ok(());
     }
     Err(Error::ModelShape {
-        path: path.to_path_buf(),
         which: WEIGHT_INPUT.to_string(),
         expected: "[1]".to_string(),
         found: shape_text(dims),
-    })
+    }
+    .with_path(path.to_path_buf()))
 }
 
 fn typed_dims(fact: &TypedFact) -> Vec<Option<i64>> {
@@ -403,7 +433,7 @@ pub fn load_nnef(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
             Some((key.to_string(), value))
         })
         .collect();
-    let meta = ModelMetadata::from_props(path, raw.clone())?;
+    let meta = ModelMetadata::from_props(path, raw)?;
     let want_inputs = expected_inputs(&meta);
     if typed.inputs.len() != want_inputs || typed.outputs.len() != 1 {
         return Err(load_error(
@@ -433,7 +463,6 @@ pub fn load_nnef(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
         path: path.to_path_buf(),
         format: ModelFormat::Nnef,
         typed,
-        raw_metadata: raw,
         load_time: start.elapsed(),
     };
     Ok((loaded, meta))

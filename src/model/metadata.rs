@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
-
+use crate::geometry::Template;
 use crate::{Error, Result};
 
 /// Contract versions this runtime understands (`daefr.format_version`): 1 has one input (the
@@ -28,33 +27,6 @@ pub const KEY_TEMPLATE: &str = "daefr.template";
 pub const KEY_INPUT_RANGE: &str = "daefr.input_range";
 /// Metadata key holding the channel order, `RGB` or `BGR`.
 pub const KEY_CHANNEL_ORDER: &str = "daefr.channel_order";
-
-/// Alignment template: mean landmark positions in model-input pixels (x right, y down).
-///
-/// `right_eye` is the subject's right eye, on the image's left side.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-pub struct Template {
-    /// Subject's right eye (image left).
-    pub right_eye: [f32; 2],
-    /// Subject's left eye (image right).
-    pub left_eye: [f32; 2],
-    /// Tip of the nose.
-    pub nose_tip: [f32; 2],
-    /// Centre of the mouth.
-    pub mouth_center: [f32; 2],
-}
-
-impl Template {
-    /// The four landmarks in BlazeFace keypoint order (right eye, left eye, nose tip, mouth).
-    pub fn points(&self) -> [[f32; 2]; 4] {
-        [
-            self.right_eye,
-            self.left_eye,
-            self.nose_tip,
-            self.mouth_center,
-        ]
-    }
-}
 
 /// Channel order of the network's input and output tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +69,12 @@ pub struct ModelMetadata {
 impl ModelMetadata {
     /// Validates raw `metadata_props` against the contract; errors name `path` and the key.
     pub fn from_props(path: &Path, raw: BTreeMap<String, String>) -> Result<ModelMetadata> {
-        let err = |key: &str, problem: String| Error::ModelMetadata {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            problem,
+        let err = |key: &str, problem: String| {
+            Error::ModelMetadata {
+                key: key.to_string(),
+                problem,
+            }
+            .with_path(path.to_path_buf())
         };
         let get = |key: &str| {
             raw.get(key)

@@ -5,13 +5,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use super::cache::fresh_cache_for;
 use super::load::{format_of, load_any, load_onnx, one_line, ModelFormat};
-use super::metadata::{ModelMetadata, Template};
+use super::metadata::ModelMetadata;
 use super::tensor_io::{image_to_planes, planes_to_image};
+use crate::geometry::Template;
+use crate::tuning::{optimize_scope, KernelThreads};
 use crate::{Error, Result};
 
 /// How to load a model.
@@ -54,7 +55,7 @@ pub struct Restorer {
     format: ModelFormat,
     meta: ModelMetadata,
     state: Mutex<TypedSimpleState>,
-    executor: Option<Executor>,
+    threads: KernelThreads,
     load_time: Duration,
     fidelity: Option<f32>,
 }
@@ -96,13 +97,17 @@ impl Restorer {
         let plan = optimize_scope()
             .and_then(|scope| scope.enter(|| loaded.typed.into_optimized()))
             .and_then(|m| m.into_runnable())
-            .map_err(|e| Error::ModelLoad {
-                path: source.clone(),
-                message: format!("cannot optimize graph: {}", one_line(&e)),
+            .map_err(|e| {
+                Error::ModelLoad {
+                    message: format!("cannot optimize graph: {}", one_line(&e)),
+                }
+                .with_path(source.clone())
             })?;
-        let state = TypedSimpleState::new(&plan).map_err(|e| Error::ModelLoad {
-            path: source.clone(),
-            message: one_line(&e),
+        let state = TypedSimpleState::new(&plan).map_err(|e| {
+            Error::ModelLoad {
+                message: one_line(&e),
+            }
+            .with_path(source.clone())
         })?;
         log::info!(
             "loaded {} ({}): read {:?}, optimize {:?}",
@@ -111,10 +116,7 @@ impl Restorer {
             loaded.load_time,
             optimize_start.elapsed()
         );
-        let executor = match opts.threads {
-            Some(n) if n > 1 => Some(Executor::multithread(super::cap_threads(n))),
-            _ => None,
-        };
+        let threads = KernelThreads::new(opts.threads);
         let fidelity = match (meta.fidelity_default, opts.fidelity) {
             (Some(default), given) => Some(given.unwrap_or(default)),
             (None, Some(w)) => {
@@ -132,7 +134,7 @@ impl Restorer {
             format: loaded.format,
             meta,
             state: Mutex::new(state),
-            executor,
+            threads,
             load_time: start.elapsed(),
             fidelity,
         })
@@ -181,11 +183,14 @@ impl Restorer {
                 width: face.width(),
                 height: face.height(),
                 size,
-            });
+            }
+            .with_path(self.path.clone()));
         }
-        let infer_err = |e: TractError| Error::Inference {
-            path: self.path.clone(),
-            message: one_line(&e),
+        let infer_err = |e: TractError| {
+            Error::Inference {
+                message: one_line(&e),
+            }
+            .with_path(self.path.clone())
         };
         let s = size as usize;
         let mut input = Tensor::zero::<f32>(&[1, 3, s, s]).map_err(infer_err)?;
@@ -219,42 +224,41 @@ impl Restorer {
     pub fn restore_at(&self, face: &RgbImage, w: Option<f32>) -> Result<RgbImage> {
         let size = self.meta.input_size;
         let s = size as usize;
-        let infer_err = |e: TractError| Error::Inference {
-            path: self.path.clone(),
-            message: one_line(&e),
+        let infer_err = |e: TractError| {
+            Error::Inference {
+                message: one_line(&e),
+            }
+            .with_path(self.path.clone())
         };
         let inputs = self.inputs(face, w)?;
         let outputs = {
             // A poisoned lock only means another thread panicked mid-run; the state is rebuilt
             // from scratch by every run, so it is safe to keep using it.
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let run = || state.run(inputs);
-            match &self.executor {
-                Some(executor) => multithread_tract_scope(executor.clone(), run),
-                None => run(),
-            }
-            .map_err(infer_err)?
+            self.threads.run(|| state.run(inputs)).map_err(infer_err)?
         };
-        let output = outputs.first().ok_or_else(|| Error::Inference {
-            path: self.path.clone(),
-            message: "model produced no output".into(),
+        let output = outputs.first().ok_or_else(|| {
+            Error::Inference {
+                message: "model produced no output".into(),
+            }
+            .with_path(self.path.clone())
         })?;
         let expected = [1, 3, s, s];
         if output.shape() != expected {
             return Err(Error::Inference {
-                path: self.path.clone(),
                 message: format!("output shape {:?}, expected {:?}", output.shape(), expected),
-            });
+            }
+            .with_path(self.path.clone()));
         }
         let view = output.try_as_plain_ram().map_err(infer_err)?;
         let planes = view.as_slice::<f32>().map_err(infer_err)?;
         if let Some(bad) = planes.iter().find(|v| !v.is_finite()) {
             return Err(Error::Inference {
-                path: self.path.clone(),
                 message: format!(
                     "model output holds a non-finite value ({bad}); face left as it was"
                 ),
-            });
+            }
+            .with_path(self.path.clone()));
         }
         Ok(planes_to_image(
             planes,
@@ -267,16 +271,18 @@ impl Restorer {
     /// Runs the network `iters` times on `face` and times every node of the optimized plan.
     /// Returns one entry per node, in execution order, with its total time over the runs.
     pub fn profile(&self, face: &RgbImage, iters: usize) -> Result<Vec<NodeTime>> {
-        let infer_err = |e: TractError| Error::Inference {
-            path: self.path.clone(),
-            message: one_line(&e),
+        let infer_err = |e: TractError| {
+            Error::Inference {
+                message: one_line(&e),
+            }
+            .with_path(self.path.clone())
         };
         let inputs = self.inputs(face, None)?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut times: std::collections::HashMap<usize, NodeTime> = Default::default();
         let mut order = Vec::new();
         for _ in 0..iters.max(1) {
-            let mut run = || {
+            let run = || {
                 state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, inputs| {
                     let start = Instant::now();
                     let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
@@ -293,11 +299,7 @@ impl Restorer {
                     out
                 })
             };
-            match &self.executor {
-                Some(executor) => multithread_tract_scope(executor.clone(), run),
-                None => run(),
-            }
-            .map_err(infer_err)?;
+            self.threads.run(run).map_err(infer_err)?;
         }
         Ok(order
             .into_iter()
@@ -322,24 +324,6 @@ impl Restorer {
     }
 }
 
-/// Environment variable: set to `1` to let tract pick its direct spatial convolution again.
-pub const DIRECT_CONV_ENV: &str = "DAEFR_DIRECT_CONV";
-
-/// tract knobs applied while optimizing. tract 0.23.9 picks `DirectSpatialConv` for our 3x3
-/// convolutions on 128-px maps; on x86-64 (AVX2) it ran at well under half the speed of the
-/// im2col + matmul path (`fma_mmm_f32_16x6`) it otherwise takes (see BENCHMARKS.md), so it is
-/// disabled there. Other targets keep tract's choice (unmeasured); `DAEFR_DIRECT_CONV=1|0`
-/// overrides either way.
-pub(crate) fn optimize_scope() -> TractResult<tract_onnx::tract_core::knobs::KnobScope> {
-    let direct = match std::env::var(DIRECT_CONV_ENV).ok().as_deref() {
-        Some("1") => true,
-        Some("0") => false,
-        _ => !cfg!(target_arch = "x86_64"),
-    };
-    let disable = if direct { "false" } else { "true" };
-    tract_onnx::tract_core::knobs::KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", disable)])
-}
-
 /// Time spent in one node of the optimized plan (see [`Restorer::profile`]).
 #[derive(Debug, Clone)]
 pub struct NodeTime {
@@ -353,8 +337,8 @@ pub struct NodeTime {
     pub time: Duration,
 }
 
-#[allow(dead_code)]
-fn assert_send() {
+// `Restorer` must stay `Send`: the live loop moves one into each restore worker.
+const _: fn() = || {
     fn is_send<T: Send>() {}
     is_send::<Restorer>();
-}
+};

@@ -19,7 +19,7 @@ pub struct GraphStats {
 }
 
 /// Counts operators and sums tract's per-node FMA cost over `model`.
-pub fn graph_stats(model: &TypedModel) -> TractResult<GraphStats> {
+pub(crate) fn graph_stats(model: &TypedModel) -> TractResult<GraphStats> {
     let mut stats = GraphStats::default();
     for node in model.nodes() {
         let name = node.op.name().to_string();

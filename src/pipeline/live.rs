@@ -11,24 +11,29 @@
 //! before it never waits; replaced frames are counted as dropped. A restore job is only handed
 //! over when a worker is idle (rendezvous channel), so restoring never delays a frame: each frame
 //! shows the last restored face of every track, pasted at the track's current, smoothed position.
+//!
+//! The threads only move messages: what to restore is decided by the pure
+//! [`Scheduler`](super::scheduler::Scheduler), what to show by the pure
+//! [`compose`](super::compose::compose). Each thread keeps its own counters; they travel with the
+//! frames (for the overlay) and are merged into [`LiveStats`] when the threads are joined.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use image::RgbImage;
 
+use super::compose::{compose, OverlayFigures, OverlayFlags};
 use super::mailbox::{latest, LatestSender};
-use super::scheduler::{eligible, refresh_order};
+use super::scheduler::{RestoreResult, Scheduler, ShownFace};
 use super::stages::{FaceCompositor, FaceRestorer, FrameDetector};
-use super::stats::{memory_mb, LatencyHistogram, LiveStats, RSS_EVERY};
-use super::tracker::{Tracker, TrackerConfig};
+use super::stats::{memory_mb, sample_rss, LatencyHistogram, LiveStats, StageTime, RSS_EVERY};
+use super::tracker::TrackerConfig;
 use crate::capture::{Frame, FrameSource};
-use crate::config::{FaultConfig, OverlayConfig, PipelineConfig};
-use crate::detect::Face;
-use crate::display::{DisplayError, DisplaySink, FaceBox, Overlay};
+use crate::display::{DisplayError, DisplaySink, Overlay};
+use crate::geometry::Face;
 
 /// A failure that stops the live loop.
 #[derive(Debug, thiserror::Error)]
@@ -67,41 +72,108 @@ pub struct LiveStages {
     pub display: Box<dyn DisplaySink>,
 }
 
-/// Parameters of one live run.
+/// How long to wait before reopening a failed source: `initial`, doubling up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First wait after an error.
+    pub initial: Duration,
+    /// Longest wait between attempts.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 250 ms, doubling up to 5 s.
+    fn default() -> Self {
+        RetryPolicy {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Parameters of one live run (a board profile converts into them).
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
-    /// Tracking and scheduling.
-    pub pipeline: PipelineConfig,
+    /// Tracking and keypoint smoothing (its `fps` is the source's nominal rate).
+    pub tracking: TrackerConfig,
+    /// At most this many faces per frame are restored and shown restored, the biggest first.
+    pub max_faces: usize,
     /// Overlays.
-    pub overlay: OverlayConfig,
-    /// Camera retry policy.
-    pub faults: FaultConfig,
-    /// Minimum detector score.
-    pub min_score: f32,
-    /// The source's nominal frame rate (for smoothing).
-    pub source_fps: f32,
+    pub overlay: OverlayFlags,
+    /// Source retry policy.
+    pub retry: RetryPolicy,
     /// Stop after capturing this many frames.
     pub max_frames: Option<u64>,
     /// Stop after this long.
     pub max_duration: Option<Duration>,
 }
 
-/// What travels from capture to detection.
-enum Captured {
-    Frame(Frame),
-    NoSignal(String),
+impl Default for LiveOptions {
+    /// A profile's defaults: 3 faces, IoU 0.3, 5 missed frames, One-Euro 1 Hz / 0.02 at 30 fps,
+    /// FPS and timing overlays, 250 ms..5 s retries, no limits.
+    fn default() -> Self {
+        LiveOptions {
+            tracking: TrackerConfig {
+                match_iou: 0.3,
+                max_missed: 5,
+                min_cutoff_hz: 1.0,
+                beta: 0.02,
+                fps: 30.0,
+            },
+            max_faces: 3,
+            overlay: OverlayFlags::default(),
+            retry: RetryPolicy::default(),
+            max_frames: None,
+            max_duration: None,
+        }
+    }
 }
 
-/// One face as the display thread needs it.
-struct ShownFace {
-    face: Face,
-    restored: Option<Arc<RgbImage>>,
-    eligible: bool,
+/// The capture thread's counters.
+#[derive(Debug, Clone, Copy, Default)]
+struct CaptureCounters {
+    frames_captured: u64,
+    dropped_before_detect: u64,
+    capture_errors: u64,
+}
+
+/// The detect thread's counters (restore results are counted where they arrive).
+#[derive(Debug, Clone, Copy, Default)]
+struct DetectCounters {
+    dropped_before_display: u64,
+    faces_detected: u64,
+    faces_restored: u64,
+    restore_errors: u64,
+    detect: StageTime,
+    restore: StageTime,
+}
+
+/// The display thread's counters.
+#[derive(Debug, Clone, Default)]
+struct DisplayCounters {
+    frames_shown: u64,
+    frames_with_restored_faces: u64,
+    no_signal_screens: u64,
+    display_errors: u64,
+    compose: StageTime,
+    present: StageTime,
+    latency: LatencyHistogram,
+    rss_samples: Vec<(u64, f64)>,
+}
+
+/// What travels from capture to detection.
+enum Captured {
+    Frame(Frame, CaptureCounters),
+    NoSignal(String),
 }
 
 /// What travels from detection to display.
 enum Tracked {
-    Frame { frame: Frame, faces: Vec<ShownFace> },
+    Frame {
+        frame: Frame,
+        faces: Vec<ShownFace>,
+        upstream: (CaptureCounters, DetectCounters),
+    },
     NoSignal(String),
 }
 
@@ -112,21 +184,6 @@ struct Job {
     face: Face,
 }
 
-struct JobResult {
-    track: u64,
-    seq: u64,
-    restored: Option<Arc<RgbImage>>,
-    ms: f64,
-}
-
-type SharedStats = Arc<Mutex<LiveStats>>;
-
-fn with_stats(stats: &SharedStats, f: impl FnOnce(&mut LiveStats)) {
-    if let Ok(mut s) = stats.lock() {
-        f(&mut s);
-    }
-}
-
 /// Runs the loop until `stop` is set, the frame or time limit is reached, or the display window
 /// is closed; then lets frames in flight drain, joins every thread and returns the statistics.
 pub fn run_live(
@@ -135,7 +192,6 @@ pub fn run_live(
     stop: Arc<AtomicBool>,
 ) -> Result<LiveStats, LiveError> {
     let started = Instant::now();
-    let stats: SharedStats = Arc::new(Mutex::new(LiveStats::default()));
     let LiveStages {
         mut source,
         detector,
@@ -149,63 +205,95 @@ pub fn run_live(
     let (capture_tx, capture_rx) = latest::<Captured>();
     let (display_tx, display_rx) = latest::<Tracked>();
     let (job_tx, job_rx) = bounded::<Job>(0);
-    let (result_tx, result_rx) = unbounded::<JobResult>();
+    let (result_tx, result_rx) = unbounded::<RestoreResult>();
 
     let spawn = |name: &'static str| thread::Builder::new().name(format!("daefr-{name}"));
-    let mut handles = Vec::new();
     source.watch_stop(stop.clone());
     let capture = {
-        let (stats, stop, options) = (stats.clone(), stop.clone(), options.clone());
+        let (stop, options) = (stop.clone(), options.clone());
         spawn("capture")
-            .spawn(move || capture_loop(source, capture_tx, &options, &stop, &stats))
+            .spawn(move || capture_loop(source, capture_tx, &options, &stop))
             .map_err(|e| LiveError::Spawn("capture", e))?
     };
+    let mut workers = Vec::new();
     for (i, restorer) in restorers.into_iter().enumerate() {
         let (jobs, results) = (job_rx.clone(), result_tx.clone());
         let h = spawn("restore")
             .spawn(move || restore_loop(restorer, jobs, results))
             .map_err(|e| LiveError::Spawn("restore", e))?;
-        handles.push(("restore", h));
+        workers.push(h);
         log::debug!("live: restore worker {i} started");
     }
     drop((job_rx, result_tx));
-    {
-        let (stats, options) = (stats.clone(), options.clone());
-        let h = spawn("detect")
-            .spawn(move || {
-                detect_loop(
-                    detector, capture_rx, job_tx, result_rx, display_tx, &options, &stats,
-                )
-            })
-            .map_err(|e| LiveError::Spawn("detect", e))?;
-        handles.push(("detect", h));
-    }
-    {
-        let (stats, stop, overlay) = (stats.clone(), stop.clone(), options.overlay);
-        let h = spawn("display")
-            .spawn(move || display_loop(display, compositor, display_rx, overlay, &stop, &stats))
-            .map_err(|e| LiveError::Spawn("display", e))?;
-        handles.push(("display", h));
-    }
+    let detect = {
+        let options = options.clone();
+        let scheduler = Scheduler::new(options.tracking, options.max_faces);
+        spawn("detect")
+            .spawn(move || detect_loop(detector, scheduler, capture_rx, job_tx, result_rx, display_tx))
+            .map_err(|e| LiveError::Spawn("detect", e))?
+    };
+    let display = {
+        let (stop, overlay) = (stop.clone(), options.overlay);
+        spawn("display")
+            .spawn(move || display_loop(display, compositor, display_rx, overlay, &stop))
+            .map_err(|e| LiveError::Spawn("display", e))?
+    };
 
+    // Any thread that panicked stops the others; the first one named is reported.
     let mut panicked = None;
-    let captured = capture.join().unwrap_or_else(|_| {
-        stop.store(true, Ordering::SeqCst);
-        panicked = Some("capture");
-        Ok(())
-    });
-    for (name, handle) in handles {
-        if handle.join().is_err() {
+    let mut joined = |name: &'static str, ok: bool| {
+        if !ok {
             stop.store(true, Ordering::SeqCst);
             panicked.get_or_insert(name);
         }
-    }
+    };
+    let captured = capture.join();
+    joined("capture", captured.is_ok());
+    let workers_ok = workers.into_iter().map(|h| h.join().is_ok()).all(|ok| ok);
+    joined("restore", workers_ok);
+    let detected = detect.join();
+    joined("detect", detected.is_ok());
+    let displayed = display.join();
+    joined("display", displayed.is_ok());
     if let Some(name) = panicked {
         return Err(LiveError::ThreadPanicked(name));
     }
-    captured?;
-    let mut out = stats.lock().map(|s| s.clone()).unwrap_or_default();
-    out.wall_s = started.elapsed().as_secs_f64();
+    let (Ok(captured), Ok(detected), Ok(displayed)) = (captured, detected, displayed) else {
+        return Err(LiveError::ThreadPanicked("live"));
+    };
+    let (capture, source_result) = captured;
+    source_result?;
+    Ok(merge(capture, detected, displayed, started.elapsed()))
+}
+
+/// The run's statistics from each thread's own counters.
+fn merge(
+    capture: CaptureCounters,
+    detect: DetectCounters,
+    display: DisplayCounters,
+    wall: Duration,
+) -> LiveStats {
+    let mut out = LiveStats {
+        frames_captured: capture.frames_captured,
+        dropped_before_detect: capture.dropped_before_detect,
+        capture_errors: capture.capture_errors,
+        dropped_before_display: detect.dropped_before_display,
+        faces_detected: detect.faces_detected,
+        faces_restored: detect.faces_restored,
+        restore_errors: detect.restore_errors,
+        detect: detect.detect,
+        restore: detect.restore,
+        frames_shown: display.frames_shown,
+        frames_with_restored_faces: display.frames_with_restored_faces,
+        no_signal_screens: display.no_signal_screens,
+        display_errors: display.display_errors,
+        compose: display.compose,
+        present: display.present,
+        latency: display.latency.summary(),
+        rss_samples: display.rss_samples,
+        wall_s: wall.as_secs_f64(),
+        ..LiveStats::default()
+    };
     if out.wall_s > 0.0 {
         out.display_fps = out.frames_shown as f64 / out.wall_s;
         out.restored_faces_per_s = out.faces_restored as f64 / out.wall_s;
@@ -216,7 +304,7 @@ pub fn run_live(
         out.rss_mb_end = rss;
         out.peak_rss_mb = peak;
     }
-    Ok(out)
+    out
 }
 
 /// Sleeps up to `total`, waking early when `stop` is set.
@@ -233,30 +321,31 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool, deadline: Option<Ins
 }
 
 /// Captures until stopped, out of frames or time, or until a source that allows it
-/// ([`FrameSource::max_failures_in_a_row`]) failed too often in a row.
+/// ([`FrameSource::max_failures_in_a_row`]) failed too often in a row. Returns its counters and
+/// whether the source gave up.
 fn capture_loop(
     mut source: Box<dyn FrameSource>,
     out: LatestSender<Captured>,
     options: &LiveOptions,
     stop: &AtomicBool,
-    stats: &SharedStats,
-) -> Result<(), LiveError> {
+) -> (CaptureCounters, Result<(), LiveError>) {
+    let mut counters = CaptureCounters::default();
     let deadline = options.max_duration.map(|d| Instant::now() + d);
-    let initial = Duration::from_millis(options.faults.retry_initial_ms);
-    let max = Duration::from_millis(options.faults.retry_max_ms);
+    let RetryPolicy { initial, max } = options.retry;
     let mut backoff = initial;
-    let mut seq = 0u64;
     let mut failures = 0u32;
     loop {
         if stop.load(Ordering::SeqCst)
             || deadline.is_some_and(|d| Instant::now() >= d)
-            || options.max_frames.is_some_and(|n| seq >= n)
+            || options
+                .max_frames
+                .is_some_and(|n| counters.frames_captured >= n)
         {
-            return Ok(());
+            return (counters, Ok(()));
         }
         let captured = source.next_frame();
         if stop.load(Ordering::SeqCst) {
-            return Ok(()); // woken from a frame wait by the stop: nothing more to show
+            return (counters, Ok(())); // woken from a frame wait by the stop: nothing to show
         }
         match captured {
             Ok(image) => {
@@ -267,33 +356,32 @@ fn capture_loop(
                 backoff = initial;
                 let frame = Frame {
                     image: Arc::new(image),
-                    seq,
+                    seq: counters.frames_captured,
                     captured_at: Instant::now(),
-                    truth: source.last_truth(),
                 };
-                seq += 1;
-                with_stats(stats, |s| s.frames_captured += 1);
-                if let Some(Captured::Frame(_)) = out.send(Captured::Frame(frame)) {
-                    with_stats(stats, |s| s.dropped_before_detect += 1);
+                counters.frames_captured += 1;
+                if let Some(Captured::Frame(..)) = out.send(Captured::Frame(frame, counters)) {
+                    counters.dropped_before_detect += 1;
                 }
             }
             Err(e) => {
                 failures += 1;
-                with_stats(stats, |s| s.capture_errors += 1);
+                counters.capture_errors += 1;
                 if source
                     .max_failures_in_a_row()
                     .is_some_and(|limit| failures >= limit)
                 {
-                    return Err(LiveError::SourceGaveUp {
+                    let gave_up = LiveError::SourceGaveUp {
                         source_name: source.describe(),
                         failures,
                         last: e.to_string(),
-                    });
+                    };
+                    return (counters, Err(gave_up));
                 }
                 log::warn!("live: {e}; retrying in {} ms", backoff.as_millis());
                 let detail = format!("{e}; retrying in {:.1} s", backoff.as_secs_f32());
-                if let Some(Captured::Frame(_)) = out.send(Captured::NoSignal(detail)) {
-                    with_stats(stats, |s| s.dropped_before_detect += 1);
+                if let Some(Captured::Frame(..)) = out.send(Captured::NoSignal(detail)) {
+                    counters.dropped_before_detect += 1;
                 }
                 sleep_unless_stopped(backoff, stop, deadline);
                 if let Err(e) = source.reconnect() {
@@ -308,7 +396,7 @@ fn capture_loop(
 fn restore_loop(
     mut restorer: Box<dyn FaceRestorer>,
     jobs: Receiver<Job>,
-    results: Sender<JobResult>,
+    results: Sender<RestoreResult>,
 ) {
     for job in jobs {
         let t0 = Instant::now();
@@ -319,7 +407,7 @@ fn restore_loop(
                 None
             }
         };
-        let result = JobResult {
+        let result = RestoreResult {
             track: job.track,
             seq: job.seq,
             restored,
@@ -331,116 +419,84 @@ fn restore_loop(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Detects faces on each frame, feeds the scheduler and hands its restore requests to idle
+/// workers; the frame and its faces go on to the display.
 fn detect_loop(
     mut detector: Box<dyn FrameDetector>,
+    mut scheduler: Scheduler,
     input: Receiver<Captured>,
     jobs: Sender<Job>,
-    results: Receiver<JobResult>,
+    results: Receiver<RestoreResult>,
     out: LatestSender<Tracked>,
-    options: &LiveOptions,
-    stats: &SharedStats,
-) {
-    let p = &options.pipeline;
-    let mut tracker = Tracker::new(TrackerConfig {
-        match_iou: p.match_iou,
-        max_missed: p.max_missed,
-        min_cutoff_hz: p.smooth_min_cutoff_hz,
-        beta: p.smooth_beta,
-        fps: options.source_fps,
-    });
-    let max_faces = p.max_faces as usize;
+) -> DetectCounters {
+    let mut counters = DetectCounters::default();
     for item in input {
-        let frame = match item {
-            Captured::Frame(frame) => frame,
+        let (frame, capture) = match item {
+            Captured::Frame(frame, capture) => (frame, capture),
             Captured::NoSignal(detail) => {
                 if let Some(Tracked::Frame { .. }) = out.send(Tracked::NoSignal(detail)) {
-                    with_stats(stats, |s| s.dropped_before_display += 1);
+                    counters.dropped_before_display += 1;
                 }
                 continue;
             }
         };
         let t0 = Instant::now();
-        let faces = match detector.detect_frame(&frame) {
-            Ok(mut faces) => {
-                faces.retain(|f| f.score >= options.min_score);
-                faces
+        // The detector applies its own score threshold (the profile's `model.min_score`).
+        let faces = detector.detect_frame(&frame).unwrap_or_else(|e| {
+            log::warn!("live: detection failed on frame {}: {e}", frame.seq);
+            Vec::new()
+        });
+        counters.detect.add(t0.elapsed().as_secs_f64() * 1e3);
+        counters.faces_detected += faces.len() as u64;
+        let finished: Vec<RestoreResult> = results.try_iter().collect();
+        for r in &finished {
+            if r.restored.is_some() {
+                counters.faces_restored += 1;
+                counters.restore.add(r.ms);
+            } else {
+                counters.restore_errors += 1;
             }
-            Err(e) => {
-                log::warn!("live: detection failed on frame {}: {e}", frame.seq);
-                Vec::new()
-            }
-        };
-        let detect_ms = t0.elapsed().as_secs_f64() * 1e3;
-        tracker.update(&faces, frame.seq);
-        for r in results.try_iter() {
-            with_stats(stats, |s| {
-                if r.restored.is_some() {
-                    s.faces_restored += 1;
-                    s.restore.add(r.ms);
-                } else {
-                    s.restore_errors += 1;
-                }
-            });
-            tracker.finish(r.track, r.restored, r.seq);
         }
-        let picked = eligible(tracker.visible(), max_faces);
-        let mut started = Vec::new();
-        for id in refresh_order(&picked) {
-            let Some(track) = picked.iter().find(|t| t.id == id) else {
-                continue;
-            };
+        let plan = scheduler.on_frame(frame.seq, &faces, finished);
+        for request in plan.requests {
             let job = Job {
-                track: id,
+                track: request.track,
                 frame: frame.image.clone(),
                 seq: frame.seq,
-                face: track.face,
+                face: request.face,
             };
             // Rendezvous: succeeds only if a worker is idle right now.
             if jobs.try_send(job).is_err() {
                 break;
             }
-            started.push(id);
+            scheduler.started(request.track);
         }
-        let picked_ids: Vec<u64> = picked.iter().map(|t| t.id).collect();
-        for id in started {
-            tracker.set_pending(id);
-        }
-        let shown: Vec<ShownFace> = tracker
-            .visible()
-            .map(|t| ShownFace {
-                face: t.face,
-                restored: t.restored.as_ref().map(|(img, _)| img.clone()),
-                eligible: picked_ids.contains(&t.id),
-            })
-            .collect();
-        with_stats(stats, |s| {
-            s.detect.add(detect_ms);
-            s.faces_detected += faces.len() as u64;
-        });
-        if let Some(Tracked::Frame { .. }) = out.send(Tracked::Frame {
+        let tracked = Tracked::Frame {
             frame,
-            faces: shown,
-        }) {
-            with_stats(stats, |s| s.dropped_before_display += 1);
+            faces: plan.shown,
+            upstream: (capture, counters),
+        };
+        if let Some(Tracked::Frame { .. }) = out.send(tracked) {
+            counters.dropped_before_display += 1;
         }
     }
+    counters
 }
 
+/// Composes and presents every frame it gets; returns its counters.
 fn display_loop(
     mut display: Box<dyn DisplaySink>,
     compositor: Arc<dyn FaceCompositor>,
     input: Receiver<Tracked>,
-    overlay_config: OverlayConfig,
+    flags: OverlayFlags,
     stop: &AtomicBool,
-    stats: &SharedStats,
-) {
-    let mut latency = LatencyHistogram::default();
+) -> DisplayCounters {
+    let mut counters = DisplayCounters::default();
     let mut last_shown: Option<Instant> = None;
     let mut fps = 0.0f64;
     let mut last_size = (640, 480);
     for item in input {
-        let (image, overlay, captured_at, restored_any) = match item {
+        let (frame, faces, (capture, detect)) = match item {
             Tracked::NoSignal(detail) => {
                 let blank = RgbImage::new(last_size.0, last_size.1);
                 let overlay = Overlay {
@@ -450,67 +506,34 @@ fn display_loop(
                 if let Err(e) = display.show(&blank, &overlay) {
                     log::warn!("live: display: {e}");
                 }
-                with_stats(stats, |s| s.no_signal_screens += 1);
+                counters.no_signal_screens += 1;
                 continue;
             }
-            Tracked::Frame { frame, faces } => {
-                let t0 = Instant::now();
-                last_size = frame.image.dimensions();
-                let mut image = (*frame.image).clone();
-                let mut restored_any = false;
-                for face in faces.iter().filter(|f| f.eligible) {
-                    if let Some(restored) = &face.restored {
-                        compositor.paste(&mut image, restored, &face.face);
-                        restored_any = true;
-                    }
-                }
-                let mut overlay = Overlay::default();
-                if overlay_config.split_view {
-                    let half = image.width() / 2;
-                    for (x, y, px) in frame.image.enumerate_pixels() {
-                        if x < half {
-                            image.put_pixel(x, y, *px);
-                        }
-                    }
-                    overlay.split_x = Some(half);
-                }
-                if overlay_config.face_boxes {
-                    overlay.boxes = faces
-                        .iter()
-                        .map(|f| FaceBox {
-                            bbox: f.face.bbox,
-                            restored: f.eligible && f.restored.is_some(),
-                        })
-                        .collect();
-                }
-                let snapshot = stats.lock().map(|s| s.clone()).unwrap_or_default();
-                if overlay_config.fps {
-                    overlay.lines.push(format!(
-                        "{fps:5.1} fps  faces {}  dropped {}",
-                        faces.len(),
-                        snapshot.dropped_before_detect + snapshot.dropped_before_display
-                    ));
-                }
-                if overlay_config.timings {
-                    overlay.lines.push(format!(
-                        "detect {:.0} ms  restore {:.0} ms/face  show {:.0} ms",
-                        snapshot.detect.recent_ms,
-                        snapshot.restore.recent_ms,
-                        snapshot.compose.recent_ms + snapshot.present.recent_ms
-                    ));
-                    overlay
-                        .lines
-                        .push(format!("latency {:.0} ms", latency.summary().mean_ms));
-                }
-                with_stats(stats, |s| s.compose.add(t0.elapsed().as_secs_f64() * 1e3));
-                (image, overlay, frame.captured_at, restored_any)
-            }
+            Tracked::Frame {
+                frame,
+                faces,
+                upstream,
+            } => (frame, faces, upstream),
         };
         let t0 = Instant::now();
-        match display.show(&image, &overlay) {
+        last_size = frame.image.dimensions();
+        let figures = OverlayFigures {
+            fps,
+            dropped: capture.dropped_before_detect + detect.dropped_before_display,
+            detect_ms: detect.detect.recent_ms,
+            restore_ms: detect.restore.recent_ms,
+            show_ms: counters.compose.recent_ms + counters.present.recent_ms,
+            latency_ms: counters.latency.summary().mean_ms,
+        };
+        let composed = compose(&frame.image, &faces, compositor.as_ref(), flags, &figures);
+        counters.compose.add(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        match display.show(&composed.image, &composed.overlay) {
             Ok(()) => {
                 let now = Instant::now();
-                latency.add((now - captured_at).as_secs_f64() * 1e3);
+                counters
+                    .latency
+                    .add((now - frame.captured_at).as_secs_f64() * 1e3);
                 if let Some(prev) = last_shown {
                     let dt = (now - prev).as_secs_f64().max(1e-6);
                     fps = if fps == 0.0 {
@@ -520,27 +543,25 @@ fn display_loop(
                     };
                 }
                 last_shown = Some(now);
-                with_stats(stats, |s| {
-                    s.frames_shown += 1;
-                    if restored_any {
-                        s.frames_with_restored_faces += 1;
-                    }
-                    s.present.add(t0.elapsed().as_secs_f64() * 1e3);
-                    if s.frames_shown % RSS_EVERY == 0 {
-                        s.sample_rss();
-                    }
-                });
+                counters.frames_shown += 1;
+                if composed.restored_faces > 0 {
+                    counters.frames_with_restored_faces += 1;
+                }
+                counters.present.add(t0.elapsed().as_secs_f64() * 1e3);
+                if counters.frames_shown % RSS_EVERY == 0 {
+                    sample_rss(&mut counters.rss_samples, counters.frames_shown);
+                }
             }
             Err(DisplayError::Closed) => {
                 log::info!("live: display closed; stopping");
                 stop.store(true, Ordering::SeqCst);
-                with_stats(stats, |s| s.display_errors += 1);
+                counters.display_errors += 1;
             }
             Err(e) => {
                 log::warn!("live: display: {e}");
-                with_stats(stats, |s| s.display_errors += 1);
+                counters.display_errors += 1;
             }
         }
     }
-    with_stats(stats, |s| s.latency = latency.summary());
+    counters
 }

@@ -1,14 +1,13 @@
 //! The stage traits the live loop runs, and their implementations on the real detector, aligner
 //! and restorer. Tests and benchmarks swap in their own (see `TruthDetector`).
 
-use std::path::Path;
-
 use image::RgbImage;
 
-use crate::align::{align_face, estimate_similarity, paste_face, AlignedFace};
-use crate::capture::Frame;
-use crate::detect::{Face, FaceDetector};
-use crate::model::{LoadOptions, Restorer, Template};
+use crate::align::{estimate_similarity, paste_face_with, BlendMask};
+use crate::capture::{Frame, TruthFeed};
+use crate::detect::FaceDetector;
+use crate::geometry::{Face, Template};
+use crate::model::Restorer;
 use crate::Result;
 
 /// Finds faces in a captured frame.
@@ -22,19 +21,20 @@ pub struct DetectorStage(pub Box<dyn FaceDetector>);
 
 impl FrameDetector for DetectorStage {
     fn detect_frame(&mut self, frame: &Frame) -> Result<Vec<Face>> {
-        self.0.detect(&frame.image)
+        Ok(self.0.detect(&frame.image)?)
     }
 }
 
-/// "Detects" the faces a synthetic source reports it drew: exact boxes and keypoints, no model.
-/// For tests and for benchmarks that measure the rest of the loop.
-#[derive(Debug, Default)]
-pub struct TruthDetector;
+/// "Detects" the faces a synthetic source reports it drew (its [`TruthFeed`]): exact boxes and
+/// keypoints, no model. For tests and for benchmarks that measure the rest of the loop.
+pub struct TruthDetector(pub TruthFeed);
 
 impl FrameDetector for TruthDetector {
     fn detect_frame(&mut self, frame: &Frame) -> Result<Vec<Face>> {
-        Ok(frame
-            .truth
+        Ok(self
+            .0
+            .faces_of(frame.seq)
+            .unwrap_or_default()
             .iter()
             .map(|t| Face {
                 bbox: t.bbox,
@@ -64,13 +64,6 @@ pub struct ModelRestorer {
 }
 
 impl ModelRestorer {
-    /// Loads the model at `path`.
-    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self> {
-        Ok(Self {
-            restorer: Restorer::load(path, options)?,
-        })
-    }
-
     /// Wraps a loaded model.
     pub fn new(restorer: Restorer) -> Self {
         Self { restorer }
@@ -87,9 +80,7 @@ impl ModelRestorer {
 
 impl FaceRestorer for ModelRestorer {
     fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RgbImage> {
-        let size = self.restorer.input_size();
-        let aligned = align_face(frame, face, self.restorer.template(), size)?;
-        self.restorer.restore(&aligned.crop)
+        crate::photo::align_and_restore(&self.restorer, frame, face).map(|(_, restored)| restored)
     }
 }
 
@@ -110,10 +101,12 @@ impl FaceCompositor for TemplateCompositor {
         else {
             return;
         };
-        let aligned = AlignedFace {
-            crop: RgbImage::new(self.size, self.size),
-            transform,
-        };
-        paste_face(frame, restored, &aligned);
+        paste_face_with(
+            frame,
+            restored,
+            &transform,
+            self.size,
+            &BlendMask::default(),
+        );
     }
 }

@@ -158,16 +158,15 @@ pub struct LiveStats {
     pub rss_samples: Vec<(u64, f64)>,
 }
 
-impl LiveStats {
-    /// Adds an RSS sample, halving the resolution when the list is full.
-    pub fn sample_rss(&mut self) {
-        if let Some((rss, _)) = memory_mb() {
-            if self.rss_samples.len() >= MAX_RSS_SAMPLES {
-                let kept: Vec<_> = self.rss_samples.iter().copied().step_by(2).collect();
-                self.rss_samples = kept;
-            }
-            self.rss_samples.push((self.frames_shown, rss));
+/// Adds a `(frames_shown, VmRSS MB)` sample to `samples`, halving the resolution when the list
+/// is full (see [`LiveStats::rss_samples`]).
+pub fn sample_rss(samples: &mut Vec<(u64, f64)>, frames_shown: u64) {
+    if let Some((rss, _)) = memory_mb() {
+        if samples.len() >= MAX_RSS_SAMPLES {
+            let kept: Vec<_> = samples.iter().copied().step_by(2).collect();
+            *samples = kept;
         }
+        samples.push((frames_shown, rss));
     }
 }
 

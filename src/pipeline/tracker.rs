@@ -6,7 +6,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::smoothing::OneEuro;
-use crate::detect::Face;
+use crate::geometry::{iou, Face};
 
 /// Tracking parameters (from `[pipeline]`).
 #[derive(Debug, Clone, Copy)]
@@ -66,19 +66,6 @@ impl Track {
     }
 }
 
-/// Intersection over union of two boxes.
-pub fn box_iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = ix * iy;
-    let area = |r: &[f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
 
 /// All live tracks.
 #[derive(Debug)]
@@ -104,7 +91,7 @@ impl Tracker {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (t, track) in self.tracks.iter().enumerate() {
             for (f, face) in faces.iter().enumerate() {
-                let iou = box_iou(&track.face.bbox, &face.bbox);
+                let iou = iou(&track.face.bbox, &face.bbox);
                 if iou >= self.config.match_iou {
                     pairs.push((iou, t, f));
                 }

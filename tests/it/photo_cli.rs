@@ -1,24 +1,8 @@
 //! `daefr restore` without `--aligned` (whole photos), through the real binary.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use crate::util::*;
 
 use image::{Rgb, RgbImage};
-
-fn daefr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daefr"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run daefr")
-}
-
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .display()
-        .to_string()
-}
 
 #[test]
 fn a_photo_without_a_face_is_written_unchanged_with_a_warning() {
@@ -35,7 +19,7 @@ fn a_photo_without_a_face_is_written_unchanged_with_a_warning() {
         "-o",
         &output.display().to_string(),
         "--model",
-        &repo("tests/fixtures/models/identity-32.onnx"),
+        &repo_arg("tests/fixtures/models/identity-32.onnx"),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -50,11 +34,11 @@ fn the_portrait_is_restored_and_boxes_and_faces_are_written() {
     let faces = dir.path().join("faces");
     let out = daefr(&[
         "restore",
-        &repo("tests/fixtures/astronaut.png"),
+        &repo_arg("tests/fixtures/astronaut.png"),
         "-o",
         &output.display().to_string(),
         "--model",
-        &repo("tests/fixtures/models/identity-32.onnx"),
+        &repo_arg("tests/fixtures/models/identity-32.onnx"),
         "--detector",
         "short-range",
         "--save-faces",
@@ -69,7 +53,7 @@ fn the_portrait_is_restored_and_boxes_and_faces_are_written() {
     assert!(faces.join("face-00-restored.png").is_file());
     let bad = daefr(&[
         "restore",
-        &repo("tests/fixtures/astronaut.png"),
+        &repo_arg("tests/fixtures/astronaut.png"),
         "-o",
         "x.png",
         "--detector",
@@ -84,7 +68,7 @@ fn a_bad_photo_in_a_directory_is_reported_and_skipped_and_outputs_get_their_fold
     let dir = tempfile::tempdir().expect("tempdir");
     let inputs = dir.path().join("in");
     std::fs::create_dir(&inputs).expect("mkdir");
-    std::fs::copy(repo("tests/fixtures/astronaut.png"), inputs.join("b.png")).expect("copy");
+    std::fs::copy(repo_arg("tests/fixtures/astronaut.png"), inputs.join("b.png")).expect("copy");
     std::fs::write(inputs.join("a.png"), b"not a png").expect("write");
     // The bad file sorts first, so it must not stop the good one. The output folder does not exist yet, two levels deep.
     let outputs = dir.path().join("out/nested");
@@ -94,7 +78,7 @@ fn a_bad_photo_in_a_directory_is_reported_and_skipped_and_outputs_get_their_fold
         "-o",
         &outputs.display().to_string(),
         "--model",
-        &repo("tests/fixtures/models/identity-32.onnx"),
+        &repo_arg("tests/fixtures/models/identity-32.onnx"),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

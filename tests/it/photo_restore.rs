@@ -2,12 +2,13 @@
 //! restorer): no face, small faces, overlapping faces, grayscale / RGBA / EXIF-rotated files,
 //! `--save-faces` and `--draw-boxes`.
 
-use std::path::{Path, PathBuf};
+use crate::util::*;
 
-use daefr::detect::{detector_path, BlazeFace, DetectorKind, DetectorOptions, Face, FaceDetector};
+use daefr::detect::{Face, FaceDetector};
 use daefr::image_io::read_rgb;
-use daefr::model::{LoadOptions, Restorer, Template};
-use daefr::photo::{restore_faces, restore_photo, FaceOutcome, PhotoOptions};
+use daefr::geometry::Template;
+use daefr::model::{LoadOptions, Restorer};
+use daefr::photo::{restore_faces, FaceOutcome, FacePipeline, PhotoOptions};
 use image::{imageops, Rgb, RgbImage};
 
 const TEMPLATE: Template = Template {
@@ -16,21 +17,6 @@ const TEMPLATE: Template = Template {
     nose_tip: [64.0, 80.2],
     mouth_center: [64.0, 97.5],
 };
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn astronaut() -> RgbImage {
-    image::open(repo("tests/fixtures/astronaut.png"))
-        .expect("fixture")
-        .to_rgb8()
-}
-
-fn detector() -> BlazeFace {
-    let path = detector_path(DetectorKind::ShortRange).expect("bundled detector");
-    BlazeFace::load(&path, &DetectorOptions::default()).expect("loads")
-}
 
 fn tiny_restorer() -> Restorer {
     let opts = LoadOptions {
@@ -58,13 +44,9 @@ fn corners_unchanged(a: &RgbImage, b: &RgbImage) -> bool {
 #[test]
 fn a_photo_without_a_face_comes_back_unchanged() {
     let blank = RgbImage::from_pixel(300, 200, Rgb([40, 90, 160]));
-    let out = restore_photo(
-        &blank,
-        &mut detector(),
-        &tiny_restorer(),
-        &PhotoOptions::default(),
-    )
-    .expect("no error");
+    let out = FacePipeline::new(Box::new(short_range_detector()), tiny_restorer())
+        .run(&blank, &PhotoOptions::default())
+        .expect("no error");
     assert!(out.faces.is_empty());
     assert_eq!(out.image, blank);
 }
@@ -72,8 +54,8 @@ fn a_photo_without_a_face_comes_back_unchanged() {
 #[test]
 fn the_portrait_is_restored_with_the_real_pipeline_and_the_rest_untouched() {
     let photo = astronaut();
-    let restorer = tiny_restorer();
-    let out = restore_photo(&photo, &mut detector(), &restorer, &PhotoOptions::default())
+    let out = FacePipeline::new(Box::new(short_range_detector()), tiny_restorer())
+        .run(&photo, &PhotoOptions::default())
         .expect("restore");
     assert_eq!(out.restored(), 1);
     assert_eq!(out.image.dimensions(), photo.dimensions());
@@ -98,7 +80,7 @@ fn the_portrait_is_restored_with_the_real_pipeline_and_the_rest_untouched() {
 #[test]
 fn faces_under_min_face_are_skipped_and_left_alone() {
     let small = imageops::resize(&astronaut(), 200, 200, imageops::FilterType::Triangle);
-    let faces = detector().detect(&small).expect("detect");
+    let faces = short_range_detector().detect(&small).expect("detect");
     assert_eq!(faces.len(), 1, "{faces:?}");
     let options = PhotoOptions {
         min_face: faces[0].width() + 1.0,
@@ -119,7 +101,7 @@ fn faces_under_min_face_are_skipped_and_left_alone() {
 #[test]
 fn overlapping_faces_are_each_cut_from_the_original_and_both_pasted() {
     let photo = astronaut();
-    let face = detector().detect(&photo).expect("detect")[0];
+    let face = short_range_detector().detect(&photo).expect("detect")[0];
     let mut neighbour = face;
     let shift = face.width() * 0.4;
     neighbour.bbox[0] += shift;
@@ -160,7 +142,7 @@ fn overlapping_faces_are_each_cut_from_the_original_and_both_pasted() {
 #[test]
 fn save_faces_and_draw_boxes_write_what_they_promise() {
     let photo = astronaut();
-    let faces = detector().detect(&photo).expect("detect");
+    let faces = short_range_detector().detect(&photo).expect("detect");
     let dir = tempfile::tempdir().expect("tempdir");
     let options = PhotoOptions {
         save_faces: Some(dir.path().join("faces")),
@@ -243,13 +225,13 @@ fn exif_rotated_grayscale_and_rgba_files_are_restored_upright() {
         .to_rgba8()
         .save(&rgba_path)
         .expect("write");
-    let restorer = tiny_restorer();
-    let mut det = detector();
+    let mut pipeline = FacePipeline::new(Box::new(short_range_detector()), tiny_restorer());
     for path in [&exif_path, &grey_path, &rgba_path] {
         let photo = read_rgb(path).expect("read");
         assert_eq!(photo.dimensions(), (512, 512));
-        let out =
-            restore_photo(&photo, &mut det, &restorer, &PhotoOptions::default()).expect("restore");
+        let out = pipeline
+            .run(&photo, &PhotoOptions::default())
+            .expect("restore");
         assert_eq!(out.restored(), 1, "{}", path.display());
         let k = out.faces[0].0.keypoints;
         assert!(

@@ -1,18 +1,11 @@
 //! The `daefr` binary: restore (file and directory), inspect, convert; errors are one line on
 //! stderr with a non-zero exit, never a panic.
 
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use image::{Rgb, RgbImage};
-
-fn daefr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daefr"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run daefr")
-}
 
 fn model() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,24 +14,29 @@ fn model() -> String {
         .to_string()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
 fn face(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| Rgb([(x * 3) as u8, (y * 5) as u8, 77]))
 }
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
+/// Failure: non-zero exit, no panic, and every line of stderr starts with `daefr: `.
+fn assert_clean_failure(out: &Output, needle: &str) {
+    assert_failure_lines(out, needle, &[]);
 }
 
-/// Failure: non-zero exit, no panic, and every line of stderr starts with `daefr:`.
-fn assert_clean_failure(out: &Output, needle: &str) {
+/// [`assert_clean_failure`], where the lines in `status` (a directory run's summary) may appear
+/// too: every other line of stderr starts with `daefr: `.
+fn assert_failure_lines(out: &Output, needle: &str, status: &[&str]) {
     let err = stderr(out);
     assert!(!out.status.success(), "should fail: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(!err.trim().is_empty(), "a failure says why on stderr");
+    for line in err.lines() {
+        assert!(
+            line.starts_with("daefr: ") || status.contains(&line),
+            "stderr line {line:?} does not start with `daefr: `, in:\n{err}"
+        );
+    }
 }
 
 #[test]
@@ -113,7 +111,9 @@ fn restore_directory_skips_bad_files_and_fails_at_the_end() {
         "--model",
         &model(),
     ]);
-    assert_clean_failure(&out, "b.jpg");
+    // Besides the `daefr: ` lines, a directory run ends with its summary.
+    let summary = format!("restored 2 of 3 images into {}", output.display());
+    assert_failure_lines(&out, "b.jpg", &[&summary]);
     assert!(
         stderr(&out).contains("1 of 3 images failed"),
         "{}",
@@ -199,7 +199,7 @@ fn restore_errors_are_one_line() {
     }
 }
 
-// Whole-photo mode (restore without --aligned) is tested in tests/photo_cli.rs.
+// Whole-photo mode (restore without --aligned) is tested in tests/it/photo_cli.rs.
 
 #[test]
 fn inspect_prints_metadata_ops_and_macs() {

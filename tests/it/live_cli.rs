@@ -1,6 +1,7 @@
 //! `daefr run` end to end: the binary with a synthetic profile, `--frames`, `--stats-json`,
 //! SIGTERM shutdown and config errors.
 
+use crate::util::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,16 +22,12 @@ fn profile(dir: &Path, extra_source: &str) -> std::path::PathBuf {
     path
 }
 
-fn daefr() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_daefr"))
-}
-
 #[test]
 fn frames_limit_writes_stats_json_and_snapshots() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = profile(dir.path(), "");
     let stats = dir.path().join("stats.json");
-    let out = daefr()
+    let out = daefr_cmd()
         .args(["run", "--no-cache", "--frames", "12", "--config"])
         .arg(&config)
         .arg("--stats-json")
@@ -55,7 +52,7 @@ fn frames_limit_writes_stats_json_and_snapshots() {
 fn sigterm_stops_cleanly_with_final_stats() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = profile(dir.path(), "");
-    let mut child = daefr()
+    let child = daefr_cmd()
         .args(["run", "--no-cache", "--config"])
         .arg(&config)
         .stdout(Stdio::piped())
@@ -93,7 +90,7 @@ fn sigterm_stops_cleanly_with_final_stats() {
 fn config_error_names_the_file_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = profile(dir.path(), "colour = true\n");
-    let out = daefr()
+    let out = daefr_cmd()
         .args(["run", "--config"])
         .arg(&config)
         .output()

@@ -1,8 +1,8 @@
 //! Issue 11, "never lose a user's file, never hang, never trust a bad model": one test per defect
 //! of the bad-input run, through the binary where the user met it. Files are generated here.
 
-mod common_live;
 
+use crate::util::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,28 +13,14 @@ use std::time::{Duration, Instant};
 use daefr::capture::{DirectorySource, FrameSource, SyntheticSource, Y4mSource};
 use daefr::display::MemoryDisplay;
 use daefr::model::{LoadOptions, Restorer};
-use daefr::pipeline::{run_live, LiveStages, LiveStats, TemplateCompositor, TruthDetector};
+use daefr::pipeline::{run_live, LiveStages, LiveStats, TemplateCompositor};
 use image::{Rgb, RgbImage};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
 fn identity_model() -> PathBuf {
     repo("tests/fixtures/models/identity-32.onnx")
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn daefr() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_daefr"));
-    cmd.env_remove("RUST_LOG").env_remove("DAEFR_MODEL");
-    cmd
 }
 
 /// Runs `cmd` and kills it after `limit`: a hang fails the test instead of blocking the suite.
@@ -85,10 +71,6 @@ fn output_within(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// A noisy face-sized picture: compresses badly, so its PNG is tens of kilobytes.
 fn noisy(w: u32, h: u32, seed: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
@@ -99,7 +81,7 @@ fn noisy(w: u32, h: u32, seed: u32) -> RgbImage {
 
 /// `daefr restore --aligned` with the identity model.
 fn restore(input: &Path, output: &Path, extra: &[&str]) -> Command {
-    let mut cmd = daefr();
+    let mut cmd = daefr_cmd();
     cmd.arg("restore")
         .arg(input)
         .arg("-o")
@@ -159,11 +141,17 @@ fn live_profile(dir: &Path, source: &str) -> PathBuf {
     path
 }
 
+/// `daefr run` on `config`; a synthetic source's own ground truth stands in for the detector.
 fn run_live_cli(config: &Path, extra: &[&str]) -> Command {
-    let mut cmd = daefr();
-    cmd.args(["run", "--no-cache", "--truth-detector", "--config"])
-        .arg(config)
-        .args(extra);
+    let synthetic = std::fs::read_to_string(config)
+        .expect("read profile")
+        .contains("kind = \"synthetic\"");
+    let mut cmd = daefr_cmd();
+    cmd.args(["run", "--no-cache"]);
+    if synthetic {
+        cmd.arg("--truth-detector");
+    }
+    cmd.arg("--config").arg(config).args(extra);
     cmd
 }
 
@@ -180,18 +168,18 @@ fn live(
     let (display, frames) = MemoryDisplay::new(0);
     let stages = LiveStages {
         source,
-        detector: Box::new(TruthDetector),
-        restorers: vec![Box::new(common_live::PaintRestorer {
+        detector: Box::new(crate::common_live::NoFaces),
+        restorers: vec![Box::new(crate::common_live::PaintRestorer {
             delay: Duration::ZERO,
             count: Arc::new(AtomicU64::new(0)),
         })],
         compositor: Arc::new(TemplateCompositor {
-            template: common_live::template(),
-            size: common_live::SIZE,
+            template: crate::common_live::template(),
+            size: crate::common_live::SIZE,
         }),
         display: Box::new(display),
     };
-    let mut options = common_live::options(max_frames, common_live::no_overlay());
+    let mut options = crate::common_live::options(max_frames, crate::common_live::no_overlay());
     options.max_duration = Some(max_duration);
     (run_live(stages, options, stop), frames)
 }
@@ -206,7 +194,7 @@ fn convert_refuses_an_output_that_is_the_model_or_not_an_nnef_archive() {
     std::fs::copy(identity_model(), &onnx).expect("copy");
     let original = std::fs::read(&onnx).expect("read");
 
-    let mut same = daefr();
+    let mut same = daefr_cmd();
     same.arg("convert").arg(&onnx).arg("-o").arg(&onnx);
     let out = output_within(same, Duration::from_secs(60));
     assert!(!out.status.success(), "convert a.onnx -o a.onnx succeeded");
@@ -217,7 +205,7 @@ fn convert_refuses_an_output_that_is_the_model_or_not_an_nnef_archive() {
     );
 
     let png = dir.path().join("x.png");
-    let mut wrong = daefr();
+    let mut wrong = daefr_cmd();
     wrong.arg("convert").arg(&onnx).arg("-o").arg(&png);
     let out = output_within(wrong, Duration::from_secs(60));
     assert!(!out.status.success(), "-o x.png accepted");
@@ -229,7 +217,7 @@ fn convert_refuses_an_output_that_is_the_model_or_not_an_nnef_archive() {
         // A symlink named like an archive that points at the model is still the model.
         let link = dir.path().join("link.nnef.tar");
         std::os::unix::fs::symlink(&onnx, &link).expect("symlink");
-        let mut linked = daefr();
+        let mut linked = daefr_cmd();
         linked.arg("convert").arg(&onnx).arg("-o").arg(&link);
         let out = output_within(linked, Duration::from_secs(60));
         assert!(
@@ -239,7 +227,7 @@ fn convert_refuses_an_output_that_is_the_model_or_not_an_nnef_archive() {
         assert_eq!(std::fs::read(&onnx).expect("read"), original);
     }
 
-    let mut good = daefr();
+    let mut good = daefr_cmd();
     good.arg("convert").arg(&onnx);
     let out = output_within(good, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -342,7 +330,7 @@ fn a_cache_that_cannot_be_written_keeps_the_previous_cache() {
     std::fs::copy(repo("tests/fixtures/daefr-tiny.onnx"), &onnx).expect("copy");
     let cache = dir.path().join("m.nnef.tar");
     std::fs::write(&cache, b"previous cache").expect("write");
-    let mut cmd = daefr();
+    let mut cmd = daefr_cmd();
     cmd.arg("convert").arg(&onnx);
     let out = output_within(with_tiny_disk(&cmd), Duration::from_secs(60));
     assert!(!out.status.success());
@@ -487,7 +475,7 @@ fn a_cache_made_from_another_onnx_file_is_ignored_with_a_warning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let onnx = dir.path().join("m.onnx");
     std::fs::copy(identity_model(), &onnx).expect("copy");
-    let mut convert = daefr();
+    let mut convert = daefr_cmd();
     convert.arg("convert").arg(&onnx);
     let out = output_within(convert, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -500,7 +488,7 @@ fn a_cache_made_from_another_onnx_file_is_ignored_with_a_warning() {
     noisy(32, 32, 9).save(&face).expect("save");
     let (cached, fresh) = (dir.path().join("cached.png"), dir.path().join("fresh.png"));
     let run = |output: &Path, extra: &[&str]| {
-        let mut cmd = daefr();
+        let mut cmd = daefr_cmd();
         cmd.arg("restore")
             .arg(&face)
             .arg("-o")
@@ -527,7 +515,7 @@ fn a_cache_made_from_another_onnx_file_is_ignored_with_a_warning() {
 
     // A cache of the very same content is used whatever the times say.
     std::fs::copy(identity_model(), &onnx).expect("copy");
-    let mut convert = daefr();
+    let mut convert = daefr_cmd();
     convert.arg("convert").arg(&onnx);
     assert!(output_within(convert, Duration::from_secs(60))
         .status
@@ -545,7 +533,7 @@ fn threads_beyond_the_machine_are_capped_with_a_warning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("face.png");
     noisy(32, 32, 10).save(&input).expect("save");
-    let mut cmd = daefr();
+    let mut cmd = daefr_cmd();
     cmd.args(["--threads", "100000"]);
     let inner = restore(&input, &dir.path().join("out.png"), &[]);
     cmd.args(inner.get_args());
@@ -911,7 +899,7 @@ fn daefr_model_pointing_nowhere_is_an_error() {
     let input = dir.path().join("face.png");
     noisy(32, 32, 13).save(&input).expect("save");
     let missing = dir.path().join("missing.onnx");
-    let mut cmd = daefr();
+    let mut cmd = daefr_cmd();
     cmd.arg("restore")
         .arg(&input)
         .arg("-o")

@@ -1,17 +1,15 @@
 //! End-to-end tests of the live loop: synthetic source -> ground-truth detector -> painting
 //! restorer (real alignment and paste) -> in-memory display.
 
-mod common_live;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common_live::*;
+use crate::common_live::*;
 use daefr::capture::SyntheticSource;
-use daefr::config::OverlayConfig;
 use daefr::display::MemoryDisplay;
-use daefr::pipeline::{run_live, LiveStages, TemplateCompositor, TruthDetector};
+use daefr::pipeline::{run_live, LiveStages, OverlayFlags, TemplateCompositor, TruthDetector};
 
 fn synthetic(faces: u32, fps: Option<f32>) -> SyntheticSource {
     SyntheticSource::new(320, 240, faces, 3, fps).expect("synthetic source")
@@ -22,7 +20,7 @@ fn every_frame_is_shown_or_counted_as_dropped() {
     // Unpaced source and a slow restorer: capture outruns everything, frames must be dropped,
     // never queued, and every one accounted for.
     let (stats, frames) = run_with(
-        Box::new(synthetic(2, None)),
+        synthetic(2, None),
         options(Some(150), no_overlay()),
         Duration::from_millis(15),
         0,
@@ -42,7 +40,7 @@ fn restored_faces_appear_on_every_frame_after_the_first_restore() {
     let source = synthetic(2, Some(120.0));
     let reference = synthetic(2, None);
     let (stats, frames) = run_with(
-        Box::new(source),
+        source,
         options(Some(60), no_overlay()),
         Duration::from_millis(2),
         1,
@@ -67,10 +65,10 @@ fn restored_faces_appear_on_every_frame_after_the_first_restore() {
 #[test]
 fn max_faces_limits_restored_faces_to_the_biggest() {
     let mut opts = options(Some(40), no_overlay());
-    opts.pipeline.max_faces = 1;
+    opts.max_faces = 1;
     let reference = synthetic(3, None);
     let (_, frames) = run_with(
-        Box::new(synthetic(3, Some(120.0))),
+        synthetic(3, Some(120.0)),
         opts,
         Duration::from_millis(1),
         1,
@@ -95,7 +93,7 @@ fn max_faces_limits_restored_faces_to_the_biggest() {
 
 #[test]
 fn overlays_are_drawn() {
-    let overlay = OverlayConfig {
+    let overlay = OverlayFlags {
         fps: true,
         timings: true,
         face_boxes: true,
@@ -103,7 +101,7 @@ fn overlays_are_drawn() {
     };
     let reference = synthetic(1, None);
     let (_, frames) = run_with(
-        Box::new(synthetic(1, Some(120.0))),
+        synthetic(1, Some(120.0)),
         options(Some(30), overlay),
         Duration::from_millis(1),
         1,
@@ -138,8 +136,9 @@ fn overlays_are_drawn() {
 #[test]
 fn camera_errors_show_no_signal_and_the_loop_resumes() {
     let reconnects = Arc::new(AtomicU64::new(0));
+    let (inner, truth) = synthetic(1, Some(200.0)).with_truth();
     let source = FlakySource {
-        inner: synthetic(1, Some(200.0)),
+        inner,
         calls: 0,
         fail_from: 10,
         fail_to: 14,
@@ -148,7 +147,7 @@ fn camera_errors_show_no_signal_and_the_loop_resumes() {
     let (display, frames) = MemoryDisplay::new(1000);
     let stages = LiveStages {
         source: Box::new(source),
-        detector: Box::new(TruthDetector),
+        detector: Box::new(TruthDetector(truth)),
         restorers: vec![Box::new(PaintRestorer {
             delay: Duration::from_millis(1),
             count: Arc::new(AtomicU64::new(0)),
@@ -194,9 +193,10 @@ fn camera_errors_show_no_signal_and_the_loop_resumes() {
 fn stop_flag_shuts_down_cleanly_with_final_stats() {
     let (display, frames) = MemoryDisplay::new(0);
     let stop = Arc::new(AtomicBool::new(false));
+    let (source, truth) = synthetic(1, Some(60.0)).with_truth();
     let stages = LiveStages {
-        source: Box::new(synthetic(1, Some(60.0))),
-        detector: Box::new(TruthDetector),
+        source: Box::new(source),
+        detector: Box::new(TruthDetector(truth)),
         restorers: vec![Box::new(PaintRestorer {
             delay: Duration::from_millis(50),
             count: Arc::new(AtomicU64::new(0)),

@@ -73,10 +73,12 @@ fn empty_directory_is_an_error() {
 
 #[test]
 fn synthetic_source_reports_where_it_drew_the_faces() {
-    let mut source = SyntheticSource::new(640, 480, 3, 1, None).expect("synthetic");
+    let (mut source, mut feed) = SyntheticSource::new(640, 480, 3, 1, None)
+        .expect("synthetic")
+        .with_truth();
     let frame = source.next_frame().expect("frame");
     assert_eq!(frame.dimensions(), (640, 480));
-    let truth = source.last_truth();
+    let truth = feed.faces_of(0).expect("the truth of the frame delivered");
     assert_eq!(truth.len(), 3);
     for face in truth {
         let [x0, y0, x1, y1] = face.bbox;
@@ -99,7 +101,7 @@ fn camera_without_the_feature_says_how_to_enable_it() {
     )
     .expect("config");
     assert_eq!(config.source.kind, SourceKind::Camera);
-    let result = open_source(&config.source);
+    let result = open_source(&(&config.source).into());
     if cfg!(feature = "camera") {
         // No camera on the build machines: opening must fail with the device named.
         let e = result.err().map(|e| e.to_string()).unwrap_or_default();

@@ -1,11 +1,11 @@
 //! `daefr restore DIR --workers N` through the real binary: several workers write the same bytes
 //! as one, bad files are still reported and skipped, and `--workers 0` is refused.
 
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use image::imageops::{self, FilterType};
-use image::RgbImage;
 
 /// Runs `daefr` with `RUST_LOG` set to `log` (`None`: the default, warnings only).
 fn daefr(args: &[&str], log: Option<&str>) -> Output {
@@ -15,19 +15,6 @@ fn daefr(args: &[&str], log: Option<&str>) -> Output {
         command.env("RUST_LOG", filter);
     }
     command.output().expect("run daefr")
-}
-
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .display()
-        .to_string()
-}
-
-fn astronaut() -> RgbImage {
-    image::open(repo("tests/fixtures/astronaut.png"))
-        .expect("astronaut fixture")
-        .to_rgb8()
 }
 
 /// Different photos made from the astronaut (so that a result written under the wrong name
@@ -87,7 +74,7 @@ fn cores() -> usize {
 /// Restores `input` into `output` with `workers` workers and the tiny model; returns stderr.
 fn restore(input: &Path, output: &Path, workers: &str, extra: &[&str]) -> (bool, String) {
     let (input, output) = (input.display().to_string(), output.display().to_string());
-    let model = repo("tests/fixtures/daefr-tiny.onnx");
+    let model = repo_arg("tests/fixtures/daefr-tiny.onnx");
     let mut args = vec![
         "restore",
         &input,
@@ -261,7 +248,7 @@ fn a_bad_model_is_one_error_before_any_output_with_two_workers() {
     write_crops(&input);
     let output = dir.path().join("out");
     let (input, output_arg) = (input.display().to_string(), output.display().to_string());
-    let model = repo("tests/fixtures/models/not-onnx.onnx");
+    let model = repo_arg("tests/fixtures/models/not-onnx.onnx");
     for aligned in [true, false] {
         let mut args = vec![
             "restore",

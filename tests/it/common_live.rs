@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use daefr::align::align_face;
-use daefr::capture::{CaptureError, FrameSource, SyntheticFace, SyntheticSource};
-use daefr::config::{FaultConfig, OverlayConfig, PipelineConfig};
+use daefr::capture::{CaptureError, Frame, FrameSource, SyntheticFace, SyntheticSource};
 use daefr::detect::Face;
 use daefr::display::{MemoryDisplay, MemoryFrames};
-use daefr::model::Template;
+use daefr::geometry::Template;
 use daefr::pipeline::{
-    run_live, FaceRestorer, LiveOptions, LiveStages, LiveStats, TemplateCompositor, TruthDetector,
+    run_live, FaceRestorer, FrameDetector, LiveOptions, LiveStages, LiveStats, OverlayFlags, RetryPolicy,
+    TemplateCompositor, TruthDetector,
 };
 use image::{Rgb, RgbImage};
 
@@ -53,6 +53,15 @@ impl FaceRestorer for PaintRestorer {
     }
 }
 
+/// A detector that never finds a face (tests of sources and shutdown).
+pub struct NoFaces;
+
+impl FrameDetector for NoFaces {
+    fn detect_frame(&mut self, _frame: &Frame) -> daefr::Result<Vec<Face>> {
+        Ok(Vec::new())
+    }
+}
+
 /// Wraps a source and fails `next_frame` for calls `fail_from..fail_to` (camera unplugged).
 pub struct FlakySource {
     pub inner: SyntheticSource,
@@ -80,52 +89,43 @@ impl FrameSource for FlakySource {
         Ok(())
     }
 
-    fn last_truth(&self) -> Vec<SyntheticFace> {
-        self.inner.last_truth()
-    }
-
     fn describe(&self) -> String {
         "flaky synthetic".into()
     }
 }
 
-/// Options with every overlay off (pixel comparisons) unless `overlay` says otherwise.
-pub fn options(max_frames: Option<u64>, overlay: OverlayConfig) -> LiveOptions {
+/// Live options with fast retries, a 60 s safety limit and the given overlays.
+pub fn options(max_frames: Option<u64>, overlay: OverlayFlags) -> LiveOptions {
     LiveOptions {
-        pipeline: PipelineConfig::default(),
         overlay,
-        faults: FaultConfig {
-            retry_initial_ms: 5,
-            retry_max_ms: 20,
+        retry: RetryPolicy {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
         },
-        min_score: 0.5,
-        source_fps: 30.0,
         max_frames,
         max_duration: Some(Duration::from_secs(60)),
+        ..LiveOptions::default()
     }
 }
 
-/// No overlays at all.
-pub fn no_overlay() -> OverlayConfig {
-    OverlayConfig {
-        fps: false,
-        timings: false,
-        face_boxes: false,
-        split_view: false,
-    }
+/// No overlays at all (pixel comparisons).
+pub fn no_overlay() -> OverlayFlags {
+    OverlayFlags::NONE
 }
 
-/// Runs `source` through the loop with the painting restorer and an in-memory display.
+/// Runs `source` through the loop with its ground truth as the detector, the painting restorer
+/// and an in-memory display.
 pub fn run_with(
-    source: Box<dyn FrameSource>,
+    source: SyntheticSource,
     options: LiveOptions,
     delay: Duration,
     keep: usize,
 ) -> (LiveStats, MemoryFrames) {
+    let (source, truth) = source.with_truth();
     let (display, frames) = MemoryDisplay::new(keep);
     let stages = LiveStages {
-        source,
-        detector: Box::new(TruthDetector),
+        source: Box::new(source),
+        detector: Box::new(TruthDetector(truth)),
         restorers: vec![Box::new(PaintRestorer {
             delay,
             count: Arc::new(AtomicU64::new(0)),

@@ -2,11 +2,12 @@
 //! template, pasting an unchanged crop leaves the photo unchanged, a changed crop blends in with
 //! no seam, and faces at the frame border are handled.
 
+use crate::util::*;
 use std::path::Path;
 
-use daefr::align::{align_face, estimate_similarity, paste_face, AlignedFace};
+use daefr::align::{align_face, estimate_similarity, paste_face, AlignedFace, BlendMask};
 use daefr::detect::{detector_path, BlazeFace, DetectorKind, DetectorOptions, Face, FaceDetector};
-use daefr::model::Template;
+use daefr::geometry::Template;
 use image::{imageops, RgbImage};
 
 /// The template of docs/model-contract.md's example (128-px crop).
@@ -17,19 +18,8 @@ const TEMPLATE: Template = Template {
     mouth_center: [64.0, 97.5],
 };
 
-fn astronaut() -> RgbImage {
-    image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/astronaut.png"))
-        .expect("fixture")
-        .to_rgb8()
-}
-
-fn detector() -> BlazeFace {
-    let path = detector_path(DetectorKind::ShortRange).expect("bundled detector");
-    BlazeFace::load(&path, &DetectorOptions::default()).expect("loads")
-}
-
 fn astronaut_face(frame: &RgbImage) -> Face {
-    let faces = detector().detect(frame).expect("detect");
+    let faces = short_range_detector().detect(frame).expect("detect");
     assert_eq!(faces.len(), 1);
     faces[0]
 }
@@ -40,6 +30,67 @@ fn diff(a: &RgbImage, b: &RgbImage) -> Vec<f32> {
         .zip(b.as_raw())
         .map(|(&x, &y)| (x as f32 - y as f32).abs())
         .collect()
+}
+
+/// Weight of the default mask at frame pixel `(x, y)` for `aligned`'s 128-px crop, mapped the way
+/// the paste maps it (pixel centre into the crop); 0 outside the crop.
+fn mask_weight(aligned: &AlignedFace, x: u32, y: u32) -> f32 {
+    let side = aligned.crop.width() as f32;
+    let [u, v] = aligned.transform.apply([x as f32 + 0.5, y as f32 + 0.5]);
+    if u > 0.0 && v > 0.0 && u < side && v < side {
+        BlendMask::default().weight(u, v, side)
+    } else {
+        0.0
+    }
+}
+
+/// A smooth test card of `w` x `h`: cosines with a 48-px period, even around pixel 0 in both
+/// directions, so the mirrored border samples of a face cut by the top or left edge continue it
+/// exactly, and two bilinear resamplings reproduce it to within rounding. A 1-px shift moves a
+/// pixel by up to 13 levels.
+fn smooth_frame(w: u32, h: u32) -> RgbImage {
+    let c = |i: u32| (2.0 * std::f32::consts::PI * i as f32 / 48.0).cos();
+    RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (128.0 + 100.0 * c(x)).round() as u8,
+            (128.0 + 100.0 * c(y)).round() as u8,
+            (128.0 + 60.0 * c(x) * c(y)).round() as u8,
+        ])
+    })
+}
+
+/// Aligns `face` in `frame`, pastes the crop back unchanged and checks the result: every pixel
+/// outside the mask is exactly as it was, and under the mask the face only went through two
+/// bilinear resamplings (a slight blur of the photo's edges; on a smooth picture, rounding only).
+fn assert_unchanged_crop_pasted_back(frame: &RgbImage, face: &Face) {
+    let smooth = smooth_frame(frame.width(), frame.height());
+    for (name, before) in [("photo", frame), ("smooth card", &smooth)] {
+        let aligned = align_face(before, face, &TEMPLATE, 128).expect("align");
+        let mut after = before.clone();
+        paste_face(&mut after, &aligned.crop, &aligned);
+        let (mut pasted, mut sum, mut worst) = (0usize, 0.0f32, 0.0f32);
+        for (x, y, a) in after.enumerate_pixels() {
+            let b = before.get_pixel(x, y);
+            if mask_weight(&aligned, x, y) == 0.0 {
+                assert_eq!(a, b, "{name}: ({x}, {y}) is outside the mask but changed");
+                continue;
+            }
+            pasted += 1;
+            for (&p, &q) in a.0.iter().zip(&b.0) {
+                let d = (p as f32 - q as f32).abs();
+                sum += d;
+                worst = worst.max(d);
+            }
+        }
+        assert!(pasted > 2000, "{name}: only {pasted} pixels under the mask");
+        let mean = sum / (3 * pasted) as f32;
+        eprintln!("MEASURE {name} pasted={pasted} mean={mean} worst={worst}");
+        if name == "photo" {
+            assert!(mean < 4.0, "{name}: mean abs diff under the mask {mean}");
+        } else {
+            assert!(worst <= 2.0, "{name}: largest diff under the mask {worst}");
+        }
+    }
 }
 
 #[test]
@@ -57,7 +108,7 @@ fn aligned_crop_puts_the_detected_keypoints_on_the_template() {
     // natural share of the frame), finds the eyes where the template says.
     let mut canvas = RgbImage::from_pixel(256, 256, image::Rgb([0, 0, 0]));
     imageops::replace(&mut canvas, &aligned.crop, 64, 64);
-    let again = detector().detect(&canvas).expect("detect crop");
+    let again = short_range_detector().detect(&canvas).expect("detect crop");
     assert_eq!(again.len(), 1, "{again:?}");
     for (p, t) in again[0].alignment_points().iter().zip(TEMPLATE.points()) {
         let q = [p[0] - 64.0, p[1] - 64.0];
@@ -77,6 +128,7 @@ fn pasting_the_unchanged_crop_leaves_the_photo_unchanged() {
     // Two bilinear resamplings blur a little; nothing shifts or changes colour.
     assert!(mean < 1.0, "mean abs diff {mean}");
     assert_ne!(out, frame, "the face region was written");
+    assert_unchanged_crop_pasted_back(&frame, &face);
 }
 
 #[test]
@@ -132,12 +184,54 @@ fn faces_at_the_frame_border_align_with_mirrored_borders_and_paste_clipped() {
         kp[1] -= dy as f32;
     }
     let aligned: AlignedFace = align_face(&shifted, &moved, &TEMPLATE, 128).expect("align");
+    // The face really is cut: the crop's footprint in the frame starts left of and above it.
+    let to_frame = aligned.transform.inverse().expect("invertible");
+    let corners = [[0.0, 0.0], [128.0, 0.0], [0.0, 128.0], [128.0, 128.0]].map(|p| to_frame.apply(p));
+    assert!(
+        corners.iter().any(|p| p[0] < 0.0) && corners.iter().any(|p| p[1] < 0.0),
+        "the footprint {corners:?} is not cut by the top-left corner"
+    );
     // The crop has no black band: mirrored pixels instead of fill.
     let dark = aligned.crop.pixels().filter(|p| p.0 == [0, 0, 0]).count();
     assert!(dark < 50, "{dark} pure black pixels in the crop");
+
+    // The unchanged crop pasted back: nothing outside the mask moves, the rest only blurs.
+    assert_unchanged_crop_pasted_back(&shifted, &moved);
+
+    // A flat white face shows exactly which pixels the paste wrote: all of the mask that lies in
+    // the frame, clipped at the frame's edge (not shifted, not wrapped onto another row), and
+    // nothing else.
+    let white = RgbImage::from_pixel(128, 128, image::Rgb([250, 250, 250]));
     let mut out = shifted.clone();
-    paste_face(&mut out, &aligned.crop, &aligned);
-    assert_eq!(out.dimensions(), shifted.dimensions());
+    paste_face(&mut out, &white, &aligned);
+    let (mut full, mut full_on_edge, mut ramp) = (0, 0, 0);
+    for (x, y, after) in out.enumerate_pixels() {
+        let before = shifted.get_pixel(x, y);
+        let w = mask_weight(&aligned, x, y);
+        if w == 0.0 {
+            assert_eq!(after, before, "({x}, {y}) is outside the mask but changed");
+        } else if w == 1.0 {
+            assert_eq!(after.0, [250; 3], "({x}, {y}) is inside the mask but not pasted");
+            full += 1;
+            if x == 0 || y == 0 {
+                full_on_edge += 1;
+            }
+        } else {
+            for (&b, a) in before.0.iter().zip(after.0) {
+                assert!(
+                    (b.min(250)..=b.max(250)).contains(&a),
+                    "({x}, {y}): {a} is not between the photo's {b} and the face's 250 (weight {w})"
+                );
+            }
+            ramp += 1;
+        }
+    }
+    assert!(full > 2000, "only {full} pixels fully pasted");
+    assert!(ramp > 500, "only {ramp} pixels on the feathered ramp");
+    assert!(
+        full_on_edge > 20,
+        "the fully pasted face reaches the frame's edge in only {full_on_edge} pixels"
+    );
 }
 
 #[test]

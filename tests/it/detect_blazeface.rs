@@ -1,6 +1,7 @@
 //! BlazeFace on real and synthetic frames: the committed public-domain portrait, blank frames,
 //! grayscale, extreme aspect ratios and very large frames.
 
+use crate::util::*;
 use std::path::{Path, PathBuf};
 
 use daefr::detect::{
@@ -8,16 +9,6 @@ use daefr::detect::{
     FaceDetector,
 };
 use image::{imageops, Rgb, RgbImage};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn astronaut() -> RgbImage {
-    image::open(repo("tests/fixtures/astronaut.png"))
-        .expect("tests/fixtures/astronaut.png")
-        .to_rgb8()
-}
 
 fn detector(kind: DetectorKind) -> BlazeFace {
     let path = detector_path(kind).expect("bundled BlazeFace model under models/blazeface/");
@@ -50,7 +41,7 @@ fn assert_upright_face(face: &Face) {
 
 #[test]
 fn default_path_finds_the_bundled_short_range_model() {
-    let path = default_detector_path().expect("bundled detector");
+    let path = default_detector_path(DetectorKind::ShortRange).expect("bundled detector");
     assert!(path.ends_with("face_detection_front_128x128_barracuda.onnx"));
 }
 
@@ -160,9 +151,11 @@ fn extreme_aspect_ratios_and_tiny_frames_do_not_panic() {
 #[test]
 fn a_file_that_is_not_blazeface_is_refused_with_its_name() {
     let other = repo("tests/fixtures/daefr-tiny.onnx");
-    if !other.is_file() {
-        return;
-    }
+    assert!(
+        other.is_file(),
+        "fixture {} is missing: it is committed, restore it with `git checkout -- tests/fixtures`",
+        other.display()
+    );
     let err = BlazeFace::load(&other, &DetectorOptions::default()).expect_err("not BlazeFace");
     assert!(err.to_string().contains("daefr-tiny.onnx"), "{err}");
     let missing = BlazeFace::load(

@@ -1,6 +1,7 @@
 //! Image reading: every bad input gives a one-line error naming the file; odd colour types and
 //! EXIF orientation are converted, not refused.
 
+use crate::util::*;
 use std::path::{Path, PathBuf};
 
 use daefr::image_io::{read_rgb, read_rgb_with_limit, write_rgb};
@@ -17,22 +18,12 @@ fn gradient(w: u32, h: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7) as u8, (y * 5) as u8, 99]))
 }
 
-/// Asserts a one-line message that names the file.
-fn assert_names_file(err: &Error, path: &Path) {
-    let msg = err.to_string();
-    assert!(
-        msg.contains(&path.display().to_string()),
-        "no file name in: {msg}"
-    );
-    assert!(!msg.contains('\n'), "not one line: {msg}");
-}
-
 #[test]
 fn missing_file_is_io_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope.png");
     let err = read_rgb(&path).err().expect("should fail");
-    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(matches!(err.kind(), Error::Io { .. }), "{err}");
     assert_names_file(&err, &path);
 }
 
@@ -52,7 +43,7 @@ fn not_an_image_is_refused() {
     let path = dir.path().join("text.png");
     std::fs::write(&path, b"hello, not a picture").unwrap();
     let err = read_rgb(&path).err().expect("should fail");
-    assert!(matches!(err, Error::ImageDecode { .. }), "{err}");
+    assert!(matches!(err.kind(), Error::ImageDecode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
 
@@ -74,7 +65,7 @@ fn truncated_png_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = truncated_copy(dir.path(), "cut.png", 0.5);
     let err = read_rgb(&path).err().expect("should fail");
-    assert!(matches!(err, Error::ImageDecode { .. }), "{err}");
+    assert!(matches!(err.kind(), Error::ImageDecode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
 
@@ -83,7 +74,7 @@ fn truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = truncated_copy(dir.path(), "cut.jpg", 0.5);
     let err = read_rgb(&path).err().expect("should fail");
-    assert!(matches!(err, Error::ImageDecode { .. }), "{err}");
+    assert!(matches!(err.kind(), Error::ImageDecode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
 
@@ -103,7 +94,7 @@ fn one_by_one_image_is_too_small() {
     let err = read_rgb(&path).err().expect("should fail");
     assert!(
         matches!(
-            err,
+            err.kind(),
             Error::ImageTooSmall {
                 width: 1,
                 height: 1,
@@ -171,7 +162,7 @@ fn huge_image_is_refused_from_its_header() {
     let err = read_rgb(&path).err().expect("should fail");
     assert!(
         matches!(
-            err,
+            err.kind(),
             Error::ImageTooLarge {
                 width: 10_000,
                 height: 6_000,
@@ -192,7 +183,7 @@ fn pixel_limit_is_configurable() {
     let err = read_rgb_with_limit(&path, 64 * 64 - 1)
         .err()
         .expect("should fail");
-    assert!(matches!(err, Error::ImageTooLarge { .. }), "{err}");
+    assert!(matches!(err.kind(), Error::ImageTooLarge { .. }), "{err}");
 }
 
 #[test]
@@ -269,7 +260,7 @@ fn unsupported_output_extension_is_refused() {
     let err = write_rgb(&path, &gradient(8, 8))
         .err()
         .expect("should fail");
-    assert!(matches!(err, Error::ImageEncode { .. }), "{err}");
+    assert!(matches!(err.kind(), Error::ImageEncode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
 

@@ -2,19 +2,14 @@
 //! weight, clear errors outside 0..=1, version-1 files still load, `--blend`, change-mode paste, and
 //! the bundled model leaving an undegraded portrait's face intact.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::util::*;
 
 use daefr::align::{align_face, paste_restored, PasteMode, PasteOptions};
-use daefr::detect::{detector_path, BlazeFace, DetectorKind, DetectorOptions, FaceDetector};
+use daefr::detect::FaceDetector;
 use daefr::model::{LoadOptions, Restorer};
-use daefr::photo::{restore_faces, restore_photo, PhotoOptions};
+use daefr::photo::{restore_faces, FacePipeline, PhotoOptions};
 use daefr::Error;
 use image::{Rgb, RgbImage};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 fn tiny(fidelity: Option<f32>) -> daefr::Result<Restorer> {
     Restorer::load(
@@ -47,23 +42,6 @@ fn face(size: u32) -> RgbImage {
             ((x + y) * 3 % 256) as u8,
         ])
     })
-}
-
-fn astronaut() -> RgbImage {
-    daefr::image_io::read_rgb(&repo("tests/fixtures/astronaut.png")).expect("fixture")
-}
-
-fn daefr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daefr"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("DAEFR_MODEL")
-        .output()
-        .expect("run daefr")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 /// PSNR (dB) of two equally sized images over the pixel box `[x0, y0, x1, y1)`.
@@ -258,11 +236,6 @@ fn blend_zero_keeps_the_original_and_blend_scales_the_change() {
     );
 }
 
-fn short_range_detector() -> BlazeFace {
-    let path = detector_path(DetectorKind::ShortRange).expect("bundled detector");
-    BlazeFace::load(&path, &DetectorOptions::default()).expect("loads")
-}
-
 /// Issue 10's "do no harm" bar: the bundled model, at its default fidelity, restoring the
 /// undegraded bundled portrait keeps the face box >= 30 dB against the original.
 #[test]
@@ -281,13 +254,9 @@ fn the_bundled_model_does_no_harm_to_a_sharp_face() {
         restorer.fidelity().is_some(),
         "the bundled model has a fidelity input"
     );
-    let out = restore_photo(
-        &photo,
-        &mut short_range_detector(),
-        &restorer,
-        &PhotoOptions::default(),
-    )
-    .expect("restores");
+    let out = FacePipeline::new(Box::new(short_range_detector()), restorer)
+        .run(&photo, &PhotoOptions::default())
+        .expect("restores");
     assert_eq!(out.restored(), 1);
     let bbox = out.faces[0].0.bbox;
     let clip = |v: f32, hi: u32| (v.max(0.0) as u32).min(hi);

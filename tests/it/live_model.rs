@@ -2,40 +2,37 @@
 //! (tests/fixtures/daefr-tiny.onnx, random weights: fast, and its output differs from its input),
 //! real alignment and paste.
 
-use std::path::Path;
+use crate::util::*;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use daefr::capture::SyntheticSource;
-use daefr::config::{FaultConfig, OverlayConfig, PipelineConfig};
 use daefr::detect::{BlazeFace, DetectorOptions};
 use daefr::display::MemoryDisplay;
-use daefr::model::LoadOptions;
+use daefr::model::{LoadOptions, Restorer};
 use daefr::pipeline::{
-    run_live, DetectorStage, FaceCompositor, LiveOptions, LiveStages, ModelRestorer,
+    run_live, DetectorStage, FaceCompositor, LiveOptions, LiveStages, ModelRestorer, OverlayFlags,
 };
-
-fn root(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 #[test]
 fn blazeface_and_the_tiny_model_restore_faces_on_the_live_output() {
     let detector = BlazeFace::load(
-        &root("models/blazeface/face_detection_front_128x128_barracuda.onnx"),
+        &repo("models/blazeface/face_detection_front_128x128_barracuda.onnx"),
         &DetectorOptions::default(),
     )
     .expect("bundled BlazeFace");
-    let restorer = ModelRestorer::load(
-        &root("tests/fixtures/daefr-tiny.onnx"),
-        &LoadOptions {
-            threads: None,
-            use_cache: false,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("tiny model");
+    let restorer = ModelRestorer::new(
+        Restorer::load(
+            &repo("tests/fixtures/daefr-tiny.onnx"),
+            &LoadOptions {
+                threads: None,
+                use_cache: false,
+                ..LoadOptions::default()
+            },
+        )
+        .expect("tiny model"),
+    );
     let compositor: Arc<dyn FaceCompositor> = Arc::new(restorer.compositor());
     let (display, frames) = MemoryDisplay::new(1);
     let stages = LiveStages {
@@ -45,20 +42,13 @@ fn blazeface_and_the_tiny_model_restore_faces_on_the_live_output() {
         compositor,
         display: Box::new(display),
     };
-    let options = LiveOptions {
-        pipeline: PipelineConfig::default(),
-        overlay: OverlayConfig {
-            fps: false,
-            timings: false,
-            face_boxes: false,
-            split_view: false,
-        },
-        faults: FaultConfig::default(),
-        min_score: 0.5,
-        source_fps: 60.0,
+    let mut options = LiveOptions {
+        overlay: OverlayFlags::NONE,
         max_frames: Some(40),
         max_duration: Some(Duration::from_secs(120)),
+        ..LiveOptions::default()
     };
+    options.tracking.fps = 60.0;
     let stats = run_live(stages, options, Arc::new(AtomicBool::new(false))).expect("live run");
     assert_eq!(stats.frames_shown + stats.frames_dropped, 40);
     assert!(

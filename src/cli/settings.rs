@@ -1,0 +1,301 @@
+//! Every setting of a command resolved once, before any work starts, into one [`Settings`].
+//!
+//! Precedence, for every setting: the command line, then the board profile (`--config`), then the
+//! model file's metadata, then the built-in default. In full:
+//!
+//! | setting | command line | profile | then |
+//! | --- | --- | --- | --- |
+//! | restorer model | `--model` | `model.restorer` | `$DAEFR_MODEL`, else the bundled model |
+//! | detector model | `--detector-model` (restore), `--detector` (bench) | `model.detector` | `--detector KIND` (restore) picks a bundled variant; else `$DAEFR_DETECTOR`, else the bundled default (long-range for `restore`, short-range for `run` and `bench`) |
+//! | fidelity `w` | `--fidelity` | `model.fidelity` | the model's `daefr.fidelity_default` |
+//! | matrix threads | `--threads` | `model.threads` (0 = unset) | 1 |
+//! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
+//! | detector threshold | | `model.min_score` | 0.5 |
+//!
+//! Workers x threads never exceed the cores: the threads are lowered with a warning
+//! ([`super::resolve_parallelism`]).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use daefr::config::Config;
+use daefr::detect::{
+    default_detector_path, detector_path, BlazeFace, DetectorKind, DetectorOptions,
+};
+use daefr::model::{LoadOptions, Restorer};
+use daefr::photo::FacePipeline;
+
+/// What the command line said, before anything is resolved. `None`: not given.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--model`.
+    pub model: Option<PathBuf>,
+    /// A detector file given on the command line.
+    pub detector: Option<PathBuf>,
+    /// `--detector KIND` (restore): a bundled variant.
+    pub detector_kind: Option<DetectorKind>,
+    /// `--threads`.
+    pub threads: Option<usize>,
+    /// `--workers`.
+    pub workers: Option<usize>,
+    /// `--fidelity`.
+    pub fidelity: Option<f32>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+}
+
+/// What a command needs resolved besides the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The restorer only (`inspect`, `convert`, `restore --aligned`).
+    Restorer,
+    /// The restorer and a face detector whose bundled default is `default_kind`.
+    Detector {
+        /// The bundled variant used when nothing else names a detector.
+        default_kind: DetectorKind,
+    },
+}
+
+/// Every setting of one command, resolved (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The restorer model file.
+    pub model: PathBuf,
+    /// How to load it: matrix threads (resolved against the workers), cache, fidelity.
+    pub load: LoadOptions,
+    /// The detector model file, when the command detects faces.
+    pub detector: Option<PathBuf>,
+    /// The detector's thresholds.
+    pub detector_options: DetectorOptions,
+    /// Workers, each with its own plan.
+    pub workers: usize,
+    /// Why a count asked for was lowered, one line each (logged by [`Settings::log`]).
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Resolves `flags` over `profile` for a machine of `cores` cores and `jobs` units of work
+    /// (files; `usize::MAX` for a live run).
+    pub fn resolve(
+        flags: &Flags,
+        profile: Option<&Config>,
+        needs: Needs,
+        cores: usize,
+        jobs: usize,
+    ) -> anyhow::Result<Settings> {
+        let model_config = profile.map(|c| &c.model);
+        let model = match flags
+            .model
+            .clone()
+            .or_else(|| model_config.and_then(|m| m.restorer.clone()))
+        {
+            Some(path) => path,
+            None => daefr::model::require_default_model()?,
+        };
+        let detector = match needs {
+            Needs::Restorer => None,
+            Needs::Detector { default_kind } => Some(resolve_detector(
+                flags,
+                model_config.and_then(|m| m.detector.clone()),
+                default_kind,
+            )?),
+        };
+        let threads = flags
+            .threads
+            .or_else(|| model_config.map(|m| m.threads as usize).filter(|&t| t > 0));
+        let workers = flags
+            .workers
+            .or_else(|| model_config.map(|m| m.restore_workers as usize));
+        let parallelism = super::resolve_parallelism(cores, jobs, workers, threads);
+        let fidelity = flags
+            .fidelity
+            .or_else(|| model_config.and_then(|m| m.fidelity));
+        let mut detector_options = DetectorOptions::default();
+        if let Some(m) = model_config {
+            detector_options.score_threshold = m.min_score;
+        }
+        Ok(Settings {
+            model,
+            load: LoadOptions {
+                threads: Some(parallelism.threads),
+                use_cache: !flags.no_cache,
+                fidelity,
+            },
+            detector,
+            detector_options,
+            workers: parallelism.workers,
+            warnings: parallelism.warnings,
+        })
+    }
+
+    /// The settings of a command that runs one plan of the restorer and no detector (`inspect`,
+    /// `convert`, `bench-model`).
+    pub fn for_one_plan(flags: &Flags) -> anyhow::Result<Settings> {
+        Settings::resolve(flags, None, Needs::Restorer, super::available_cores(), 1)
+    }
+
+    /// Matrix threads per plan.
+    pub fn threads(&self) -> usize {
+        self.load.threads.unwrap_or(1)
+    }
+
+    /// Logs the warnings once, and the resolved counts.
+    pub fn log(&self, cores: usize) {
+        for warning in &self.warnings {
+            log::warn!("{warning}");
+        }
+        log::info!(
+            "{} worker(s) x {} matrix thread(s) on {cores} core(s)",
+            self.workers,
+            self.threads()
+        );
+    }
+
+    /// The detector file (a command that declared [`Needs::Detector`] always has one).
+    pub fn detector_path(&self) -> anyhow::Result<&PathBuf> {
+        self.detector
+            .as_ref()
+            .context("internal: this command resolved no face detector")
+    }
+
+    /// Loads one plan of the restorer (each worker has its own) and logs how long it took.
+    pub fn load_restorer(&self) -> anyhow::Result<Restorer> {
+        let restorer = Restorer::load(&self.model, &self.load)?;
+        log::info!(
+            "model {} ({}, {}x{}) loaded in {:?}",
+            restorer.model_path().display(),
+            restorer.format(),
+            restorer.input_size(),
+            restorer.input_size(),
+            restorer.load_time()
+        );
+        Ok(restorer)
+    }
+
+    /// Loads the face detector.
+    pub fn load_detector(&self) -> anyhow::Result<BlazeFace> {
+        Ok(BlazeFace::load(self.detector_path()?, &self.detector_options)?)
+    }
+
+    /// Loads the whole face path of one worker: detector and restorer.
+    pub fn load_pipeline(&self) -> anyhow::Result<FacePipeline> {
+        Ok(FacePipeline::new(
+            Box::new(self.load_detector()?),
+            self.load_restorer()?,
+        ))
+    }
+}
+
+/// The detector file: the command line's, the profile's, a bundled variant named by
+/// `--detector KIND`, `$DAEFR_DETECTOR`, or the bundled `default_kind`.
+fn resolve_detector(
+    flags: &Flags,
+    profile: Option<PathBuf>,
+    default_kind: DetectorKind,
+) -> anyhow::Result<PathBuf> {
+    if let Some(path) = flags.detector.clone().or(profile) {
+        return Ok(path);
+    }
+    if let Some(kind) = flags.detector_kind {
+        return detector_path(kind).with_context(|| {
+            format!("the bundled {kind} BlazeFace model was not found under models/blazeface/; pass a detector file")
+        });
+    }
+    Ok(default_detector_path(default_kind)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn profile(model_section: &str) -> Config {
+        let text = format!("[source]\nkind = \"synthetic\"\n[model]\n{model_section}\n");
+        Config::parse(&text, Path::new("test.toml")).expect("valid profile")
+    }
+
+    fn flags() -> Flags {
+        Flags {
+            model: Some(PathBuf::from("cli.onnx")),
+            ..Flags::default()
+        }
+    }
+
+    fn resolve(flags: &Flags, profile: Option<&Config>, cores: usize) -> Settings {
+        Settings::resolve(flags, profile, Needs::Restorer, cores, usize::MAX).expect("resolves")
+    }
+
+    #[test]
+    fn the_command_line_beats_the_profile() {
+        let p = profile("restorer = \"profile.onnx\"\nthreads = 2\nfidelity = 0.2\nrestore_workers = 2");
+        let cli = Flags {
+            threads: Some(1),
+            workers: Some(1),
+            fidelity: Some(0.9),
+            ..flags()
+        };
+        let s = resolve(&cli, Some(&p), 8);
+        assert_eq!(s.model, PathBuf::from("cli.onnx"));
+        assert_eq!(s.threads(), 1);
+        assert_eq!(s.workers, 1);
+        assert_eq!(s.load.fidelity, Some(0.9));
+    }
+
+    #[test]
+    fn the_profile_beats_the_defaults() {
+        let p = profile(
+            "restorer = \"profile.onnx\"\nthreads = 2\nfidelity = 0.2\nrestore_workers = 3\nmin_score = 0.75",
+        );
+        let s = resolve(&Flags::default(), Some(&p), 8);
+        assert_eq!(s.model, PathBuf::from("profile.onnx"));
+        assert_eq!(s.threads(), 2);
+        assert_eq!(s.workers, 3);
+        assert_eq!(s.load.fidelity, Some(0.2));
+        assert_eq!(s.detector_options.score_threshold, 0.75);
+    }
+
+    #[test]
+    fn without_either_the_defaults_apply_and_fidelity_is_left_to_the_model() {
+        let s = resolve(&flags(), None, 4);
+        assert_eq!(s.threads(), 1);
+        assert_eq!(s.workers, 4, "one single-threaded worker per core");
+        assert_eq!(s.load.fidelity, None, "None: the model's daefr.fidelity_default");
+        assert!(s.load.use_cache);
+        assert_eq!(
+            s.detector_options.score_threshold,
+            DetectorOptions::default().score_threshold
+        );
+        let p = profile("threads = 0");
+        assert_eq!(resolve(&flags(), Some(&p), 4).threads(), 1, "0 means unset");
+    }
+
+    #[test]
+    fn a_profile_that_oversubscribes_the_cores_is_lowered_with_a_warning() {
+        let p = profile("threads = 3\nrestore_workers = 1");
+        let s = resolve(&flags(), Some(&p), 2);
+        assert_eq!((s.workers, s.threads()), (1, 2));
+        let p = profile("threads = 2\nrestore_workers = 2");
+        let s = resolve(&flags(), Some(&p), 2);
+        assert_eq!((s.workers, s.threads()), (2, 1));
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn detectors_follow_the_same_order() {
+        let needs = Needs::Detector {
+            default_kind: DetectorKind::ShortRange,
+        };
+        let p = profile("detector = \"profile-face.onnx\"");
+        let cli = Flags {
+            detector: Some(PathBuf::from("cli-face.onnx")),
+            ..flags()
+        };
+        let s = Settings::resolve(&cli, Some(&p), needs, 2, 1).expect("resolves");
+        assert_eq!(s.detector, Some(PathBuf::from("cli-face.onnx")));
+        let s = Settings::resolve(&flags(), Some(&p), needs, 2, 1).expect("resolves");
+        assert_eq!(s.detector, Some(PathBuf::from("profile-face.onnx")));
+        let s = Settings::resolve(&flags(), None, Needs::Restorer, 2, 1).expect("resolves");
+        assert_eq!(s.detector, None);
+    }
+}

@@ -1,0 +1,24 @@
+//! The integration tests: one binary (one link of tract instead of one per file), with the helpers
+//! every file shares in `util` and the live-mode test doubles in `common_live`.
+
+mod util;
+mod common_live;
+
+mod align_paste;
+mod cli_runtime;
+mod config_profiles;
+mod detect_blazeface;
+mod fidelity;
+mod golden;
+mod image_io_errors;
+mod layers;
+mod live_cli;
+mod live_display;
+mod live_model;
+mod live_pipeline;
+mod live_sources;
+mod model_errors;
+mod photo_cli;
+mod photo_restore;
+mod reliability;
+mod workers;
