@@ -5,6 +5,7 @@
 //!     cargo bench --bench live                      # 1 and 3 faces, 300 frames each, + soak
 //!     cargo bench --bench live -- --frames 150 --no-soak
 //!     cargo bench --bench live -- --truth           # ground-truth faces instead of BlazeFace
+//!     cargo bench --bench live -- --workers 2 --fps 10 --no-soak   # 2 restore workers, 10 fps source
 //!
 //! Prints one JSON object per scenario (the same fields as `daefr run --stats-json`).
 //!
@@ -24,8 +25,8 @@ use daefr::detect::{default_detector_path, BlazeFace, DetectorOptions};
 use daefr::display::{render, FaceBox, MemoryDisplay, Overlay, RgbCanvas};
 use daefr::model::{require_default_model, LoadOptions, Restorer};
 use daefr::pipeline::{
-    run_live, DetectorStage, FaceCompositor, FrameDetector, LiveOptions, LiveStages, LiveStats,
-    ModelRestorer, OverlayFlags, TruthDetector,
+    run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveOptions, LiveStages,
+    LiveStats, ModelRestorer, OverlayFlags, TruthDetector,
 };
 use image::{Rgb, RgbImage};
 
@@ -36,10 +37,21 @@ struct Scenario {
     fps: f32,
 }
 
-fn run(scenario: &Scenario, truth: bool) -> Result<LiveStats, Box<dyn std::error::Error>> {
+/// Runs one scenario with `workers` restore workers, each a single-threaded plan of its own.
+fn run(
+    scenario: &Scenario,
+    truth: bool,
+    workers: usize,
+) -> Result<LiveStats, Box<dyn std::error::Error>> {
     let model = require_default_model()?;
-    let restorer = ModelRestorer::new(Restorer::load(&model, &LoadOptions::default())?);
-    let compositor: Arc<dyn FaceCompositor> = Arc::new(restorer.compositor());
+    let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
+    let mut compositor: Option<Arc<dyn FaceCompositor>> = None;
+    for _ in 0..workers.max(1) {
+        let restorer = ModelRestorer::new(Restorer::load(&model, &LoadOptions::default())?);
+        compositor.get_or_insert_with(|| Arc::new(restorer.compositor()));
+        restorers.push(Box::new(restorer));
+    }
+    let compositor = compositor.ok_or("no restore worker")?;
     let (source, feed) =
         SyntheticSource::new(640, 480, scenario.faces, 1, Some(scenario.fps))?.with_truth();
     let detector: Box<dyn FrameDetector> = if truth {
@@ -55,7 +67,7 @@ fn run(scenario: &Scenario, truth: bool) -> Result<LiveStats, Box<dyn std::error
     let stages = LiveStages {
         source: Box::new(source),
         detector,
-        restorers: vec![Box::new(restorer)],
+        restorers,
         compositor,
         display: Box::new(display),
     };
@@ -183,24 +195,28 @@ fn main() {
     }
     let truth = args.iter().any(|a| a == "--truth");
     let soak = !args.iter().any(|a| a == "--no-soak");
-    let frames = args
-        .iter()
-        .position(|a| a == "--frames")
-        .and_then(|i| args.get(i + 1))
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    let frames = value("--frames")
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    let workers: usize = value("--workers").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let fps: f32 = value("--fps").and_then(|v| v.parse().ok()).unwrap_or(30.0);
     let mut scenarios = vec![
         Scenario {
             name: "1 face",
             faces: 1,
             frames,
-            fps: 30.0,
+            fps,
         },
         Scenario {
             name: "3 faces",
             faces: 3,
             frames,
-            fps: 30.0,
+            fps,
         },
     ];
     if soak {
@@ -212,12 +228,15 @@ fn main() {
         });
     }
     for scenario in &scenarios {
-        match run(scenario, truth) {
+        match run(scenario, truth, workers) {
             Ok(stats) => {
                 let json = serde_json::to_string(&stats).unwrap_or_default();
-                println!("{{\"scenario\":\"{}\",\"stats\":{json}}}", scenario.name);
+                println!(
+                    "{{\"scenario\":\"{}\",\"workers\":{workers},\"stats\":{json}}}",
+                    scenario.name
+                );
                 eprintln!(
-                    "{:>14}: {:5.1} fps shown of {} captured, {:4.2} restored faces/s, restore {:4.0} ms/face, detect {:4.1} ms, display {:4.1} ms, latency mean {:4.0} ms p95 {:4.0} ms, peak RSS {:4.0} MB, RSS end {:4.0} MB",
+                    "{:>14}, {workers} worker(s): {:5.1} fps shown of {} captured, {:4.2} restored faces/s, restore {:4.0} ms/face, detect {:4.1} ms, display {:4.1} ms, latency mean {:4.0} ms p95 {:4.0} ms, peak RSS {:4.0} MB, RSS end {:4.0} MB",
                     scenario.name,
                     stats.display_fps,
                     stats.frames_captured,

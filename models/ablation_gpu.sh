@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DAEFR ablation (issue 5) inside ONE GPU-machine run (600 s command limit, no network).
+# DAEFR ablation inside ONE GPU-machine run (600 s command limit, no network).
 # Four variants - (a) HQ encoder only, (b) + LQ encoder without association, (c) + association,
 # (d) + cross-attention fusion - each trained for MINUTES_PER_VARIANT (default 1.8) on the same data
 # and seed, then evaluated (PSNR/SSIM/code-index accuracy) at moderate and severe degradation.

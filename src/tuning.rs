@@ -25,7 +25,11 @@ pub fn direct_conv_allowed() -> bool {
 /// im2col + matmul path it otherwise takes (see BENCHMARKS.md), so it is disabled there. Other
 /// targets keep tract's choice (unmeasured); [`DIRECT_CONV_ENV`] overrides either way.
 pub(crate) fn optimize_scope() -> TractResult<KnobScope> {
-    let disable = if direct_conv_allowed() { "false" } else { "true" };
+    let disable = if direct_conv_allowed() {
+        "false"
+    } else {
+        "true"
+    };
     KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", disable)])
 }
 

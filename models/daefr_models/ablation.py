@@ -1,4 +1,4 @@
-"""Ablation of DAEFR's parts (issue 5): same data, seed and time/step budget for every variant.
+"""Ablation of DAEFR's parts: same data, seed and time/step budget for every variant.
 
     python -m daefr_models.ablation --config lite-128 --data DIR --out models/runs/ablation \
         (--minutes-per-variant M | --steps N) [--variants hq_only,no_assoc,concat,full] \

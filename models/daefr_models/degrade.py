@@ -84,7 +84,7 @@ def _fixed(sigma: float, down: float, noise: float, jpeg: float) -> DegradationR
     )
 
 
-#: Evaluation levels (issue 5). mild/moderate are fixed settings stated in 128-px model pixels
+#: Evaluation levels. mild/moderate are fixed settings stated in 128-px model pixels
 #: (written at the 512 reference so that they scale like the training ranges); severe samples
 #: the paper's stage-3 ranges.
 LEVELS: dict[str, DegradationRanges] = {

@@ -11,7 +11,7 @@ input itself, the baseline a restorer has to beat). Reported per row: mean PSNR 
 against the ground truth and, for networks, code-index accuracy = share of the 16x16 predicted code
 indices equal to those the checkpoint's stage-2 HQ encoder assigns to the ground truth (needs
 ``--checkpoint``; ONNX models report their in-graph ArgMax). ONNX models run in onnxruntime with
-graph optimisations off (a clean reference, see NOTES.md). A contact sheet (degraded | each model |
+graph optimisations off (a clean reference: its optimized int8 path saturates in places). A contact sheet (degraded | each model |
 ground truth) of the first ``--sheet-count`` faces is written per level. CelebA sheets must stay
 under models/runs/ (non-commercial images); only sheets of the public-domain astronaut may be
 committed (``--data tests/fixtures/astronaut.png --align``).

@@ -2,6 +2,7 @@
 
     python -m daefr_models.quantize IN.onnx -o OUT.onnx --recipe weights-int8 [--calib DIR]
     python -m daefr_models.quantize IN.onnx -o OUT.onnx --recipe qlinear-conv --calib DIR
+    python -m daefr_models.quantize IN.onnx -o OUT.onnx --recipe int8-dot --calib DIR --max-images 64
 
 Recipes (what tract 0.23 does with each is measured in docs/architecture.md, "int8"):
 
@@ -15,6 +16,19 @@ Recipes (what tract 0.23 does with each is measured in docs/architecture.md, "in
   transformer and the code lookup stay float (tract evaluates QDQ around Softmax wrongly, and
   onnxruntime's QLinearMul from GroupNorm is unimplemented in tract).
 - `qdq-conv`: the same calibration in QDQ form (DequantizeLinear -> Conv -> QuantizeLinear).
+- `int8-dot` (for boards with the dot-product extension, `asimddp`: Pi 5, Jetson Orin; see
+  docs/architecture.md, "int8 on dot-product ARM"): mixed precision chosen per Conv. A chosen Conv
+  becomes QuantizeLinear (uint8, min/max over `--calib` faces at fidelity weights 0, 0.5 and 1) ->
+  ConvInteger (int8 weights, symmetric per output channel) -> Cast -> Mul (input scale x weight
+  scale per channel) -> Add (bias): tract runs the ConvInteger with its i8 kernels
+  (`arm64simd_mmm_i32_8x8_dot`), and the int32 accumulator is rescaled in float, so there is no
+  output requantization (QLinearConv's uint8 output cost ~3 dB on lite-128). Which Convs: each one
+  is quantized alone and scored on faces held out from the calibration (taken between the
+  calibration faces of the same folder) by the output noise power against fp32 and the fraction
+  of code indices that flip; Convs are then taken in order of (noise share + flip share) per MAC
+  while the summed noise stays within `--noise-budget` and the summed flips within
+  `--flip-budget`. Everything else stays float: Softmax, norms, attention and transformer matmuls,
+  ArgMax/Gather.
 
 After writing, the int8 graph is compared with the fp32 one under onnxruntime (graph
 optimisations off) on the `--calib` faces (or the committed astronaut): PSNR of the int8 output
@@ -36,7 +50,7 @@ from onnx import helper, numpy_helper
 from .export import ASTRONAUT, feeds, has_weight_input, ort_session, with_code_indices
 from .onnx_meta import fidelity_default, read_metadata, write_metadata
 
-RECIPES = ("weights-int8", "qlinear-conv", "qdq-conv")
+RECIPES = ("weights-int8", "qlinear-conv", "qdq-conv", "int8-dot")
 RECIPE_DESCRIPTIONS = {
     "weights-int8": "int8-weights: Conv/Gemm/MatMul weights int8 symmetric per output channel -> "
     "DequantizeLinear; activations float32",
@@ -44,7 +58,15 @@ RECIPE_DESCRIPTIONS = {
     "int8 per-channel weights); everything else float32",
     "qdq-conv": "int8-qdq-conv: QuantizeLinear/DequantizeLinear around Conv (uint8 activations, "
     "min/max calibrated; int8 per-channel weights); everything else float32",
+    "int8-dot": "int8-dot: selected Convs as QuantizeLinear -> ConvInteger (uint8 activations, min/max "
+    "calibrated; int8 per-channel weights) -> float rescale; everything else float32",
 }
+#: `int8-dot` defaults: summed output noise power (MSE of the 8-bit output / 255^2; 5e-5 = 43 dB) and
+#: summed code-index flip rate of the chosen Convs, each measured alone.
+NOISE_BUDGET = 5e-5
+FLIP_BUDGET = 0.006
+#: Fidelity weights the activation ranges are taken at (the decoder's ranges grow with the weight).
+CALIB_WEIGHTS = (0.0, 0.5, 1.0)
 #: Initializers smaller than this stay float (biases of tiny layers; not worth a scale vector).
 MIN_WEIGHT_ELEMENTS = 256
 
@@ -157,14 +179,188 @@ def quantize_static_conv(model: onnx.ModelProto, calib: list[np.ndarray], fmt: s
     return out
 
 
-def quantize(model: onnx.ModelProto, recipe: str, calib: list[np.ndarray] | None = None) -> onnx.ModelProto:
-    """The int8 form of `model` under `recipe`, with `daefr.quantization` set."""
+def conv_macs(model: onnx.ModelProto) -> dict[str, int]:
+    """Multiply-accumulates of every Conv node (by node name), from ONNX shape inference."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(inferred.graph.value_info) + list(inferred.graph.output)
+    }
+    inits = {t.name: t for t in model.graph.initializer}
+    out = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            out_hw = shapes[node.output[0]][2:]
+            out[node.name] = int(np.prod(inits[node.input[1]].dims)) * int(np.prod(out_hw))
+    return out
+
+
+def activation_ranges(model: onnx.ModelProto, inputs: list[np.ndarray], names: list[str],
+                      weights: tuple[float, ...] = CALIB_WEIGHTS) -> dict[str, tuple[float, float]]:
+    """Min and max of the named float tensors over `inputs` (x each fidelity weight), onnxruntime."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    have = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(
+        helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names if n not in have)
+    sess = ort_session(probe)
+    outs = [o.name for o in sess.get_outputs()]
+    lo = dict.fromkeys(names, np.inf)
+    hi = dict.fromkeys(names, -np.inf)
+    for x in inputs:
+        for w in weights if has_weight_input(model) else (None,):
+            got = dict(zip(outs, sess.run(None, feeds(sess, x, w))))
+            for n in names:
+                lo[n] = min(lo[n], float(got[n].min()))
+                hi[n] = max(hi[n], float(got[n].max()))
+    return {n: (lo[n], hi[n]) for n in names}
+
+
+def uint8_params(lo: float, hi: float) -> tuple[np.float32, np.uint8]:
+    """Asymmetric uint8 scale and zero point covering [lo, hi] and 0 (onnxruntime's MinMax rule)."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = (hi - lo) / 255.0 or 1.0
+    return np.float32(scale), np.uint8(np.clip(round(-lo / scale), 0, 255))
+
+
+def conv_integer_graph(model: onnx.ModelProto, convs: set[str],
+                       ranges: dict[str, tuple[float, float]]) -> onnx.ModelProto:
+    """`model` with each Conv named in `convs` as QuantizeLinear -> ConvInteger -> Cast -> Mul (-> Add).
+
+    Activations: uint8, per tensor, from `ranges` of the Conv's input. Weights: int8, symmetric
+    (zero point 0), one scale per output channel. The int32 accumulator is scaled back in float by
+    input scale x weight scale (one [1,C,1,1] constant) and the float bias is added: no output
+    requantization. Other nodes are untouched.
+    """
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    inits = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Conv" or node.name not in convs:
+            nodes.append(node)
+            continue
+        p = f"{node.name}_int8/"
+        x, w = node.input[0], node.input[1]
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if w not in inits or (bias is not None and bias not in inits):
+            raise ValueError(f"{node.name}: weight and bias must be initializers")
+        x_scale, x_zero = uint8_params(*ranges[x])
+        wf = numpy_helper.to_array(inits[w]).astype(np.float32)
+        w_scale = np.abs(wf).reshape(wf.shape[0], -1).max(axis=1) / 127.0
+        w_scale = np.where(w_scale > 0, w_scale, 1.0).astype(np.float32)
+        wq = np.clip(np.round(wf / w_scale.reshape(-1, *[1] * (wf.ndim - 1))), -127, 127).astype(np.int8)
+        graph.initializer.extend([
+            numpy_helper.from_array(np.array(x_scale, np.float32), p + "x_scale"),
+            numpy_helper.from_array(np.array(x_zero, np.uint8), p + "x_zero_point"),
+            numpy_helper.from_array(wq, p + "w_int8"),
+            numpy_helper.from_array(np.zeros((), np.int8), p + "w_zero_point"),
+            numpy_helper.from_array((x_scale * w_scale).reshape(1, -1, 1, 1).astype(np.float32), p + "scale"),
+        ])
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        y = node.output[0]
+        nodes += [
+            helper.make_node("QuantizeLinear", [x, p + "x_scale", p + "x_zero_point"], [p + "x_uint8"],
+                             name=p + "quantize"),
+            helper.make_node("ConvInteger", [p + "x_uint8", p + "w_int8", p + "x_zero_point", p + "w_zero_point"],
+                             [p + "acc"], name=p + "conv", **attrs),
+            helper.make_node("Cast", [p + "acc"], [p + "acc_f32"], name=p + "cast", to=onnx.TensorProto.FLOAT),
+            helper.make_node("Mul", [p + "acc_f32", p + "scale"], [p + "scaled" if bias else y], name=p + "rescale"),
+        ]
+        if bias:
+            b = numpy_helper.to_array(inits[bias]).astype(np.float32).reshape(1, -1, 1, 1)
+            graph.initializer.append(numpy_helper.from_array(b, p + "bias"))
+            nodes.append(helper.make_node("Add", [p + "scaled", p + "bias"], [y], name=p + "bias"))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(out)
+    return out
+
+
+def _to_u8(y: np.ndarray) -> np.ndarray:
+    return np.round((np.clip(y, -1, 1) + 1) * 127.5)
+
+
+def conv_sensitivity(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]],
+                     inputs: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """Each Conv quantized alone (`conv_integer_graph`), at the model's default fidelity weight:
+    output noise power (MSE of the 8-bit outputs / 255^2, mean over `inputs`) and code-index flip rate."""
+    w = fidelity_default(read_metadata(model))
+    ref_sess = ort_session(with_code_indices(model))
+    refs = [ref_sess.run(None, feeds(ref_sess, x, w)) for x in inputs]
+    out = {}
+    for node in [n for n in model.graph.node if n.op_type == "Conv"]:
+        sess = ort_session(with_code_indices(conv_integer_graph(model, {node.name}, ranges)))
+        noise, flips, total = 0.0, 0, 0
+        for x, (y_ref, i_ref) in zip(inputs, refs):
+            y, i = sess.run(None, feeds(sess, x, w))
+            noise += float(np.mean((_to_u8(y) - _to_u8(y_ref)) ** 2)) / 255.0**2 / len(inputs)
+            flips += int((i != i_ref).sum())
+            total += i_ref.size
+        out[node.name] = {"noise": noise, "flips": flips / total}
+    return out
+
+
+def select_convs(sensitivity: dict[str, dict[str, float]], macs: dict[str, int],
+                 noise_budget: float = NOISE_BUDGET, flip_budget: float = FLIP_BUDGET) -> list[str]:
+    """Convs to quantize: by (noise / noise_budget + flips / flip_budget) per MAC, cheapest first,
+    each taken while both sums stay within budget (later, cheaper ones may still fit)."""
+    cost = {c: (s["noise"] / noise_budget + s["flips"] / flip_budget) / max(macs[c], 1)
+            for c, s in sensitivity.items()}
+    chosen, noise, flips = [], 0.0, 0.0
+    for c in sorted(sensitivity, key=lambda c: (cost[c], c)):
+        s = sensitivity[c]
+        if noise + s["noise"] <= noise_budget and flips + s["flips"] <= flip_budget:
+            chosen.append(c)
+            noise += s["noise"]
+            flips += s["flips"]
+    return chosen
+
+
+def quantize_int8_dot(model: onnx.ModelProto, calib: list[np.ndarray], select: list[np.ndarray],
+                      noise_budget: float = NOISE_BUDGET, flip_budget: float = FLIP_BUDGET,
+                      report: dict | None = None) -> onnx.ModelProto:
+    """The `int8-dot` recipe: ranges from `calib`, per-Conv sensitivity on `select`, ConvInteger graph."""
+    if not calib or not select:
+        raise ValueError("int8-dot needs calibration images (--calib DIR) and held-out faces to choose Convs")
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    names = sorted({n.input[0] for n in convs})
+    ranges = activation_ranges(model, calib, names)
+    sensitivity = conv_sensitivity(model, ranges, select)
+    macs = conv_macs(model)
+    chosen = select_convs(sensitivity, macs, noise_budget, flip_budget)
+    if report is not None:
+        report.update({
+            "convs": len(convs), "int8_convs": len(chosen),
+            "int8_conv_macs": sum(macs[c] for c in chosen), "conv_macs": sum(macs.values()),
+            "predicted_noise": sum(sensitivity[c]["noise"] for c in chosen),
+            "predicted_flips": sum(sensitivity[c]["flips"] for c in chosen),
+            "float_convs": [n.name for n in convs if n.name not in set(chosen)],
+            "sensitivity": sensitivity,
+        })
+    return conv_integer_graph(model, set(chosen), ranges)
+
+
+def quantize(model: onnx.ModelProto, recipe: str, calib: list[np.ndarray] | None = None,
+             select: list[np.ndarray] | None = None, report: dict | None = None,
+             **budgets: float) -> onnx.ModelProto:
+    """The int8 form of `model` under `recipe`, with `daefr.quantization` set.
+
+    `select`, `report` and the budgets (`noise_budget`, `flip_budget`) are for `int8-dot` only.
+    """
     if recipe == "weights-int8":
         out = quantize_weights_int8(model)
     elif recipe == "qlinear-conv":
         out = quantize_static_conv(model, calib or [], "qoperator")
     elif recipe == "qdq-conv":
         out = quantize_static_conv(model, calib or [], "qdq")
+    elif recipe == "int8-dot":
+        out = quantize_int8_dot(model, calib or [], select or [], report=report, **budgets)
     else:
         raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
     meta = read_metadata(model)
@@ -181,7 +377,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: list[np.ndarray]) -> dict:
-    """int8 vs fp32 under onnxruntime: mean PSNR, worst max abs diff, code-index agreement."""
+    """int8 vs fp32 under onnxruntime: mean and worst PSNR, worst max abs diff, code-index agreement."""
     ref, test = ort_session(with_code_indices(fp32)), ort_session(with_code_indices(int8))
     psnrs, max_diff, agree, total = [], 0.0, 0, 0
     for x in inputs:
@@ -196,16 +392,26 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: list[np.ndarra
     return {
         "images": len(inputs),
         "psnr_vs_fp32_db": round(float(np.mean(finite)), 2) if finite else float("inf"),
+        "min_psnr_vs_fp32_db": round(float(np.min(psnrs)), 2),
         "max_abs_diff": max_diff,
         "index_agreement": agree / total,
     }
 
 
-def load_inputs(folder: Path | None, size: int, limit: int) -> list[np.ndarray]:
-    """Model inputs ([1,3,S,S] in [-1,1]) from up to `limit` faces below `folder` (crop as training)."""
+def load_inputs(folder: Path | None, size: int, limit: int, held_out: bool = False) -> list[np.ndarray]:
+    """Model inputs ([1,3,S,S] in [-1,1]) from up to `limit` faces below `folder` (crop as training).
+
+    Faces are evenly spaced over the folder's sorted files; `held_out` takes the ones halfway
+    between those (so that calibration and selection faces never overlap).
+    """
     from .data import list_images, load_model_input
 
-    paths = list_images(folder)[:: max(1, len(list_images(folder)) // limit)][:limit] if folder else [ASTRONAUT]
+    if folder:
+        paths = list_images(folder)
+        step = max(1, len(paths) // limit)
+        paths = paths[step // 2 if held_out else 0:: step][:limit]
+    else:
+        paths = [ASTRONAUT]
     return [
         (load_model_input(p, size).astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None].copy()
         for p in paths
@@ -219,16 +425,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", choices=RECIPES, default="weights-int8")
     ap.add_argument("--calib", type=Path, help="folder of face crops (calibration and the fp32 comparison)")
     ap.add_argument("--max-images", type=int, default=32, help="faces taken from --calib")
+    ap.add_argument("--select-images", type=int, default=12,
+                    help="int8-dot: held-out faces of --calib (between the calibration faces) each Conv is "
+                    "scored on; the fp32 comparison then uses --max-images held-out faces")
+    ap.add_argument("--noise-budget", type=float, default=NOISE_BUDGET,
+                    help="int8-dot: summed output noise power of the chosen Convs (MSE/255^2)")
+    ap.add_argument("--flip-budget", type=float, default=FLIP_BUDGET,
+                    help="int8-dot: summed code-index flip rate of the chosen Convs")
+    ap.add_argument("--report", type=Path, help="int8-dot: write the per-Conv sensitivity and choice as JSON")
     args = ap.parse_args(argv)
 
     fp32 = onnx.load(str(args.input))
     size = int(read_metadata(fp32)["daefr.input_size"])
     faces = load_inputs(args.calib, size, args.max_images)
-    int8 = quantize(fp32, args.recipe, faces)
+    check = faces
+    report: dict = {}
+    if args.recipe == "int8-dot":
+        check = load_inputs(args.calib, size, args.max_images, held_out=True) if args.calib else faces
+        int8 = quantize(fp32, args.recipe, faces, select=check[: args.select_images], report=report,
+                        noise_budget=args.noise_budget, flip_budget=args.flip_budget)
+        print(f"int8-dot: {report['int8_convs']} of {report['convs']} Convs int8, "
+              f"{report['int8_conv_macs'] / 1e6:.0f} of {report['conv_macs'] / 1e6:.0f} conv MMAC; predicted "
+              f"noise {report['predicted_noise']:.2e}, flips {report['predicted_flips']:.4f}; float: "
+              + ", ".join(report["float_convs"]))
+        if args.report:
+            args.report.write_text(json.dumps(report, indent=1) + "\n")
+    else:
+        int8 = quantize(fp32, args.recipe, faces)
     onnx.save(int8, str(args.output))
     sizes = args.input.stat().st_size, args.output.stat().st_size
     print(f"wrote {args.output}: {sizes[1] / 1e6:.2f} MB (fp32 {sizes[0] / 1e6:.2f} MB, {sizes[0] / sizes[1]:.2f}x smaller)")
-    print("int8 vs fp32 (onnxruntime): " + json.dumps(compare(fp32, int8, faces)))
+    print("int8 vs fp32 (onnxruntime): " + json.dumps(compare(fp32, int8, check)))
     return 0
 
 

@@ -60,7 +60,7 @@ from .discriminator import PatchDiscriminator
 from .evaluate import restorer_metrics
 from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, psnr, reconstruction_loss, ssim
 
-#: Ablation variants (issue 5): which parts the restorer has and whether stage 2 runs.
+#: Ablation variants: which parts the restorer has and whether stage 2 runs.
 VARIANTS = {
     "hq_only": dict(use_lq_encoder=False, use_fusion=False, association=False),  # (a)
     "no_assoc": dict(use_lq_encoder=True, use_fusion=False, association=False),  # (b)

@@ -143,7 +143,14 @@ pub fn paste_restored(
         && aligned.crop.height() > 0)
         .then_some(&aligned.crop);
     let crop_size = aligned.crop.width();
-    paste(frame, restored, &aligned.transform, crop_size, given, options);
+    paste(
+        frame,
+        restored,
+        &aligned.transform,
+        crop_size,
+        given,
+        options,
+    );
 }
 
 /// The one paste-back: `given` is the crop the network was given (change mode), `None` to
@@ -215,8 +222,8 @@ fn paste(
                 continue;
             }
             let colour = sample_reflect(restored, u - 0.5, v - 0.5);
-            let given = given
-                .map(|(crop, scale)| sample_reflect(crop, u * scale - 0.5, v * scale - 0.5));
+            let given =
+                given.map(|(crop, scale)| sample_reflect(crop, u * scale - 0.5, v * scale - 0.5));
             let offset = (y as usize * width + x as usize) * 3;
             for (c, value) in colour.iter().enumerate() {
                 let old = raw[offset + c] as f32;

@@ -14,8 +14,8 @@ use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
 use super::yuv::yuyv_to_rgb;
-use super::{CaptureError, FrameSource};
 use super::PixelFormat;
+use super::{CaptureError, FrameSource};
 
 /// Buffers the driver fills in turn; 4 keeps latency low and survives a slow consumer.
 const BUFFERS: u32 = 4;

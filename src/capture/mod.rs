@@ -24,7 +24,6 @@ pub use pacing::{Pacer, STOP_POLL};
 pub use synthetic::{SyntheticFace, SyntheticSource, TruthFeed, SYNTHETIC_FACE_PNG};
 pub use video::Y4mSource;
 
-
 /// A failure of a frame source. The live loop retries these with backoff and shows NO SIGNAL.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

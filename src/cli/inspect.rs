@@ -75,10 +75,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if let Some(declared) = meta.get("daefr.macs") {
         println!("MACs declared by the toolchain (daefr.macs): {declared}");
     }
-    println!(
-        "operators ({} nodes, decluttered graph):",
-        graph.nodes
-    );
+    println!("operators ({} nodes, decluttered graph):", graph.nodes);
     let mut ops: Vec<_> = stats.op_counts.iter().collect();
     ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (op, count) in ops {

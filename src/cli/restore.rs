@@ -329,7 +329,12 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
         jobs,
         states,
         |pipeline, (input, output)| {
-            restore_one_photo(input, output, pipeline, &photo_options(args, input, several))
+            restore_one_photo(
+                input,
+                output,
+                pipeline,
+                &photo_options(args, input, several),
+            )
         },
         |(input, output), result| match result {
             Ok(found) => found.print(input, output),

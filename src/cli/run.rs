@@ -85,31 +85,30 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Arc::new(compositor.context("no restore worker could be started")?);
 
     let source_options = SourceOptions::from(&config.source);
-    let (source, detector): (Box<dyn FrameSource>, Box<dyn FrameDetector>) =
-        if args.truth_detector {
-            let SourceOptions::Synthetic {
-                width,
-                height,
-                faces,
-                seed,
-                fps,
-            } = source_options
-            else {
-                bail!(
-                    "{}: --truth-detector needs source.kind = \"synthetic\"",
-                    args.config.display()
-                );
-            };
-            let (source, truth) =
-                SyntheticSource::new(width, height, faces, seed, fps)?.with_truth();
-            (Box::new(source), Box::new(TruthDetector(truth)))
-        } else {
-            let detector = settings.load_detector()?;
-            (
-                open_source(&source_options)?,
-                Box::new(DetectorStage(Box::new(detector))),
-            )
+    let (source, detector): (Box<dyn FrameSource>, Box<dyn FrameDetector>) = if args.truth_detector
+    {
+        let SourceOptions::Synthetic {
+            width,
+            height,
+            faces,
+            seed,
+            fps,
+        } = source_options
+        else {
+            bail!(
+                "{}: --truth-detector needs source.kind = \"synthetic\"",
+                args.config.display()
+            );
         };
+        let (source, truth) = SyntheticSource::new(width, height, faces, seed, fps)?.with_truth();
+        (Box::new(source), Box::new(TruthDetector(truth)))
+    } else {
+        let detector = settings.load_detector()?;
+        (
+            open_source(&source_options)?,
+            Box::new(DetectorStage(Box::new(detector))),
+        )
+    };
     let display = open_display(&DisplayOptions::from(&config.display))?;
 
     let live_options = LiveOptions {

@@ -174,7 +174,10 @@ impl Settings {
 
     /// Loads the face detector.
     pub fn load_detector(&self) -> anyhow::Result<BlazeFace> {
-        Ok(BlazeFace::load(self.detector_path()?, &self.detector_options)?)
+        Ok(BlazeFace::load(
+            self.detector_path()?,
+            &self.detector_options,
+        )?)
     }
 
     /// Loads the whole face path of one worker: detector and restorer.
@@ -228,7 +231,9 @@ mod tests {
 
     #[test]
     fn the_command_line_beats_the_profile() {
-        let p = profile("restorer = \"profile.onnx\"\nthreads = 2\nfidelity = 0.2\nrestore_workers = 2");
+        let p = profile(
+            "restorer = \"profile.onnx\"\nthreads = 2\nfidelity = 0.2\nrestore_workers = 2",
+        );
         let cli = Flags {
             threads: Some(1),
             workers: Some(1),
@@ -260,7 +265,10 @@ mod tests {
         let s = resolve(&flags(), None, 4);
         assert_eq!(s.threads(), 1);
         assert_eq!(s.workers, 4, "one single-threaded worker per core");
-        assert_eq!(s.load.fidelity, None, "None: the model's daefr.fidelity_default");
+        assert_eq!(
+            s.load.fidelity, None,
+            "None: the model's daefr.fidelity_default"
+        );
         assert!(s.load.use_cache);
         assert_eq!(
             s.detector_options.score_threshold,

@@ -18,7 +18,6 @@ pub use nms::weighted_nms;
 // Face data lives in the core layer; re-exported here because every detector returns it.
 pub use crate::geometry::{keypoint, Face};
 
-
 /// Anything that finds faces in a frame. Implementations may keep state between frames.
 pub trait FaceDetector: Send {
     /// Find the faces in `frame`, best score first, in `frame`'s pixel coordinates.

@@ -183,7 +183,13 @@ mod tests {
             shown(3.0, Some(100), false),
             shown(5.0, None, true),
         ];
-        let out = compose(&frame, &faces, &BoxFill, OverlayFlags::NONE, &Default::default());
+        let out = compose(
+            &frame,
+            &faces,
+            &BoxFill,
+            OverlayFlags::NONE,
+            &Default::default(),
+        );
         assert_eq!(out.restored_faces, 1);
         assert_eq!(
             pattern(&out.image),

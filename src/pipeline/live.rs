@@ -229,7 +229,11 @@ pub fn run_live(
         let options = options.clone();
         let scheduler = Scheduler::new(options.tracking, options.max_faces);
         spawn("detect")
-            .spawn(move || detect_loop(detector, scheduler, capture_rx, job_tx, result_rx, display_tx))
+            .spawn(move || {
+                detect_loop(
+                    detector, scheduler, capture_rx, job_tx, result_rx, display_tx,
+                )
+            })
             .map_err(|e| LiveError::Spawn("detect", e))?
     };
     let display = {

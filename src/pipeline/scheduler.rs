@@ -210,10 +210,14 @@ mod tests {
             ms: 1.0,
         };
         let plan = scheduler.on_frame(2, &faces, [done]);
-        let restored: Vec<&ShownFace> = plan.shown.iter().filter(|f| f.restored.is_some()).collect();
+        let restored: Vec<&ShownFace> =
+            plan.shown.iter().filter(|f| f.restored.is_some()).collect();
         assert_eq!(restored.len(), 1);
         assert!(restored[0].eligible);
-        assert_eq!(plan.requests.iter().map(|r| r.track).collect::<Vec<_>>(), vec![big]);
+        assert_eq!(
+            plan.requests.iter().map(|r| r.track).collect::<Vec<_>>(),
+            vec![big]
+        );
 
         // The face leaves the frame: after max_missed frames it is no longer shown.
         for seq in 3..6 {

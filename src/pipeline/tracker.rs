@@ -66,7 +66,6 @@ impl Track {
     }
 }
 
-
 /// All live tracks.
 #[derive(Debug)]
 pub struct Tracker {

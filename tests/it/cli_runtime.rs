@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{Rgb, RgbImage};
 
@@ -111,7 +111,7 @@ fn restore_directory_skips_bad_files_and_fails_at_the_end() {
         "--model",
         &model(),
     ]);
-    // Besides the `daefr: ` lines, a directory run ends with its summary.
+    // Besides the `daefr: ` lines, a directory run prints one summary line.
     let summary = format!("restored 2 of 3 images into {}", output.display());
     assert_failure_lines(&out, "b.jpg", &[&summary]);
     assert!(

@@ -12,8 +12,8 @@ use daefr::detect::Face;
 use daefr::display::{MemoryDisplay, MemoryFrames};
 use daefr::geometry::Template;
 use daefr::pipeline::{
-    run_live, FaceRestorer, FrameDetector, LiveOptions, LiveStages, LiveStats, OverlayFlags, RetryPolicy,
-    TemplateCompositor, TruthDetector,
+    run_live, FaceRestorer, FrameDetector, LiveOptions, LiveStages, LiveStats, OverlayFlags,
+    RetryPolicy, TemplateCompositor, TruthDetector,
 };
 use image::{Rgb, RgbImage};
 

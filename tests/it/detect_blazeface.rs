@@ -2,7 +2,7 @@
 //! grayscale, extreme aspect ratios and very large frames.
 
 use crate::util::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use daefr::detect::{
     default_detector_path, detector_path, keypoint, BlazeFace, DetectorKind, DetectorOptions, Face,

@@ -57,7 +57,12 @@ const ABOVE_CORE: &[&str] = &[
 ];
 
 /// What an inference or I/O file may not name.
-const APPLICATION: &[&str] = &["crate::config", "crate::photo", "crate::pipeline", "super::config"];
+const APPLICATION: &[&str] = &[
+    "crate::config",
+    "crate::photo",
+    "crate::pipeline",
+    "super::config",
+];
 
 /// Every `.rs` file under `path` (a file or a folder), with its text minus comments.
 fn sources(path: &str) -> Vec<(String, String)> {
@@ -91,7 +96,10 @@ fn violations(files: &[&str], forbidden: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for path in files {
         let listed = sources(path);
-        assert!(!listed.is_empty(), "{path}: no source found (moved? update this list)");
+        assert!(
+            !listed.is_empty(),
+            "{path}: no source found (moved? update this list)"
+        );
         for (file, code) in listed {
             for name in forbidden {
                 if code.contains(name) {

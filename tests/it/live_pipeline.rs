@@ -1,7 +1,6 @@
 //! End-to-end tests of the live loop: synthetic source -> ground-truth detector -> painting
 //! restorer (real alignment and paste) -> in-memory display.
 
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,12 +66,7 @@ fn max_faces_limits_restored_faces_to_the_biggest() {
     let mut opts = options(Some(40), no_overlay());
     opts.max_faces = 1;
     let reference = synthetic(3, None);
-    let (_, frames) = run_with(
-        synthetic(3, Some(120.0)),
-        opts,
-        Duration::from_millis(1),
-        1,
-    );
+    let (_, frames) = run_with(synthetic(3, Some(120.0)), opts, Duration::from_millis(1), 1);
     let shown = frames.frames();
     let (last, _) = shown.last().expect("a shown frame");
     let (_, truth) = reference.render(39);

@@ -68,7 +68,11 @@ fn a_bad_photo_in_a_directory_is_reported_and_skipped_and_outputs_get_their_fold
     let dir = tempfile::tempdir().expect("tempdir");
     let inputs = dir.path().join("in");
     std::fs::create_dir(&inputs).expect("mkdir");
-    std::fs::copy(repo_arg("tests/fixtures/astronaut.png"), inputs.join("b.png")).expect("copy");
+    std::fs::copy(
+        repo_arg("tests/fixtures/astronaut.png"),
+        inputs.join("b.png"),
+    )
+    .expect("copy");
     std::fs::write(inputs.join("a.png"), b"not a png").expect("write");
     // The bad file sorts first, so it must not stop the good one. The output folder does not exist yet, two levels deep.
     let outputs = dir.path().join("out/nested");

@@ -5,8 +5,8 @@
 use crate::util::*;
 
 use daefr::detect::{Face, FaceDetector};
-use daefr::image_io::read_rgb;
 use daefr::geometry::Template;
+use daefr::image_io::read_rgb;
 use daefr::model::{LoadOptions, Restorer};
 use daefr::photo::{restore_faces, FaceOutcome, FacePipeline, PhotoOptions};
 use image::{imageops, Rgb, RgbImage};

@@ -1,7 +1,6 @@
 //! Issue 11, "never lose a user's file, never hang, never trust a bad model": one test per defect
 //! of the bad-input run, through the binary where the user met it. Files are generated here.
 
-
 use crate::util::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
