@@ -58,6 +58,21 @@ pub struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the per-stage table: time the restorer at every split of the cores into
+    /// workers x threads (and every `--candidate` model) and name the fastest.
+    #[arg(long)]
+    pub select: bool,
+    /// With `--select`: another restorer model to compare (e.g. an int8 graph); repeatable.
+    #[arg(long, value_name = "PATH", requires = "select")]
+    pub candidate: Vec<PathBuf>,
+    /// With `--select`: seconds of restoring per configuration.
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = super::positive_seconds, requires = "select")]
+    pub seconds: f64,
+    /// With `--select`: write the winner (`model.threads`, `model.restore_workers`, and
+    /// `model.restorer` when another candidate won) into the `--config` profile, keeping its
+    /// comments.
+    #[arg(long, requires = "select")]
+    pub write: bool,
 }
 
 /// Parses `640x480`.
@@ -155,12 +170,19 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         no_cache: args.no_cache,
         ..Flags::default()
     };
-    let needs = Needs::Detector {
-        default_kind: DetectorKind::ShortRange,
+    let needs = if args.select {
+        Needs::Restorer
+    } else {
+        Needs::Detector {
+            default_kind: DetectorKind::ShortRange,
+        }
     };
     // Resolved as `daefr run` resolves them, so the plan timed is the plan a worker runs.
     let cores = super::available_cores();
     let settings = Settings::resolve(&flags, config.as_ref(), needs, cores, usize::MAX)?;
+    if args.select {
+        return select(&args, global, &settings, cores);
+    }
     settings.log(cores);
 
     let start = Instant::now();
@@ -236,6 +258,28 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
              measured (try --image with a portrait)"
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--select`: every candidate model at every split of the cores; optionally written.
+fn select(
+    args: &Args,
+    global: &Global,
+    settings: &Settings,
+    cores: usize,
+) -> anyhow::Result<ExitCode> {
+    if global.threads.is_some() {
+        bail!("--select chooses the threads itself; drop --threads");
+    }
+    let write_to = match (args.write, &args.config) {
+        (true, Some(profile)) => Some(profile.as_path()),
+        (true, None) => bail!("--write needs --config PROFILE to write into"),
+        (false, _) => None,
+    };
+    let mut models = vec![settings.model.clone()];
+    models.extend(args.candidate.iter().cloned());
+    let rows = super::bench_select::select(&models, &settings.load, cores, args.seconds)?;
+    super::bench_select::report_and_write(&rows, &settings.model, write_to)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_model;
+pub mod bench_select;
 pub mod convert;
 pub mod inspect;
 pub mod pool;

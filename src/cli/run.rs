@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use daefr::capture::{open_source, FrameSource, SourceOptions, SyntheticSource};
@@ -46,6 +46,7 @@ pub struct Args {
 
 /// Runs `daefr run`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
     let config = Config::load(&args.config)?;
     // Installed first, so a signal during the (slow, on a Pi) model loading also stops cleanly.
     let stop = Arc::new(AtomicBool::new(false));
@@ -123,8 +124,20 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         compositor,
         display,
     };
+    let loaded = started.elapsed();
     let stats = run_live(stages, live_options, stop)?;
     report(&stats);
+    match stats.first_restored_frame_s {
+        Some(s) => println!(
+            "start-up: profile, models, source and display ready in {:.2} s; first restored frame {:.2} s after start",
+            loaded.as_secs_f64(),
+            loaded.as_secs_f64() + s
+        ),
+        None => println!(
+            "start-up: profile, models, source and display ready in {:.2} s; no restored frame shown",
+            loaded.as_secs_f64()
+        ),
+    }
     if let Some(path) = &args.stats_json {
         let json = serde_json::to_string_pretty(&stats)?;
         daefr::atomic::write_bytes_atomically(path, json.as_bytes())

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod convert;
+pub mod edit;
 mod display;
 
 /// A failure to read or validate a profile. Messages name the file, the field and what is allowed.

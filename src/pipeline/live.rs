@@ -153,6 +153,7 @@ struct DetectCounters {
 struct DisplayCounters {
     frames_shown: u64,
     frames_with_restored_faces: u64,
+    first_restored_frame: Option<Instant>,
     no_signal_screens: u64,
     display_errors: u64,
     compose: StageTime,
@@ -267,7 +268,7 @@ pub fn run_live(
     };
     let (capture, source_result) = captured;
     source_result?;
-    Ok(merge(capture, detected, displayed, started.elapsed()))
+    Ok(merge(capture, detected, displayed, started))
 }
 
 /// The run's statistics from each thread's own counters.
@@ -275,7 +276,7 @@ fn merge(
     capture: CaptureCounters,
     detect: DetectCounters,
     display: DisplayCounters,
-    wall: Duration,
+    started: Instant,
 ) -> LiveStats {
     let mut out = LiveStats {
         frames_captured: capture.frames_captured,
@@ -289,13 +290,16 @@ fn merge(
         restore: detect.restore,
         frames_shown: display.frames_shown,
         frames_with_restored_faces: display.frames_with_restored_faces,
+        first_restored_frame_s: display
+            .first_restored_frame
+            .map(|at| (at - started).as_secs_f64()),
         no_signal_screens: display.no_signal_screens,
         display_errors: display.display_errors,
         compose: display.compose,
         present: display.present,
         latency: display.latency.summary(),
         rss_samples: display.rss_samples,
-        wall_s: wall.as_secs_f64(),
+        wall_s: started.elapsed().as_secs_f64(),
         ..LiveStats::default()
     };
     if out.wall_s > 0.0 {
@@ -550,6 +554,7 @@ fn display_loop(
                 counters.frames_shown += 1;
                 if composed.restored_faces > 0 {
                     counters.frames_with_restored_faces += 1;
+                    counters.first_restored_frame.get_or_insert(now);
                 }
                 counters.present.add(t0.elapsed().as_secs_f64() * 1e3);
                 if counters.frames_shown % RSS_EVERY == 0 {

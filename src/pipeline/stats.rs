@@ -134,6 +134,9 @@ pub struct LiveStats {
     pub faces_detected: u64,
     /// Frames that showed at least one restored face.
     pub frames_with_restored_faces: u64,
+    /// Seconds from the start of the loop to the first frame shown with a restored face (`None`:
+    /// no such frame).
+    pub first_restored_frame_s: Option<f64>,
     /// Wall time of the run in seconds.
     pub wall_s: f64,
     /// frames_shown / wall_s.

@@ -5,6 +5,7 @@ mod util;
 mod common_live;
 
 mod align_paste;
+mod bench_select;
 mod cli_runtime;
 mod config_profiles;
 mod detect_blazeface;
