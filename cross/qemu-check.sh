@@ -28,7 +28,8 @@
 # someone regenerates models/ during the (long) cross-build: that once faked an armv7 "32-bit bug"
 # (cross/README.md, "armv7: the lite-128 mismatch that was not a bug").
 # Environment: QEMU_CHECK_TIMEOUT (seconds per emulated command, default 900),
-# QEMU_CHECK_X86_BIN (reuse an x86 daefr built from this tree instead of building one).
+# QEMU_CHECK_X86_BIN (reuse an x86 daefr built from this tree instead of building one),
+# DAEFR_PYTHON (a Python with Pillow; default: target/py-venv/bin/python if present, else python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
@@ -49,6 +50,13 @@ demo_profile=firmware-config/headless-demo.toml
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 target_dir="${target_dir:-target}"
+
+# Python with Pillow for the image comparison: $DAEFR_PYTHON, else the venv scripts/test.sh
+# makes, else python3.
+python="${DAEFR_PYTHON:-}"
+if [[ -z "$python" ]]; then
+    if [[ -x target/py-venv/bin/python ]]; then python=target/py-venv/bin/python; else python=python3; fi
+fi
 
 started=$SECONDS
 failures=()
@@ -144,7 +152,7 @@ for target in "${targets[@]}"; do
             fail "$short: restore with ${source_of[$name]}"
             continue
         fi
-        if python3 cross/compare_images.py "$work/x86-$name.png" "$out" --max-diff 1; then
+        if "$python" cross/compare_images.py "$work/x86-$name.png" "$out" --max-diff 1; then
             pass "$short: restore with ${source_of[$name]} matches x86 within 1/255"
         else
             fail "$short: restore with ${source_of[$name]} differs from x86 by more than 1/255"
@@ -163,7 +171,7 @@ for target in "${targets[@]}"; do
     else
         stats="$work/$short-run.json"
         if emulated run --config "$demo_profile" --frames 2 --stats-json "$stats" \
-            && python3 - "$stats" << 'EOF'
+            && "$python" - "$stats" << 'EOF'
 import json, sys
 stats = json.load(open(sys.argv[1]))
 captured = stats.get("frames_captured")
