@@ -12,7 +12,7 @@
 //!   below), [`photo`] (the one face path) and the live loop's threads ([`pipeline::run_live`]).
 
 #![deny(missing_docs)]
-#![cfg_attr(not(feature = "simulator"), forbid(unsafe_code))]
+#![forbid(unsafe_code)]
 
 pub mod align;
 pub mod atomic;

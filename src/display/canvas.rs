@@ -20,6 +20,8 @@ impl RgbCanvas<'_> {
     }
 }
 
+/// The canvas's pixel bytes for `c`.
+#[inline]
 fn rgb(c: Rgb888) -> [u8; 3] {
     [c.r(), c.g(), c.b()]
 }

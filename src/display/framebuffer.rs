@@ -44,6 +44,7 @@ impl PixelLayout {
     };
 
     /// Encodes one colour as the little-endian pixel value.
+    #[inline]
     pub fn encode(&self, c: Rgb888) -> u32 {
         let channel = |v: u8, (offset, len): (u32, u32)| -> u32 {
             if len == 0 || len > 8 {
@@ -129,6 +130,7 @@ impl BackBuffer {
 }
 
 /// The first `N` bytes of a little-endian pixel value.
+#[inline]
 fn le<const N: usize>(value: u32) -> [u8; N] {
     let bytes = value.to_le_bytes();
     std::array::from_fn(|i| bytes[i])
@@ -186,14 +188,16 @@ impl DrawTarget for BackBuffer {
     where
         I: IntoIterator<Item = Self::Color>,
     {
-        with_raster!(self, |raster, encode| raster
-            .fill_contiguous(area, colors, encode));
+        with_raster!(self, |raster, encode| {
+            raster.fill_contiguous(area, colors, encode)
+        });
         Ok(())
     }
 
     fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
-        with_raster!(self, |raster, encode| raster
-            .fill_solid(area, encode(color)));
+        with_raster!(self, |raster, encode| {
+            raster.fill_solid(area, encode(color))
+        });
         Ok(())
     }
 }

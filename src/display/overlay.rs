@@ -82,7 +82,10 @@ where
     D: DrawTarget<Color = Rgb888>,
 {
     let (fw, fh) = (frame.width(), frame.height());
-    let pixels = frame.pixels().map(|p| Rgb888::new(p[0], p[1], p[2]));
+    let pixels = frame
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| Rgb888::new(p[0], p[1], p[2]));
     target.fill_contiguous(&Rectangle::new(Point::zero(), Size::new(fw, fh)), pixels)?;
     for face in &overlay.boxes {
         let [x0, y0, x1, y1] = face.bbox;

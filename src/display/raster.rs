@@ -77,7 +77,7 @@ impl<'a, const N: usize> Raster<'a, N> {
         }
     }
 
-    /// Fills `area` row by row with `colors` (one per point of the whole `area`, row-major, as
+    /// Fills `area` with `colors` (one per point of the whole `area`, row-major, as
     /// `DrawTarget::fill_contiguous` defines them), encoded by `encode`. Colours of clipped points
     /// are skipped, not drawn; a short iterator leaves the rest of the area untouched.
     pub(super) fn fill_contiguous<C, I, E>(&mut self, area: &Rectangle, colors: I, encode: E)
@@ -89,49 +89,59 @@ impl<'a, const N: usize> Raster<'a, N> {
         if clip.is_zero_sized() {
             return;
         }
-        let mut colors = colors.into_iter();
         // Colours per area row, and those left and right of the visible part of a row. The clip
         // lies inside `area`, so the differences are non-negative (i64: no overflow at i32 edges).
-        let area_w = area.size.width as u64;
+        let area_w = u64::from(area.size.width);
         let left = (i64::from(clip.top_left.x) - i64::from(area.top_left.x)) as u64;
         let right = area_w - left - u64::from(clip.size.width);
         let above = (i64::from(clip.top_left.y) - i64::from(area.top_left.y)) as u64;
-        if !skip(&mut colors, above * area_w) {
+        // Colours are only taken with `next` in inlined code (see `skip`), so the pixel loops
+        // below keep the iterator's state in registers.
+        let mut colors = colors.into_iter();
+        let first_skip = above * area_w + left;
+        if first_skip > 0 && !skip(&mut colors, first_skip) {
             return;
         }
         let (x, y) = (clip.top_left.x as usize, clip.top_left.y as usize);
         let (w, h) = (clip.size.width as usize, clip.size.height as usize);
-        for r in 0..h {
-            if r > 0 && !skip(&mut colors, right) {
-                return;
+        let first = self.offset(x, y);
+        if left == 0 && right == 0 && w * N == self.stride {
+            // Whole rows, back to back: one run of pixels.
+            let dst = self.buf[first..first + h * w * N].chunks_exact_mut(N);
+            for (dst, c) in dst.zip(colors) {
+                dst.copy_from_slice(&encode(c));
             }
-            if !skip(&mut colors, left) {
-                return;
-            }
-            let at = self.offset(x, y + r);
-            let row = &mut self.buf[at..at + w * N];
-            // Fixed-size copies at `i..i + N` (not `chunks_exact_mut`, whose chunk length the
-            // optimiser does not see): a few stores per pixel instead of a `memcpy` call.
-            let mut i = 0;
-            for c in colors.by_ref().take(w) {
-                row[i..i + N].copy_from_slice(&encode(c));
-                i += N;
-            }
-            if i < row.len() {
-                return;
+        } else {
+            // Row by row, dropping the colours right of this row's visible part and left of the
+            // next's (if columns are clipped) in between.
+            let gap = left + right;
+            for r in 0..h {
+                if r > 0 && !skip(&mut colors, gap) {
+                    return;
+                }
+                let at = first + r * self.stride;
+                let dst = self.buf[at..at + w * N].chunks_exact_mut(N);
+                let mut written = 0;
+                for (dst, c) in dst.zip(&mut colors) {
+                    dst.copy_from_slice(&encode(c));
+                    written += 1;
+                }
+                if written < w {
+                    return;
+                }
             }
         }
     }
 }
 
-/// Drops `n` items; false when the iterator ran out first.
-fn skip<I: Iterator>(it: &mut I, mut n: u64) -> bool {
-    while n > 0 {
-        let step = usize::try_from(n).unwrap_or(usize::MAX);
-        if it.nth(step - 1).is_none() {
+/// Drops `n` items; false when the iterator ran out first. A `next` loop, not `nth`: `nth` may
+/// not be inlined, and an iterator whose address escapes into a call is kept in memory, not in
+/// registers, by the callers' pixel loops.
+fn skip<I: Iterator>(it: &mut I, n: u64) -> bool {
+    for _ in 0..n {
+        if it.next().is_none() {
             return false;
         }
-        n -= step as u64;
     }
     true
 }
