@@ -309,9 +309,10 @@ def conv_sensitivity(model: onnx.ModelProto, ranges: dict[str, tuple[float, floa
 def select_convs(sensitivity: dict[str, dict[str, float]], macs: dict[str, int],
                  noise_budget: float = NOISE_BUDGET, flip_budget: float = FLIP_BUDGET) -> list[str]:
     """Convs to quantize: by (noise / noise_budget + flips / flip_budget) per MAC, cheapest first,
-    each taken while both sums stay within budget (later, cheaper ones may still fit)."""
-    cost = {c: (s["noise"] / noise_budget + s["flips"] / flip_budget) / max(macs[c], 1)
-            for c, s in sensitivity.items()}
+    each taken while both sums stay within budget (later, cheaper ones may still fit). With a budget
+    of 0 only Convs measured harmless on that count are taken."""
+    nb, fb = max(noise_budget, 1e-12), max(flip_budget, 1e-12)
+    cost = {c: (s["noise"] / nb + s["flips"] / fb) / max(macs[c], 1) for c, s in sensitivity.items()}
     chosen, noise, flips = [], 0.0, 0.0
     for c in sorted(sensitivity, key=lambda c: (cost[c], c)):
         s = sensitivity[c]

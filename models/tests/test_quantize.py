@@ -109,11 +109,12 @@ def test_int8_dot_quantizes_convs_as_conv_integer_and_keeps_the_rest_float(fp32,
     assert result["psnr_vs_fp32_db"] > 25 and result["index_agreement"] >= 0.8
 
 
-def test_int8_dot_with_no_budget_changes_nothing(fp32, faces):
-    q = quantize(fp32, "int8-dot", faces, select=faces, noise_budget=0.0, flip_budget=0.0)
-    assert sum(n.op_type == "Conv" for n in q.graph.node) == sum(n.op_type == "Conv" for n in fp32.graph.node)
-    result = compare(fp32, q, faces)
-    assert result["index_agreement"] == 1.0 and result["max_abs_diff"] == 0.0
+def test_int8_dot_with_no_budget_takes_only_harmless_convs(fp32, faces):
+    report = {}
+    q = quantize(fp32, "int8-dot", faces, select=faces, report=report, noise_budget=0.0, flip_budget=0.0)
+    assert report["predicted_noise"] == 0.0 and report["predicted_flips"] == 0.0
+    assert report["int8_convs"] < report["convs"]
+    assert sum(n.op_type == "ConvInteger" for n in q.graph.node) == report["int8_convs"]
 
 
 def test_int8_dot_needs_calibration_and_selection_faces(fp32, faces):
@@ -128,6 +129,7 @@ def test_select_convs_takes_cheapest_per_mac_within_both_budgets():
     # per MAC: a 0.002, b 0.008, c 0.0083, d 0.93 -> a, b fill the noise budget; c fits the flips; d does not fit
     assert select_convs(sens, macs, noise_budget=5e-5, flip_budget=0.006) == ["a", "b", "c"]
     assert select_convs(sens, macs, noise_budget=0.0, flip_budget=0.0) == []
+    assert select_convs({**sens, "e": {"noise": 0.0, "flips": 0.0}}, {**macs, "e": 1}, 0.0, 0.0) == ["e"]
 
 
 def test_conv_integer_graph_computes_the_dequantized_conv():
@@ -138,7 +140,7 @@ def test_conv_integer_graph_computes_the_dequantized_conv():
     x = rng.uniform(-1.5, 2.0, size=(1, 3, 8, 8)).astype(np.float32)
     conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="c", pads=[1, 1, 1, 1])
     graph = helper.make_graph([conv], "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape)],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 8, 8])],
                               [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     q = conv_integer_graph(model, {"c"}, {"x": (-1.5, 2.0)})

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod convert;
-pub mod edit;
 mod display;
+pub mod edit;
 
 /// A failure to read or validate a profile. Messages name the file, the field and what is allowed.
 #[derive(Debug, thiserror::Error)]

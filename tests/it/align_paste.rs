@@ -184,7 +184,8 @@ fn faces_at_the_frame_border_align_with_mirrored_borders_and_paste_clipped() {
     let aligned: AlignedFace = align_face(&shifted, &moved, &TEMPLATE, 128).expect("align");
     // The face really is cut: the crop's footprint in the frame starts left of and above it.
     let to_frame = aligned.transform.inverse().expect("invertible");
-    let corners = [[0.0, 0.0], [128.0, 0.0], [0.0, 128.0], [128.0, 128.0]].map(|p| to_frame.apply(p));
+    let corners =
+        [[0.0, 0.0], [128.0, 0.0], [0.0, 128.0], [128.0, 128.0]].map(|p| to_frame.apply(p));
     assert!(
         corners.iter().any(|p| p[0] < 0.0) && corners.iter().any(|p| p[1] < 0.0),
         "the footprint {corners:?} is not cut by the top-left corner"
@@ -209,7 +210,10 @@ fn faces_at_the_frame_border_align_with_mirrored_borders_and_paste_clipped() {
         if w == 0.0 {
             assert_eq!(after, before, "({x}, {y}) is outside the mask but changed");
         } else if w == 1.0 {
-            assert_eq!(after.0, [250; 3], "({x}, {y}) is inside the mask but not pasted");
+            assert_eq!(
+                after.0, [250; 3],
+                "({x}, {y}) is inside the mask but not pasted"
+            );
             full += 1;
             if x == 0 || y == 0 {
                 full_on_edge += 1;

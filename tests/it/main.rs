@@ -1,8 +1,8 @@
 //! The integration tests: one binary (one link of tract instead of one per file), with the helpers
 //! every file shares in `util` and the live-mode test doubles in `common_live`.
 
-mod util;
 mod common_live;
+mod util;
 
 mod align_paste;
 mod bench_select;
