@@ -24,14 +24,16 @@ Recipes (what tract 0.23 does with each is measured in docs/architecture.md, "in
   (`arm64simd_mmm_i32_8x8_dot`), and the int32 accumulator is rescaled in float, so there is no
   output requantization (QLinearConv's uint8 output cost ~3 dB on lite-128). Which Convs: each one
   is quantized alone and scored on faces held out from the calibration (taken between the
-  calibration faces of the same folder) by the output noise power against fp32 and the fraction
-  of code indices that flip; Convs are then taken in order of (noise share + flip share) per MAC
-  while the summed noise stays within `--noise-budget` and the summed flips within
-  `--flip-budget`. Everything else stays float: Softmax, norms, attention and transformer matmuls,
-  ArgMax/Gather.
+  calibration faces of the same folder) by the output noise power against fp32 (the worse of
+  fidelity weight 0 and the default) and the fraction of code indices that flip; Convs are then
+  taken in order of (noise share + flip share) per MAC while the summed noise stays within
+  `--noise-budget` and the summed flips within `--flip-budget`. Everything else stays float:
+  Softmax, norms, attention and transformer matmuls, ArgMax/Gather. Check the result on ARM with
+  `python -m daefr_models.int8_check`.
 
 After writing, the int8 graph is compared with the fp32 one under onnxruntime (graph
-optimisations off) on the `--calib` faces (or the committed astronaut): PSNR of the int8 output
+optimisations off) on the `--calib` faces (for `int8-dot`: `--max-images` held-out faces of that
+folder; without `--calib`, the committed astronaut): PSNR of the int8 output
 against the fp32 output, max abs diff, and code-index agreement. `daefr.quantization` names the
 recipe; all other metadata is copied.
 """
@@ -288,21 +290,26 @@ def _to_u8(y: np.ndarray) -> np.ndarray:
 
 def conv_sensitivity(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]],
                      inputs: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """Each Conv quantized alone (`conv_integer_graph`), at the model's default fidelity weight:
-    output noise power (MSE of the 8-bit outputs / 255^2, mean over `inputs`) and code-index flip rate."""
-    w = fidelity_default(read_metadata(model))
+    """Each Conv quantized alone (`conv_integer_graph`): output noise power (MSE of the 8-bit outputs
+    / 255^2, mean over `inputs`; the worse of fidelity weight 0 and the model's default, because the
+    pure code path at 0 shows the decoder's noise most) and code-index flip rate."""
+    default = fidelity_default(read_metadata(model))
+    weights = (None,) if default is None else tuple(sorted({0.0, default}))
     ref_sess = ort_session(with_code_indices(model))
-    refs = [ref_sess.run(None, feeds(ref_sess, x, w)) for x in inputs]
+    refs = {w: [ref_sess.run(None, feeds(ref_sess, x, w)) for x in inputs] for w in weights}
     out = {}
     for node in [n for n in model.graph.node if n.op_type == "Conv"]:
         sess = ort_session(with_code_indices(conv_integer_graph(model, {node.name}, ranges)))
-        noise, flips, total = 0.0, 0, 0
-        for x, (y_ref, i_ref) in zip(inputs, refs):
-            y, i = sess.run(None, feeds(sess, x, w))
-            noise += float(np.mean((_to_u8(y) - _to_u8(y_ref)) ** 2)) / 255.0**2 / len(inputs)
-            flips += int((i != i_ref).sum())
-            total += i_ref.size
-        out[node.name] = {"noise": noise, "flips": flips / total}
+        noise = dict.fromkeys(weights, 0.0)
+        flips = total = 0
+        for w in weights:
+            for x, (y_ref, i_ref) in zip(inputs, refs[w]):
+                y, i = sess.run(None, feeds(sess, x, w))
+                noise[w] += float(np.mean((_to_u8(y) - _to_u8(y_ref)) ** 2)) / 255.0**2 / len(inputs)
+                if w == weights[-1]:  # the code indices do not depend on the weight
+                    flips += int((i != i_ref).sum())
+                    total += i_ref.size
+        out[node.name] = {"noise": max(noise.values()), "flips": flips / total}
     return out
 
 

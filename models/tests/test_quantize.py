@@ -156,3 +156,22 @@ def test_conv_integer_graph_computes_the_dequantized_conv():
     want = ort_session(ref).run(None, {"x": x_dq.astype(np.float32)})[0]
     got = ort_session(q).run(None, {"x": x})[0]
     assert np.abs(got - want).max() < 1e-4
+
+
+DAEFR_BIN = REPO_ROOT / "target" / "release" / "daefr"
+
+
+@pytest.mark.skipif(not DAEFR_BIN.is_file(), reason="needs the release runtime (cargo build --release)")
+def test_int8_dot_graph_runs_in_tract(fp32, faces, tmp_path):
+    """tract (the runtime) loads the ConvInteger graph and restores close to its fp32 restore."""
+    import subprocess
+
+    from daefr_models.int8_check import psnr_u8, read_png
+
+    q = quantize(fp32, "int8-dot", faces, select=faces, noise_budget=1.0, flip_budget=1.0)
+    onnx.save(q, str(tmp_path / "q.onnx"))
+    face = REPO_ROOT / "tests" / "fixtures" / "astronaut.png"
+    for name, model in (("fp32", TINY), ("int8", tmp_path / "q.onnx")):
+        subprocess.run([str(DAEFR_BIN), "restore", str(face), "-o", str(tmp_path / f"{name}.png"), "--aligned",
+                        "--model", str(model), "--no-cache"], check=True, capture_output=True)
+    assert psnr_u8(read_png(tmp_path / "fp32.png"), read_png(tmp_path / "int8.png")) > 25
