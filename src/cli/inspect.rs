@@ -19,6 +19,10 @@ pub struct Args {
     /// operator; `--threads` applies).
     #[arg(long, value_name = "N")]
     pub profile: Option<usize>,
+    /// With `--profile`: list every node of the plan in execution order, not just the 25 slowest
+    /// (to class them, e.g. against onnxruntime's profile: benches/ort_profile.py).
+    #[arg(long, requires = "profile")]
+    pub all_nodes: bool,
 }
 
 /// Runs `daefr inspect`.
@@ -87,13 +91,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(iters) = profile {
-        print_profile(&settings, iters)?;
+        print_profile(&settings, iters, args.all_nodes)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Per-node and per-operator time of the optimized plan over `iters` runs.
-fn print_profile(settings: &Settings, iters: usize) -> anyhow::Result<()> {
+fn print_profile(settings: &Settings, iters: usize, all_nodes: bool) -> anyhow::Result<()> {
     let restorer = Restorer::load(&settings.model, &settings.load)?;
     let size = restorer.input_size();
     let face = image::RgbImage::from_fn(size, size, |x, y| {
@@ -128,10 +132,15 @@ fn print_profile(settings: &Settings, iters: usize) -> anyhow::Result<()> {
             100.0 * t / total
         );
     }
-    let mut slow: Vec<_> = nodes.iter().collect();
-    slow.sort_by(|a, b| b.time.cmp(&a.time));
-    println!("slowest nodes:");
-    for n in slow.iter().take(25) {
+    let mut listed: Vec<_> = nodes.iter().collect();
+    if all_nodes {
+        println!("every node, in execution order:");
+    } else {
+        listed.sort_by(|a, b| b.time.cmp(&a.time));
+        listed.truncate(25);
+        println!("slowest nodes:");
+    }
+    for n in listed {
         println!(
             "  {:>8.3} ms {:>5.1}%  {} [{}] {}",
             ms(n.time),

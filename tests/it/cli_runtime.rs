@@ -217,6 +217,35 @@ fn inspect_prints_metadata_ops_and_macs() {
 }
 
 #[test]
+fn inspect_profile_lists_every_node_or_the_slowest() {
+    let out = daefr(&["inspect", &model(), "--profile", "2", "--all-nodes"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // "profile: ... ms per face in N nodes", then one line per node.
+    let nodes: usize = text
+        .lines()
+        .find_map(|l| l.split(" ms per face in ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no node count in: {text}"));
+    let listed = text
+        .lines()
+        .skip_while(|l| !l.starts_with("every node"))
+        .skip(1)
+        .filter(|l| l.contains(" ms "))
+        .count();
+    assert!(
+        nodes > 0 && listed == nodes,
+        "{nodes} nodes, {listed} listed: {text}"
+    );
+    let out = daefr(&["inspect", &model(), "--all-nodes"]);
+    assert!(
+        !out.status.success(),
+        "--all-nodes without --profile is refused"
+    );
+}
+
+#[test]
 fn inspect_reports_missing_metadata() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
     let out = daefr(&["inspect", &s(&fixtures.join("no-metadata.onnx"))]);
