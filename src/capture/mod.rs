@@ -100,23 +100,27 @@ pub enum PixelFormat {
     Mjpeg,
 }
 
+/// What to ask of a V4L2 camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraOptions {
+    /// Device node, e.g. `/dev/video0`.
+    pub device: PathBuf,
+    /// Requested width in pixels.
+    pub width: u32,
+    /// Requested height in pixels.
+    pub height: u32,
+    /// Requested frames per second.
+    pub fps: f32,
+    /// Requested pixel format.
+    pub format: PixelFormat,
+}
+
 /// Which frame source to open, and how: what [`open_source`] needs, independent of where the
 /// settings came from (a board profile converts into it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceOptions {
     /// A V4L2 camera (needs the `camera` cargo feature).
-    Camera {
-        /// Device node, e.g. `/dev/video0`.
-        device: PathBuf,
-        /// Requested width in pixels.
-        width: u32,
-        /// Requested height in pixels.
-        height: u32,
-        /// Requested frames per second.
-        fps: f32,
-        /// Requested pixel format.
-        format: PixelFormat,
-    },
+    Camera(CameraOptions),
     /// A directory of PNG/JPEG images, played in name order and looped.
     Directory {
         /// The directory.
@@ -152,7 +156,7 @@ impl SourceOptions {
     /// The nominal frame rate of this source (for smoothing), `fallback` when it runs unpaced.
     pub fn nominal_fps(&self, fallback: f32) -> f32 {
         match self {
-            SourceOptions::Camera { fps, .. } => *fps,
+            SourceOptions::Camera(camera) => camera.fps,
             SourceOptions::Directory { fps, .. }
             | SourceOptions::Video { fps, .. }
             | SourceOptions::Synthetic { fps, .. } => fps.unwrap_or(fallback),
@@ -176,41 +180,23 @@ pub fn open_source(options: &SourceOptions) -> Result<Box<dyn FrameSource>, Capt
             Ok(Box::new(DirectorySource::open(path, Some(*size), *fps)?))
         }
         SourceOptions::Video { path, fps } => Ok(Box::new(Y4mSource::open(path, *fps)?)),
-        SourceOptions::Camera {
-            device,
-            width,
-            height,
-            fps,
-            format,
-        } => open_camera(device, *width, *height, *fps, *format),
+        SourceOptions::Camera(camera) => open_camera(camera),
     }
 }
 
 #[cfg(feature = "camera")]
-fn open_camera(
-    device: &std::path::Path,
-    width: u32,
-    height: u32,
-    fps: f32,
-    format: PixelFormat,
-) -> Result<Box<dyn FrameSource>, CaptureError> {
+fn open_camera(camera: &CameraOptions) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(Box::new(CameraSource::open(
-        device.to_path_buf(),
-        width,
-        height,
-        fps,
-        format,
+        camera.device.clone(),
+        camera.width,
+        camera.height,
+        camera.fps,
+        camera.format,
     )?))
 }
 
 #[cfg(not(feature = "camera"))]
-fn open_camera(
-    _device: &std::path::Path,
-    _width: u32,
-    _height: u32,
-    _fps: f32,
-    _format: PixelFormat,
-) -> Result<Box<dyn FrameSource>, CaptureError> {
+fn open_camera(_camera: &CameraOptions) -> Result<Box<dyn FrameSource>, CaptureError> {
     Err(CaptureError::Unsupported(
         "source.kind = \"camera\" needs a build with the `camera` feature: cargo build --release --features camera".into(),
     ))

@@ -9,9 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use daefr::config::edit::{write_model_choice, ModelChoice};
 use daefr::model::{LoadOptions, Restorer};
 use image::{Rgb, RgbImage};
@@ -80,16 +81,21 @@ fn measure(
     let faces = AtomicU64::new(0);
     let busy_ns = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<daefr::Error>> = Mutex::new(None);
     let duration = Duration::from_secs_f64(seconds);
     let start = Instant::now();
     std::thread::scope(|scope| {
         for restorer in &restorers {
             let (faces, busy_ns, failed, face) = (&faces, &busy_ns, &failed, &face);
+            let first_error = &first_error;
             scope.spawn(move || {
                 while start.elapsed() < duration && !failed.load(Ordering::Relaxed) {
                     let t0 = Instant::now();
-                    if restorer.restore(face).is_err() {
+                    if let Err(e) = restorer.restore(face) {
                         failed.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e);
+                        }
                         return;
                     }
                     busy_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -98,13 +104,9 @@ fn measure(
             });
         }
     });
-    if failed.load(Ordering::Relaxed) {
-        // Reproduce the error for its message.
-        restorers[0].restore(&face)?;
-        bail!(
-            "{}: restoring failed during the measurement",
-            model.display()
-        );
+    // The first worker's failure, with its own message (the model file it concerns).
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e.into());
     }
     let elapsed = start.elapsed().as_secs_f64();
     let faces = faces.load(Ordering::Relaxed).max(1);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{CameraFormat, Config, FaultConfig, OverlayConfig, SourceConfig, SourceKind};
-use crate::capture::{PixelFormat, SourceOptions};
+use crate::capture::{CameraOptions, PixelFormat, SourceOptions};
 use crate::pipeline::{LiveOptions, OverlayFlags, RetryPolicy, TrackerConfig};
 
 impl From<CameraFormat> for PixelFormat {
@@ -24,7 +24,7 @@ impl From<&SourceConfig> for SourceOptions {
         let path = || source.path.clone().unwrap_or_default();
         let fps = source.realtime.then_some(source.fps);
         match source.kind {
-            SourceKind::Camera => SourceOptions::Camera {
+            SourceKind::Camera => SourceOptions::Camera(CameraOptions {
                 device: source
                     .path
                     .clone()
@@ -33,7 +33,7 @@ impl From<&SourceConfig> for SourceOptions {
                 height: source.height,
                 fps: source.fps,
                 format: source.format.into(),
-            },
+            }),
             SourceKind::Directory => SourceOptions::Directory {
                 path: path(),
                 size: (source.width, source.height),

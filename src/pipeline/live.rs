@@ -531,7 +531,7 @@ fn display_loop(
             detect_ms: detect.detect.recent_ms,
             restore_ms: detect.restore.recent_ms,
             show_ms: counters.compose.recent_ms + counters.present.recent_ms,
-            latency_ms: counters.latency.summary().mean_ms,
+            latency_ms: counters.latency.mean_ms(),
         };
         let composed = compose(&frame.image, &faces, compositor.as_ref(), flags, &figures);
         counters.compose.add(t0.elapsed().as_secs_f64() * 1e3);

@@ -78,14 +78,19 @@ impl LatencyHistogram {
         self.max_ms
     }
 
-    /// Summary for the report.
+    /// Mean latency (0 before the first sample); cheap enough for every frame.
+    pub fn mean_ms(&self) -> f64 {
+        if self.count > 0 {
+            self.sum_ms / self.count as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// Summary for the report (walks the histogram: once per run, not per frame).
     pub fn summary(&self) -> LatencySummary {
         LatencySummary {
-            mean_ms: if self.count > 0 {
-                self.sum_ms / self.count as f64
-            } else {
-                0.0
-            },
+            mean_ms: self.mean_ms(),
             p50_ms: self.quantile(0.5),
             p95_ms: self.quantile(0.95),
             max_ms: self.max_ms,
