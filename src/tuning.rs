@@ -1,36 +1,103 @@
-//! Every tract tuning switch the runtime sets, in one place: the convolution choice applied while
-//! optimizing a plan (restorer and detector alike) and the matrix-kernel threads. Nothing else in
+//! Every tract tuning switch the runtime sets, in one place: the convolution choice made while
+//! optimizing a plan (restorer and detector alike, [`optimize`]) and the matrix-kernel threads. Nothing else in
 //! the crate talks to tract's knobs or executors.
 
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
-use tract_onnx::prelude::TractResult;
+use tract_onnx::prelude::*;
 use tract_onnx::tract_core::knobs::KnobScope;
+use tract_onnx::tract_core::ops::cnn::conv::DirectSpatialConv;
+use tract_onnx::tract_core::ops::cnn::Conv;
 
-/// Environment variable: `1` lets tract pick its direct spatial convolution, `0` forbids it
-/// (default: forbidden on x86-64, tract's choice elsewhere; see [`optimize_scope`]).
+/// Environment variable: `1` lets tract pick its direct spatial convolution for every layer it
+/// qualifies, `0` forbids it everywhere (default: see [`DirectConv`]).
 pub const DIRECT_CONV_ENV: &str = "DAEFR_DIRECT_CONV";
 
-/// Whether tract may choose `DirectSpatialConv`: `$DAEFR_DIRECT_CONV` when it is `1` or `0`, else
-/// not on x86-64 and yes elsewhere.
-pub fn direct_conv_allowed() -> bool {
-    match std::env::var(DIRECT_CONV_ENV).ok().as_deref() {
-        Some("1") => true,
-        Some("0") => false,
-        _ => !cfg!(target_arch = "x86_64"),
+/// Convolutions with fewer output channels than this take tract's direct spatial convolution on
+/// x86-64 by default. Measured on lite-128 (BENCHMARKS.md, "Export forms for tract"): the two
+/// 3-channel output convs at 128x128 ran 2.8x faster direct (0.48 vs 1.37 ms: the im2col path
+/// fills 3 of the 8 rows of its kernel tile), while the 16- and 32-channel ones ran 1.4x slower.
+pub const THIN_CONV_CHANNELS: usize = 8;
+
+/// Which convolutions may become tract's `DirectSpatialConv` (tract only takes it where it
+/// qualifies: f32, 3x3-like kernels over few input channels, output rows at least 128 wide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectConv {
+    /// Every qualifying convolution (tract's own choice; the default off x86-64, where it is
+    /// unmeasured).
+    All,
+    /// Only those with fewer than [`THIN_CONV_CHANNELS`] output channels (the x86-64 default).
+    Thin,
+    /// None: im2col and a matrix product everywhere.
+    None,
+}
+
+impl DirectConv {
+    /// `$DAEFR_DIRECT_CONV` when it is `1` (All) or `0` (None), else [`DirectConv::Thin`] on
+    /// x86-64 and [`DirectConv::All`] elsewhere.
+    pub fn from_env() -> DirectConv {
+        match std::env::var(DIRECT_CONV_ENV).ok().as_deref() {
+            Some("1") => DirectConv::All,
+            Some("0") => DirectConv::None,
+            _ if cfg!(target_arch = "x86_64") => DirectConv::Thin,
+            _ => DirectConv::All,
+        }
     }
 }
 
-/// The knobs to hold while a plan is optimized. tract 0.23.9 picks `DirectSpatialConv` for our
-/// 3x3 convolutions on 128-px maps; on x86-64 it ran at well under half the speed of the
-/// im2col + matmul path it otherwise takes (see BENCHMARKS.md), so it is disabled there. Other
-/// targets keep tract's choice (unmeasured); [`DIRECT_CONV_ENV`] overrides either way.
-pub(crate) fn optimize_scope() -> TractResult<KnobScope> {
-    let disable = if direct_conv_allowed() {
-        "false"
-    } else {
-        "true"
-    };
+/// Optimizes a decluttered graph into the plan the runtime runs (restorer and detector alike),
+/// with the convolution choice of [`DirectConv::from_env`].
+///
+/// tract's `TRACT_DISABLE_DIRECT_SPATIAL` knob holds for a whole optimization, so a per-layer
+/// choice is made in two steps: the thin convolutions are lowered first with the knob off (each
+/// becomes a `DirectSpatialConv` where tract qualifies it), then the rest of the graph is
+/// optimized with it on.
+pub(crate) fn optimize(model: TypedModel) -> TractResult<TypedModel> {
+    optimize_with(model, DirectConv::from_env())
+}
+
+/// [`optimize`] with an explicit convolution choice.
+fn optimize_with(mut model: TypedModel, choice: DirectConv) -> TractResult<TypedModel> {
+    if choice == DirectConv::Thin {
+        knobs(false)?.enter(|| lower_thin_convs(&mut model))?;
+    }
+    knobs(choice != DirectConv::All)?.enter(|| model.into_optimized())
+}
+
+fn knobs(disable_direct: bool) -> TractResult<KnobScope> {
+    let disable = if disable_direct { "true" } else { "false" };
     KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", disable)])
+}
+
+/// Lowers every convolution with fewer than [`THIN_CONV_CHANNELS`] output channels whose lowering
+/// tract makes a `DirectSpatialConv` (others are left for the optimizer).
+fn lower_thin_convs(model: &mut TypedModel) -> TractResult<()> {
+    let thin: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|node| {
+            node.op_as::<Conv>()
+                .is_some_and(|conv| conv.output_channels() < THIN_CONV_CHANNELS)
+        })
+        .map(|node| node.id)
+        .collect();
+    for id in thin {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        if let Some(patch) = conv.codegen(model, node)? {
+            if patch
+                .model
+                .nodes()
+                .iter()
+                .any(|n| n.op_is::<DirectSpatialConv>())
+            {
+                patch.apply(model)?;
+            }
+        }
+    }
+    model.compact()?;
+    Ok(())
 }
 
 /// Threads for tract's kernels when `requested` are asked for: at most the available
@@ -76,6 +143,27 @@ impl KernelThreads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many convolutions of the bundled fp32 model's plan are direct, per choice.
+    fn direct_convs(choice: DirectConv) -> usize {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/daefr-lite-128.onnx");
+        let (loaded, _) = crate::model::load::load_onnx(&path).expect("bundled model");
+        let plan = optimize_with(loaded.typed, choice).expect("optimize");
+        plan.nodes()
+            .iter()
+            .filter(|n| n.op_is::<DirectSpatialConv>())
+            .count()
+    }
+
+    #[test]
+    fn thin_choice_makes_only_the_thin_convolutions_direct() {
+        // lite-128 has two 3-channel output convs at 128x128 (decoder and fidelity residual);
+        // every other 128-px conv has 16 or 32 output channels.
+        assert_eq!(direct_convs(DirectConv::Thin), 2);
+        assert_eq!(direct_convs(DirectConv::None), 0);
+        assert!(direct_convs(DirectConv::All) > 2);
+    }
 
     #[test]
     fn threads_are_capped_at_the_available_parallelism() {

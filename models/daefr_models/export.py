@@ -7,9 +7,10 @@ The graph (contract version 2) takes `input` [1,3,S,S] (RGB in [-1,1]) and `weig
 fidelity weight w in [0,1]) -> output `output` [1,3,S,S]: HQ and LQ encoders, fusion, transformer,
 ArgMax over the code logits, Gather from the HQ codebook, HQ decoder with the fidelity path's
 fusion blocks, and the blend `(1 - w) * prior + w * (x + R)`. `weight` enters only through Mul and
-Add, so one optimized plan serves every w. After writing, the file is checked against PyTorch with
-onnxruntime at w = 0, 0.5 and 1 (max abs diff and code-index agreement on real faces) unless
-`--no-parity`.
+Add, so one optimized plan serves every w. GroupNorm is written in the form tract runs fastest
+(`tract_form.rewrite`: the same function, float rounding aside). After writing, the file is
+checked against PyTorch with onnxruntime at w = 0, 0.5 and 1 (max abs diff and code-index
+agreement on real faces) unless `--no-parity`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import onnx
 import torch
 
+from . import tract_form
 from .arch import DAEFR, RestoreGraph
 from .config import CONFIG_NAMES, get_config
 from .onnx_meta import DEFAULT_FIDELITY, build_metadata, load_template, write_metadata
@@ -101,8 +103,11 @@ def feeds(proto_or_session, x: np.ndarray, weight: float | None) -> dict[str, np
     return out
 
 
-def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
-    """Trace `model.restore` at its config's size into an opset-17 ModelProto with metadata."""
+def to_onnx(model: DAEFR, meta: dict[str, str], tract_friendly: bool = True) -> onnx.ModelProto:
+    """Trace `model.restore` at its config's size into an opset-17 ModelProto with metadata.
+
+    `tract_friendly` (default): GroupNorm rewritten by `tract_form.rewrite`; False keeps the
+    exporter's own form (what files exported before that rewrite hold, e.g. the tiny fixture)."""
     size = model.cfg.vq.resolution
     graph = RestoreGraph(model).eval()
     dummy = torch.zeros(1, model.cfg.vq.in_channels, size, size)
@@ -123,6 +128,8 @@ def to_onnx(model: DAEFR, meta: dict[str, str]) -> onnx.ModelProto:
             dynamo=False,
         )
     proto = simplify(onnx.load_from_string(buf.getvalue()))
+    if tract_friendly:
+        proto, _ = tract_form.rewrite(proto)
     proto.producer_name = "daefr_models"
     proto.doc_string = f"DAEFR restorer, config {model.cfg.name}"
     write_metadata(proto, meta)
@@ -238,11 +245,12 @@ def export(
     template: dict[str, list[float]] | None = None,
     template_source: str | None = None,
     fidelity_default: float = DEFAULT_FIDELITY,
+    tract_friendly: bool = True,
 ) -> onnx.ModelProto:
     """Export `model` with full metadata to `out` (one self-contained .onnx file).
 
     The template comes from `template_path` (provisional if missing) unless `template` (with
-    `template_source`) is given directly.
+    `template_source`) is given directly. `tract_friendly`: see `to_onnx`.
     """
     from .count import count_macs
     from .data import crop_description
@@ -265,7 +273,7 @@ def export(
         macs=macs,
         fidelity_default=fidelity_default,
     )
-    proto = to_onnx(model, meta)
+    proto = to_onnx(model, meta, tract_friendly=tract_friendly)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(out))
     return proto
@@ -285,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"daefr.fidelity_default, the weight the runtime uses unless told (default {DEFAULT_FIDELITY})")
     ap.add_argument("--parity-images", type=Path, nargs="*", default=[], help="faces for the parity check")
     ap.add_argument("--no-parity", action="store_true", help="skip the onnxruntime parity check")
+    ap.add_argument("--exporter-form", action="store_true",
+                    help="keep GroupNorm as the exporter writes it (no tract_form rewrite; slower in tract)")
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args(argv)
 
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.fidelity_default <= 1.0:
         ap.error("--fidelity-default must lie in [0, 1]")
     proto = export(model, args.output, template_path=args.template, licence=args.licence or licence, crop=args.crop,
-                   fidelity_default=args.fidelity_default)
+                   fidelity_default=args.fidelity_default, tract_friendly=not args.exporter_form)
     print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB, config {model.cfg.name})")
     if args.no_parity:
         return 0

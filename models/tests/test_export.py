@@ -28,6 +28,7 @@ TRACT_OPS = {
     "MatMul", "Gemm", "Softmax", "LayerNormalization", "Pad", "Erf", "Resize", "ArgMax", "Gather",
     "Concat", "Unsqueeze", "Squeeze", "Shape", "Slice", "Cast", "Constant", "Identity",
     "LeakyRelu",  # fidelity path; tract runs it (tests/golden.rs runs the tiny fixture that has it)
+    "ReduceMean", "Sqrt",  # GroupNorm as tract_form writes it
 }
 REQUIRED_KEYS = {
     "daefr.format_version", "daefr.config", "daefr.input_size", "daefr.input_range",

@@ -139,9 +139,8 @@ impl BlazeFace {
             }
         };
         let slots = find_output_slots(&model).map_err(not_blazeface)?;
-        // Same convolution choice as the restorer (see `tuning::optimize_scope`).
-        let plan = crate::tuning::optimize_scope()
-            .and_then(|scope| scope.enter(|| model.into_optimized()))
+        // Same convolution choice as the restorer (see `tuning::optimize`).
+        let plan = crate::tuning::optimize(model)
             .map_err(load_error)?
             .into_runnable()
             .map_err(load_error)?;

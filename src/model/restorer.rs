@@ -12,7 +12,7 @@ use super::load::{format_of, load_any, load_onnx, one_line, ModelFormat};
 use super::metadata::ModelMetadata;
 use super::tensor_io::{image_to_planes, planes_to_image};
 use crate::geometry::Template;
-use crate::tuning::{optimize_scope, KernelThreads};
+use crate::tuning::{optimize, KernelThreads};
 use crate::{Error, Result};
 
 /// How to load a model.
@@ -94,8 +94,7 @@ impl Restorer {
         };
         let source = loaded.path.clone();
         let optimize_start = Instant::now();
-        let plan = optimize_scope()
-            .and_then(|scope| scope.enter(|| loaded.typed.into_optimized()))
+        let plan = optimize(loaded.typed)
             .and_then(|m| m.into_runnable())
             .map_err(|e| {
                 Error::ModelLoad {
