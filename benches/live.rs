@@ -37,7 +37,8 @@ struct Scenario {
     fps: f32,
 }
 
-/// Runs one scenario with `workers` restore workers, each a single-threaded plan of its own.
+/// Runs one scenario with `workers` restore workers sharing one single-threaded plan (each with
+/// its own run state, as `daefr run` makes them).
 fn run(
     scenario: &Scenario,
     truth: bool,
@@ -46,8 +47,11 @@ fn run(
     let model = require_default_model()?;
     let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
     let mut compositor: Option<Arc<dyn FaceCompositor>> = None;
-    for _ in 0..workers.max(1) {
-        let restorer = ModelRestorer::new(Restorer::load(&model, &LoadOptions::default())?);
+    let loaded = Restorer::load(&model, &LoadOptions::default())?;
+    let mut plans: Vec<Restorer> = (1..workers.max(1)).map(|_| loaded.another()).collect();
+    plans.insert(0, loaded);
+    for plan in plans {
+        let restorer = ModelRestorer::new(plan);
         compositor.get_or_insert_with(|| Arc::new(restorer.compositor()));
         restorers.push(Box::new(restorer));
     }

@@ -48,7 +48,8 @@ pub struct Measured {
     pub load_s: f64,
 }
 
-/// Loads `workers` plans of `model` with `threads` threads each and restores for `seconds`.
+/// Loads `model` with `threads` threads per plan, makes `workers` restorers over that plan (as
+/// `restore` and `run` do) and restores for `seconds`.
 fn measure(
     model: &Path,
     base: &LoadOptions,
@@ -61,15 +62,9 @@ fn measure(
         ..base.clone()
     };
     let start = Instant::now();
-    let restorers: Vec<Restorer> = std::thread::scope(|scope| {
-        let loads: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| Restorer::load(model, &options)))
-            .collect();
-        loads
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    let first = Restorer::load(model, &options)?;
+    let mut restorers: Vec<Restorer> = (1..workers.max(1)).map(|_| first.another()).collect();
+    restorers.insert(0, first);
     let load_s = start.elapsed().as_secs_f64();
     let size = restorers[0].input_size();
     let face = RgbImage::from_fn(size, size, |x, y| {

@@ -1,56 +1,10 @@
-//! A pool of worker threads for directory runs: each worker owns its state (a single-threaded
-//! model plan, a detector), built in parallel by [`build`], and [`run`] has the workers pull the
-//! next job from a shared index. Results travel back to the calling thread, which alone reports
-//! them, in job order: messages never interleave and read the same whatever the number of
-//! workers.
+//! A pool of worker threads for directory runs: each worker owns its state (a run state over the
+//! shared model plan, a detector), and [`run`] has the workers pull the next job from a shared
+//! index. Results travel back to the calling thread, which alone reports them, in job order:
+//! messages never interleave and read the same whatever the number of workers.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Builds one state per worker (at least one), in parallel: `make(i)` for worker `i`, worker 0's
-/// on the calling thread. A worker whose state fails is left out with a warning and the others
-/// take its share; when none could be built, worker 0's error is returned.
-pub fn build<S: Send>(
-    workers: usize,
-    make: impl Fn(usize) -> anyhow::Result<S> + Sync,
-) -> anyhow::Result<Vec<S>> {
-    let results = std::thread::scope(|scope| {
-        let make = &make;
-        let others: Vec<_> = (1..workers.max(1))
-            .map(|worker| scope.spawn(move || make(worker)))
-            .collect();
-        let mut results = vec![make(0)];
-        for other in others {
-            results.push(
-                other
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            );
-        }
-        results
-    });
-    let mut states = Vec::with_capacity(results.len());
-    let mut errors = Vec::new();
-    for (worker, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(state) => states.push(state),
-            Err(e) => errors.push((worker, e)),
-        }
-    }
-    if states.is_empty() {
-        // Every worker failed the same way (a bad model): one error, not one per worker.
-        let (_, first) = errors.swap_remove(0);
-        return Err(first);
-    }
-    for (worker, e) in errors {
-        log::warn!(
-            "worker {worker} could not start: {}; carrying on with {} worker(s)",
-            super::one_line(&e),
-            states.len()
-        );
-    }
-    Ok(states)
-}
 
 /// Runs `work` on every job, one thread per state in `states` (none when `states` is empty:
 /// nothing is done). `report` is called on the calling thread with each job and its result, in
@@ -140,8 +94,7 @@ mod tests {
 
     /// `(job, job²)` as reported by a pool of `workers`, each worker's state its index.
     fn squares(jobs: &[u64], workers: usize) -> Vec<(u64, u64)> {
-        let states = build(workers, Ok).expect("states");
-        assert_eq!(states, (0..workers.max(1)).collect::<Vec<_>>());
+        let states: Vec<usize> = (0..workers).collect();
         let mut seen = Vec::new();
         run(
             jobs,
@@ -156,27 +109,10 @@ mod tests {
     fn every_job_is_reported_once_in_order() {
         let jobs: Vec<u64> = (0..50).collect();
         let expected: Vec<(u64, u64)> = jobs.iter().map(|j| (*j, j * j)).collect();
-        for workers in [0, 1, 2, 3, 8, 80] {
+        for workers in [1, 2, 3, 8, 80] {
             assert_eq!(squares(&jobs, workers), expected, "{workers} workers");
         }
         assert!(squares(&[], 4).is_empty());
-    }
-
-    #[test]
-    fn workers_that_cannot_start_are_left_out() {
-        let some = build(4, |i| match i {
-            1 | 3 => anyhow::bail!("no state for {i}"),
-            _ => Ok(i),
-        });
-        assert_eq!(some.expect("two states"), vec![0, 2]);
-        let first_fails = build(3, |i| match i {
-            0 => anyhow::bail!("no state for {i}"),
-            _ => Ok(i),
-        });
-        assert_eq!(first_fails.expect("two states"), vec![1, 2]);
-        let none = build(3, |i| -> anyhow::Result<usize> {
-            anyhow::bail!("no state for {i}")
-        });
-        assert_eq!(none.expect_err("no state").to_string(), "no state for 0");
+        assert!(squares(&jobs, 0).is_empty(), "no workers, nothing done");
     }
 }

@@ -253,8 +253,8 @@ fn create_output_dir(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("{}: cannot create output directory", args.output.display()))
 }
 
-/// `--aligned` with a directory: restores every crop on `workers` workers, each with a plan of
-/// its own, with a progress bar; bad files are reported and skipped.
+/// `--aligned` with a directory: restores every crop on `workers` workers (one shared plan, a run
+/// state each), with a progress bar; bad files are reported and skipped.
 fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
     if jobs.is_empty() {
         bail!(
@@ -262,7 +262,7 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
             args.input.display()
         );
     }
-    let restorers = super::pool::build(settings.workers, |_| settings.load_restorer())?;
+    let restorers = settings.load_restorers(settings.workers)?;
     create_output_dir(args)?;
     let bar = progress_bar(jobs.len());
     let mut failed = 0usize;
@@ -314,10 +314,10 @@ fn photo_options(args: &Args, input: &Path, several: bool) -> daefr::photo::Phot
 }
 
 /// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
-/// or of every photo in a directory on `workers` workers, each with a plan and a detector of its
-/// own. A photo without a face is written unchanged.
+/// or of every photo in a directory on `workers` workers (shared plans, a run state each). A photo
+/// without a face is written unchanged.
 fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
-    let states = super::pool::build(settings.workers, |_| settings.load_pipeline())?;
+    let states = settings.load_pipelines(settings.workers)?;
     let in_dir = args.input.is_dir();
     if in_dir {
         create_output_dir(args)?;

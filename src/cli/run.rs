@@ -74,10 +74,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
 
     let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
     let mut compositor = None;
-    for _ in 0..settings.workers {
-        let restorer = settings
-            .load_restorer()
-            .with_context(|| format!("{}: model.restorer", args.config.display()))?;
+    for restorer in settings
+        .load_restorers(settings.workers)
+        .with_context(|| format!("{}: model.restorer", args.config.display()))?
+    {
         let stage = ModelRestorer::new(restorer);
         compositor.get_or_insert(stage.compositor());
         restorers.push(Box::new(stage));

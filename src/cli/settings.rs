@@ -158,7 +158,27 @@ impl Settings {
             .context("internal: this command resolved no face detector")
     }
 
-    /// Loads one plan of the restorer (each worker has its own) and logs how long it took.
+    /// Loads the restorer once and makes `workers` (at least one) of it that share the optimized
+    /// plan, each with its own run state ([`Restorer::another`]).
+    pub fn load_restorers(&self, workers: usize) -> anyhow::Result<Vec<Restorer>> {
+        let first = self.load_restorer()?;
+        let mut all: Vec<Restorer> = (1..workers.max(1)).map(|_| first.another()).collect();
+        all.insert(0, first);
+        Ok(all)
+    }
+
+    /// Loads the restorer and the detector once and makes `workers` (at least one) face paths
+    /// that share their plans.
+    pub fn load_pipelines(&self, workers: usize) -> anyhow::Result<Vec<FacePipeline>> {
+        let detector = self.load_detector()?;
+        Ok(self
+            .load_restorers(workers)?
+            .into_iter()
+            .map(|restorer| FacePipeline::new(Box::new(detector.clone()), restorer))
+            .collect())
+    }
+
+    /// Loads one plan of the restorer and logs how long it took.
     pub fn load_restorer(&self) -> anyhow::Result<Restorer> {
         let restorer = Restorer::load(&self.model, &self.load)?;
         log::info!(
@@ -178,14 +198,6 @@ impl Settings {
             self.detector_path()?,
             &self.detector_options,
         )?)
-    }
-
-    /// Loads the whole face path of one worker: detector and restorer.
-    pub fn load_pipeline(&self) -> anyhow::Result<FacePipeline> {
-        Ok(FacePipeline::new(
-            Box::new(self.load_detector()?),
-            self.load_restorer()?,
-        ))
     }
 }
 

@@ -87,7 +87,9 @@ struct OutputSlots {
     regressors: [usize; 2],
 }
 
-/// The BlazeFace detector: an optimized tract plan plus its anchors.
+/// The BlazeFace detector: an optimized tract plan plus its anchors. A clone shares the plan
+/// (each run has its own state), so every worker can have one for the cost of a pointer.
+#[derive(Clone)]
 pub struct BlazeFace {
     path: PathBuf,
     plan: Arc<TypedRunnableModel>,

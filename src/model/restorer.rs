@@ -139,6 +139,25 @@ impl Restorer {
         })
     }
 
+    /// Another restorer over this one's optimized plan, with a run state of its own: for a
+    /// second worker. The plan and its weights are shared, not read and optimized again, so a
+    /// worker made this way costs its activations only (measured in BENCHMARKS.md, "Shared
+    /// plans"). Same model, options and fidelity weight.
+    pub fn another(&self) -> Restorer {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // A clone of a tract state is a distinct session over the same `Arc`'d plan.
+        let state = state.clone();
+        Restorer {
+            path: self.path.clone(),
+            format: self.format,
+            meta: self.meta.clone(),
+            state: Mutex::new(state),
+            threads: self.threads.clone(),
+            load_time: Duration::ZERO,
+            fidelity: self.fidelity,
+        }
+    }
+
     /// The fidelity weight [`Restorer::restore`] feeds; `None` for a version-1 model.
     pub fn fidelity(&self) -> Option<f32> {
         self.fidelity

@@ -271,3 +271,46 @@ fn a_bad_model_is_one_error_before_any_output_with_two_workers() {
         assert!(!output.exists(), "output directory created");
     }
 }
+
+/// Restorers made by `Restorer::another` share the plan but not the run state: on two threads at
+/// once they restore exactly what the loaded one does, with its fidelity weight, and the loaded
+/// one still works afterwards.
+#[test]
+fn restorers_sharing_a_plan_restore_like_the_loaded_one() {
+    use daefr::model::{LoadOptions, Restorer};
+    use image::{Rgb, RgbImage};
+
+    let options = LoadOptions {
+        use_cache: false,
+        fidelity: Some(0.7),
+        ..LoadOptions::default()
+    };
+    let loaded = Restorer::load(&repo("tests/fixtures/daefr-tiny.onnx"), &options).expect("load");
+    let size = loaded.input_size();
+    let faces: Vec<RgbImage> = (0..4u32)
+        .map(|k| {
+            RgbImage::from_fn(size, size, |x, y| {
+                Rgb([(x * 8 + k * 40) as u8, (y * 8) as u8, (k * 60) as u8])
+            })
+        })
+        .collect();
+    let expected: Vec<RgbImage> = faces
+        .iter()
+        .map(|f| loaded.restore(f).expect("restore"))
+        .collect();
+    let others = [loaded.another(), loaded.another()];
+    assert!(others.iter().all(|r| r.fidelity() == Some(0.7)));
+    std::thread::scope(|scope| {
+        for other in &others {
+            let (faces, expected) = (&faces, &expected);
+            scope.spawn(move || {
+                for _ in 0..3 {
+                    for (face, want) in faces.iter().zip(expected) {
+                        assert_eq!(&other.restore(face).expect("restore"), want);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(loaded.restore(&faces[0]).expect("restore"), expected[0]);
+}
