@@ -36,7 +36,7 @@ pub fn splits(cores: usize) -> Vec<(usize, usize)> {
 pub struct Measured {
     /// The restorer model.
     pub model: PathBuf,
-    /// Restore workers, each with a plan of its own.
+    /// Restore workers, each with its own run state over the shared plan.
     pub workers: usize,
     /// Matrix threads per plan.
     pub threads: usize,

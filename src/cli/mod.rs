@@ -91,7 +91,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// its matrix kernels on `threads` threads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parallelism {
-    /// Worker threads, each with its own plan (at least 1).
+    /// Worker threads, each with its own run state over the shared plan (at least 1).
     pub workers: usize,
     /// tract matrix threads per plan (at least 1).
     pub threads: usize,

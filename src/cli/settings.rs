@@ -67,7 +67,7 @@ pub struct Settings {
     pub detector: Option<PathBuf>,
     /// The detector's thresholds.
     pub detector_options: DetectorOptions,
-    /// Workers, each with its own plan.
+    /// Workers, each with its own run state over the shared plan.
     pub workers: usize,
     /// Why a count asked for was lowered, one line each (logged by [`Settings::log`]).
     pub warnings: Vec<String>,
