@@ -6,6 +6,7 @@
 //!     cargo bench --bench live -- --frames 150 --no-soak
 //!     cargo bench --bench live -- --truth           # ground-truth faces instead of BlazeFace
 //!     cargo bench --bench live -- --workers 2 --fps 10 --no-soak   # 2 restore workers, 10 fps source
+//!     cargo bench --bench live -- --frames 10 --soak-frames 100000 --soak-fps 120   # a longer soak
 //!
 //! Prints one JSON object per scenario (the same fields as `daefr run --stats-json`).
 //!
@@ -227,8 +228,12 @@ fn main() {
         scenarios.push(Scenario {
             name: "soak, 1 face",
             faces: 1,
-            frames: 10_000,
-            fps: 60.0,
+            frames: value("--soak-frames")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000),
+            fps: value("--soak-fps")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(60.0),
         });
     }
     for scenario in &scenarios {

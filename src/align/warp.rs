@@ -95,8 +95,8 @@ pub fn warp_to_crop(frame: &RgbImage, to_crop: &Similarity, size: u32) -> Option
                 }
             }
         }
-        for c in 0..3 {
-            pixel.0[c] = (acc[c] * norm).round().clamp(0.0, 255.0) as u8;
+        for (channel, sum) in pixel.0.iter_mut().zip(acc) {
+            *channel = (sum * norm).round().clamp(0.0, 255.0) as u8;
         }
     }
     Some(crop)

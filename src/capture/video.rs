@@ -15,6 +15,9 @@ use y4m::Colorspace;
 use super::yuv::planar_to_rgb;
 use super::{CaptureError, FrameSource, Pacer};
 
+/// The y4m reader over a buffered file.
+type Y4mDecoder = y4m::Decoder<BufReader<File>>;
+
 /// Unreadable frames in a row (a file with no frames, a corrupt one) before the live loop gives up.
 const MAX_FAILURES_IN_A_ROW: u32 = 3;
 
@@ -39,9 +42,7 @@ impl Y4mSource {
         })
     }
 
-    fn decoder(
-        path: &Path,
-    ) -> Result<(y4m::Decoder<BufReader<File>>, (usize, usize)), CaptureError> {
+    fn decoder(path: &Path) -> Result<(Y4mDecoder, (usize, usize)), CaptureError> {
         let file = File::open(path).map_err(|source| CaptureError::Io {
             path: path.to_path_buf(),
             source,

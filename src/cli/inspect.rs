@@ -136,7 +136,7 @@ fn print_profile(settings: &Settings, iters: usize, all_nodes: bool) -> anyhow::
     if all_nodes {
         println!("every node, in execution order:");
     } else {
-        listed.sort_by(|a, b| b.time.cmp(&a.time));
+        listed.sort_by_key(|node| std::cmp::Reverse(node.time));
         listed.truncate(25);
         println!("slowest nodes:");
     }

@@ -72,7 +72,7 @@ impl Letterbox {
     }
 
     /// Map a point in input pixels back to frame pixels.
-    fn to_frame(&self, p: [f32; 2]) -> [f32; 2] {
+    fn to_frame(self, p: [f32; 2]) -> [f32; 2] {
         [
             (p[0] - self.offset_x as f32) / self.scale_x,
             (p[1] - self.offset_y as f32) / self.scale_y,

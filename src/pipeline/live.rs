@@ -254,7 +254,7 @@ pub fn run_live(
     };
     let captured = capture.join();
     joined("capture", captured.is_ok());
-    let workers_ok = workers.into_iter().map(|h| h.join().is_ok()).all(|ok| ok);
+    let workers_ok = workers.into_iter().all(|h| h.join().is_ok());
     joined("restore", workers_ok);
     let detected = detect.join();
     joined("detect", detected.is_ok());

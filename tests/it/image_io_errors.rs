@@ -22,7 +22,7 @@ fn gradient(w: u32, h: u32) -> RgbImage {
 fn missing_file_is_io_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope.png");
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(matches!(err.kind(), Error::Io { .. }), "{err}");
     assert_names_file(&err, &path);
 }
@@ -32,7 +32,7 @@ fn zero_byte_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.jpg");
     std::fs::write(&path, b"").unwrap();
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(err.to_string().contains("empty"), "{err}");
     assert_names_file(&err, &path);
 }
@@ -42,7 +42,7 @@ fn not_an_image_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("text.png");
     std::fs::write(&path, b"hello, not a picture").unwrap();
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(matches!(err.kind(), Error::ImageDecode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
@@ -64,7 +64,7 @@ fn truncated_copy(dir: &Path, name: &str, keep_fraction: f64) -> PathBuf {
 fn truncated_png_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = truncated_copy(dir.path(), "cut.png", 0.5);
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(matches!(err.kind(), Error::ImageDecode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
@@ -73,7 +73,7 @@ fn truncated_png_is_refused() {
 fn truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = truncated_copy(dir.path(), "cut.jpg", 0.5);
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(matches!(err.kind(), Error::ImageDecode { .. }), "{err}");
     assert_names_file(&err, &path);
 }
@@ -82,7 +82,7 @@ fn truncated_jpeg_is_refused() {
 fn header_only_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = truncated_copy(dir.path(), "header.jpg", 0.15);
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert_names_file(&err, &path);
 }
 
@@ -91,7 +91,7 @@ fn one_by_one_image_is_too_small() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dot.png");
     write_rgb(&path, &gradient(1, 1)).unwrap();
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(
         matches!(
             err.kind(),
@@ -148,7 +148,7 @@ fn zero_by_zero_png_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zero.png");
     png_header_only(&path, 0, 0);
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert_names_file(&err, &path);
 }
 
@@ -159,7 +159,7 @@ fn huge_image_is_refused_from_its_header() {
     // 10000 x 6000 = 60 MP: over the 50 MP default; the file is only a header, so decoding it
     // would fail differently. The error must be the size refusal.
     png_header_only(&path, 10_000, 6_000);
-    let err = read_rgb(&path).err().expect("should fail");
+    let err = read_rgb(&path).expect_err("should fail");
     assert!(
         matches!(
             err.kind(),
@@ -180,9 +180,7 @@ fn pixel_limit_is_configurable() {
     let path = dir.path().join("g.png");
     write_rgb(&path, &gradient(64, 64)).unwrap();
     assert!(read_rgb_with_limit(&path, 64 * 64).is_ok());
-    let err = read_rgb_with_limit(&path, 64 * 64 - 1)
-        .err()
-        .expect("should fail");
+    let err = read_rgb_with_limit(&path, 64 * 64 - 1).expect_err("should fail");
     assert!(matches!(err.kind(), Error::ImageTooLarge { .. }), "{err}");
 }
 
@@ -257,9 +255,7 @@ fn exif_orientation_is_applied() {
 fn unsupported_output_extension_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.bmp");
-    let err = write_rgb(&path, &gradient(8, 8))
-        .err()
-        .expect("should fail");
+    let err = write_rgb(&path, &gradient(8, 8)).expect_err("should fail");
     assert!(matches!(err.kind(), Error::ImageEncode { .. }), "{err}");
     assert_names_file(&err, &path);
 }

@@ -70,7 +70,7 @@ fn identity_model_restores_exactly() {
 #[test]
 fn wrong_face_size_is_an_error() {
     let restorer = load(&fixture("identity-32.onnx")).unwrap();
-    let err = restorer.restore(&face(31)).err().expect("should fail");
+    let err = restorer.restore(&face(31)).expect_err("should fail");
     assert!(
         matches!(
             err.kind(),
