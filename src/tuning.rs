@@ -1,6 +1,6 @@
 //! Every tract tuning switch the runtime sets, in one place: the convolution choice made while
-//! optimizing a plan (restorer and detector alike, [`optimize`]) and the matrix-kernel threads. Nothing else in
-//! the crate talks to tract's knobs or executors.
+//! optimizing a plan (restorer and detector alike, [`optimize`]) and the matrix-kernel threads.
+//! Nothing else in the crate talks to tract's knobs or executors.
 
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
@@ -13,9 +13,10 @@ use tract_onnx::tract_core::ops::cnn::Conv;
 pub const DIRECT_CONV_ENV: &str = "DAEFR_DIRECT_CONV";
 
 /// Convolutions with fewer output channels than this take tract's direct spatial convolution on
-/// x86-64 by default. Measured on lite-128 (BENCHMARKS.md, "Export forms for tract"): the two
-/// 3-channel output convs at 128x128 ran 2.8x faster direct (0.48 vs 1.37 ms: the im2col path
-/// fills 3 of the 8 rows of its kernel tile), while the 16- and 32-channel ones ran 1.4x slower.
+/// x86-64 by default. Measured on lite-128 (BENCHMARKS.md, "Export form of GroupNorm and per-layer
+/// convolution choice"): the two 3-channel output convs at 128x128 ran 2.8x faster direct (0.48
+/// vs 1.37 ms: the im2col path fills 3 of the 8 rows of its kernel tile), while the 16- and
+/// 32-channel ones ran 1.4x slower.
 pub const THIN_CONV_CHANNELS: usize = 8;
 
 /// Which convolutions may become tract's `DirectSpatialConv` (tract only takes it where it

@@ -1,18 +1,16 @@
 """Rewrite an exported graph into the forms tract runs fastest, without changing what it computes.
 
-    python -m daefr_models.tract_form IN.onnx -o OUT.onnx [--no-parity]
+    python -m daefr_models.tract_form IN.onnx -o OUT.onnx [--no-parity] [--force]
 
 The exporter writes GroupNorm as `Reshape -> InstanceNormalization -> Reshape -> Mul(gamma) ->
 Add(beta)`, with gamma and beta as `[C,1,1]` initializers. Both onnxruntime and tract read that
-correctly, but tract 0.23 runs the affine part far below its own speed (BENCHMARKS.md, "Export
-form of GroupNorm and per-layer convolution choice"):
+correctly, but tract 0.23 runs two parts of it far below its own speed (BENCHMARKS.md, "Export
+form of GroupNorm and per-layer convolution choice"), hence two passes:
 
 - `full_rank_constants`: a per-channel constant of lower rank than the tensor it multiplies or adds
   to reaches tract's fused elementwise chain with the strides of an inserted axis, and tract then
   takes its generic broadcasting path (~3.5 ns per element instead of ~0.2). Giving the constant the
-  full rank (`[1,C,1,1]`) up front keeps it on the fast path. Same values, same arithmetic: the
-  output is bit-identical under onnxruntime.
-
+  full rank (`[1,C,1,1]`) up front keeps it on the fast path. Same values, same arithmetic.
 - `group_mean_over_axes`: InstanceNormalization over the `[1,G,K]` view becomes a mean over the
   trailing axes of a `[1,G,C/G,H,W]` view, then `d / sqrt(mean(d*d) + eps)` over `[1,G,K]`.
   tract 0.23 sums a single last axis one element at a time on x86 (0.22 ms for 16x128x128
