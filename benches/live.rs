@@ -48,10 +48,7 @@ fn run(
     let model = require_default_model()?;
     let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
     let mut compositor: Option<Arc<dyn FaceCompositor>> = None;
-    let loaded = Restorer::load(&model, &LoadOptions::default())?;
-    let mut plans: Vec<Restorer> = (1..workers.max(1)).map(|_| loaded.another()).collect();
-    plans.insert(0, loaded);
-    for plan in plans {
+    for plan in Restorer::load(&model, &LoadOptions::default())?.with_others(workers) {
         let restorer = ModelRestorer::new(plan);
         compositor.get_or_insert_with(|| Arc::new(restorer.compositor()));
         restorers.push(Box::new(restorer));

@@ -55,27 +55,33 @@ class Report:
                 f"{self.group_means} GroupNorm means over trailing axes")
 
 
-def _ranks(proto: onnx.ModelProto) -> dict[str, int]:
-    """Rank of every value whose shape ONNX shape inference knows."""
+def _shapes(proto: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
+    """Shape of every value ONNX shape inference knows: one int per axis, None where unknown."""
     inferred = shape_inference.infer_shapes(proto)
-    ranks: dict[str, int] = {}
+    shapes: dict[str, tuple[int | None, ...]] = {}
     for vi in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
         t = vi.type.tensor_type
         if t.HasField("shape"):
-            ranks[vi.name] = len(t.shape.dim)
-    return ranks
+            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return shapes
+
+
+def _readers(proto: onnx.ModelProto) -> dict[str, int]:
+    """How many node inputs read each value."""
+    readers: dict[str, int] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    return readers
 
 
 def full_rank_constants(proto: onnx.ModelProto) -> int:
     """Give every lower-rank constant operand of Mul/Add/Sub/Div the rank of the op's output by
     prepending unit axes (numpy broadcasting makes that the same value). An initializer that other
     nodes also read is copied, not changed in place. Returns how many operands were rewritten."""
-    ranks = _ranks(proto)
+    ranks = {name: len(shape) for name, shape in _shapes(proto).items()}
     inits = {i.name: i for i in proto.graph.initializer}
-    readers: dict[str, int] = {}
-    for node in proto.graph.node:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+    readers = _readers(proto)
     changed = 0
     for node in proto.graph.node:
         if node.op_type not in BROADCAST_OPS or node.output[0] not in ranks:
@@ -99,17 +105,6 @@ def full_rank_constants(proto: onnx.ModelProto) -> int:
     return changed
 
 
-def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    """Fully static shape of every value shape inference knows completely."""
-    inferred = shape_inference.infer_shapes(proto)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for vi in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
-        dims = vi.type.tensor_type.shape.dim
-        if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
-            shapes[vi.name] = tuple(d.dim_value for d in dims)
-    return shapes
-
-
 def _all_equal(inits: dict, name: str, value: float) -> bool:
     return name in inits and bool((numpy_helper.to_array(inits[name]) == value).all())
 
@@ -119,13 +114,10 @@ def group_mean_over_axes(proto: onnx.ModelProto) -> int:
     InstanceNormalization with unit scale and zero bias, as a mean over the trailing axes of a
     `[1,G,C/G,H,W]` view followed by the RmsNorm form over `[1,G,K]` (see the module doc).
     Returns how many were rewritten; anything else is left as it is."""
-    shapes = _static_shapes(proto)
+    shapes = {name: shape for name, shape in _shapes(proto).items() if None not in shape}
     inits = {i.name: i for i in proto.graph.initializer}
     producer = {out: node for node in proto.graph.node for out in node.output}
-    readers: dict[str, int] = {}
-    for node in proto.graph.node:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+    readers = _readers(proto)
     replace: dict[int, list[onnx.NodeProto]] = {}
     drop: set[int] = set()
     for node in proto.graph.node:
@@ -178,8 +170,7 @@ def group_mean_over_axes(proto: onnx.ModelProto) -> int:
 
 def _drop_unused_initializers(proto: onnx.ModelProto) -> None:
     """Remove initializers no node reads (shared constants whose every reader took a full-rank copy)."""
-    read = {name for node in proto.graph.node for name in node.input}
-    read |= {o.name for o in proto.graph.output}
+    read = set(_readers(proto)) | {o.name for o in proto.graph.output}
     keep = [i for i in proto.graph.initializer if i.name in read]
     del proto.graph.initializer[:]
     proto.graph.initializer.extend(keep)

@@ -62,9 +62,7 @@ fn measure(
         ..base.clone()
     };
     let start = Instant::now();
-    let first = Restorer::load(model, &options)?;
-    let mut restorers: Vec<Restorer> = (1..workers.max(1)).map(|_| first.another()).collect();
-    restorers.insert(0, first);
+    let restorers = Restorer::load(model, &options)?.with_others(workers);
     let load_s = start.elapsed().as_secs_f64();
     let size = restorers[0].input_size();
     let face = RgbImage::from_fn(size, size, |x, y| {

@@ -161,10 +161,7 @@ impl Settings {
     /// Loads the restorer once and makes `workers` (at least one) of it that share the optimized
     /// plan, each with its own run state ([`Restorer::another`]).
     pub fn load_restorers(&self, workers: usize) -> anyhow::Result<Vec<Restorer>> {
-        let first = self.load_restorer()?;
-        let mut all: Vec<Restorer> = (1..workers.max(1)).map(|_| first.another()).collect();
-        all.insert(0, first);
-        Ok(all)
+        Ok(self.load_restorer()?.with_others(workers))
     }
 
     /// Loads the restorer and the detector once and makes `workers` (at least one) face paths

@@ -158,6 +158,14 @@ impl Restorer {
         }
     }
 
+    /// This restorer and `workers - 1` others over its plan ([`Restorer::another`]): one per
+    /// worker, at least one, this one first.
+    pub fn with_others(self, workers: usize) -> Vec<Restorer> {
+        let mut all: Vec<Restorer> = (1..workers.max(1)).map(|_| self.another()).collect();
+        all.insert(0, self);
+        all
+    }
+
     /// The fidelity weight [`Restorer::restore`] feeds; `None` for a version-1 model.
     pub fn fidelity(&self) -> Option<f32> {
         self.fidelity
