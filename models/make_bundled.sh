@@ -1,49 +1,67 @@
 #!/usr/bin/env bash
 # From a finished stage-4 run to the bundled model files and every figure of the model card:
-# default fidelity (chosen on the validation crops), export + parity, int8 weights, goldens,
-# the celeba-6k/test table (mild/moderate/severe at w = 0, the default and 1), whole-photo mode
-# through the real runtime, and the astronaut contact sheet that is committed.
+# default fidelity and the auto-fidelity curve (both chosen on the validation crops of the
+# training identities), export + parity, int8 weights, goldens, the crop-level table on the
+# held-out identities (mild/moderate/severe at w = 0, auto, the default and 1) and on the seen
+# identities of celeba-6k/test (secondary), whole-photo mode through the real runtime on the
+# held-out identities, and the astronaut contact sheet that is committed.
 #
 # Usage (repository root; needs target/release/daefr: cargo build --release):
-#   RUN=models/runs/s4b DATA=../shared/data/celeba-6k models/make_bundled.sh
+#   RUN=models/runs/s180 DATA=../shared/data/celeba-6k models/make_bundled.sh
+# The run must have been trained on models/data/train-180 (identities celeb_0..celeb_179,
+# `python -m daefr_models.splits`); celeb_180..celeb_199 are the strangers every figure is
+# measured on.
 # Outputs: models/daefr-lite-128{,-int8}.onnx, tests/fixtures/golden/, docs/images/astronaut-fidelity.png,
-#          $RUN/{fidelity.json,eval.json,photo-eval.json,eval/} (CelebA images stay under $RUN: not committed)
+#          $RUN/{fidelity.json,curve.json,eval-*.json,photo-eval-*.json,eval/} (CelebA images stay under
+#          $RUN: not committed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${RUN:-models/runs/s4b}
+RUN=${RUN:-models/runs/s180}
 DATA=${DATA:-../shared/data/celeba-6k}
+SPLIT=${SPLIT:-models/data}
 LIMIT=${LIMIT:-100}
 export PYTHONPATH="$PWD/models${PYTHONPATH:+:$PYTHONPATH}"
 py() { nice -n "${NICE:-0}" python3 -m "$@"; }
 
-echo "== default fidelity (validation crops of $DATA/train)"
-py daefr_models.choose_fidelity --checkpoint "$RUN/model.pt" --data "$DATA/train" --json "$RUN/fidelity.json"
+echo "== identity split ($SPLIT/train-180, $SPLIT/holdout)"
+py daefr_models.splits --celeba "$DATA" --out "$SPLIT"
+
+echo "== default fidelity (validation crops of the training identities)"
+py daefr_models.choose_fidelity --checkpoint "$RUN/model.pt" --data "$SPLIT/train-180" --json "$RUN/fidelity.json"
 W=$(python3 -c "import json; print(json.load(open('$RUN/fidelity.json'))['chosen'])")
 
 echo "== export (daefr.fidelity_default = $W) and parity"
 py daefr_models.export --checkpoint "$RUN/model.pt" --template models/template-celeba-128.json \
-    --fidelity-default "$W" --parity-images "$DATA/test" -o models/daefr-lite-128.onnx
+    --fidelity-default "$W" --parity-images "$SPLIT/holdout" -o models/daefr-lite-128.onnx
 
-echo "== int8 weights"
-py daefr_models.quantize models/daefr-lite-128.onnx -o models/daefr-lite-128-int8.onnx --calib "$DATA/test"
+echo "== auto-fidelity curve (validation crops of the training identities) into the fp32 file"
+py daefr_models.fidelity_curve --checkpoint "$RUN/model.pt" --data "$SPLIT/train-180" --json "$RUN/curve.json" \
+    --write models/daefr-lite-128.onnx
+
+echo "== int8 weights (metadata, the curve included, copied from the fp32 file)"
+py daefr_models.quantize models/daefr-lite-128.onnx -o models/daefr-lite-128-int8.onnx --calib "$SPLIT/train-180"
 
 echo "== goldens"
 py daefr_models.golden
 
-echo "== celeba-6k/test: $LIMIT faces, mild/moderate/severe, w = 0, $W, 1"
-py daefr_models.evaluate --checkpoint "$RUN/model.pt" --model models/daefr-lite-128.onnx \
-    --model models/daefr-lite-128-int8.onnx --data "$DATA/test" --limit "$LIMIT" \
-    --levels mild,moderate,severe --seed 0 --fidelity "0,$W,1" --json "$RUN/eval.json" --sheet-dir "$RUN/eval"
+echo "== crops of the held-out identities: $LIMIT faces, mild/moderate/severe, w = 0, auto, $W, 1"
+py daefr_models.evaluate --model models/daefr-lite-128.onnx --model models/daefr-lite-128-int8.onnx \
+    --data "$SPLIT/holdout" --limit "$LIMIT" --levels mild,moderate,severe --seed 0 --fidelity "0,auto,$W,1" \
+    --json "$RUN/eval-holdout.json" --sheet-dir "$RUN/eval-holdout"
+echo "== crops of celeba-6k/test (identities the model saw: secondary)"
+py daefr_models.evaluate --model models/daefr-lite-128.onnx --data "$DATA/test" --limit "$LIMIT" \
+    --levels mild,moderate,severe --seed 0 --fidelity "0,auto,$W,1" --json "$RUN/eval-seen.json" \
+    --sheet-dir "$RUN/eval-seen"
 
-echo "== whole-photo mode (daefr restore on degraded photos) at moderate"
+echo "== whole-photo mode (daefr restore on degraded photos of the held-out identities)"
 for level in mild moderate severe; do
-    py daefr_models.photo_eval --data "$DATA/test" --limit "$LIMIT" --level "$level" \
-        --daefr target/release/daefr --json "$RUN/photo-eval-$level.json"
+    py daefr_models.photo_eval --data "$SPLIT/holdout" --limit "$LIMIT" --level "$level" \
+        --daefr target/release/daefr --fidelity "0,auto,$W,1" --json "$RUN/photo-eval-$level.json"
 done
 
 echo "== astronaut contact sheet (public domain: committed)"
 py daefr_models.evaluate --model models/daefr-lite-128.onnx --data tests/fixtures/astronaut.png --align \
-    --levels mild,moderate,severe --fidelity "0,$W,1" --sheet-count 1 --sheet-dir "$RUN/astronaut"
+    --levels mild,moderate,severe --fidelity "0,auto,$W,1" --sheet-count 1 --sheet-dir "$RUN/astronaut"
 python3 - "$RUN/astronaut" docs/images/astronaut-fidelity.png <<'EOF'
 import sys
 from pathlib import Path

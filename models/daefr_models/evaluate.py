@@ -42,9 +42,11 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import degrade
+from .auto_fidelity import KEY as AUTO_KEY
+from .auto_fidelity import parse_curve, sharpness_u8, weights_for
 from .arch import quantize_fp32
 from .data import list_images, load_folder, to_model_range, to_uint8
-from .losses import psnr, ssim
+from .losses import colour_shift, detail_ratio, psnr, ssim
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -303,7 +305,7 @@ class TorchRunner(ModelRunner):
 class OnnxRunner:
     """An ONNX restorer in onnxruntime (optimisations off), one face at a time, with its ArgMax output."""
 
-    def __init__(self, path: Path, weight: float | None = None):
+    def __init__(self, path: Path, weight: float | str | None = None):
         import onnx
 
         from .export import has_weight_input, ort_session, with_code_indices
@@ -312,10 +314,17 @@ class OnnxRunner:
         proto = onnx.load(str(path))
         meta = {p.key: p.value for p in proto.metadata_props}
         self.size = int(meta["daefr.input_size"])
-        #: fidelity weight fed (the model's default unless given; None for a contract-1 model)
+        #: fidelity weight fed (the model's default unless given; None for a contract-1 model;
+        #: "auto": per face from the model's daefr.fidelity_auto curve, as the runtime does)
         self.weight = (weight if weight is not None else fidelity_default(meta)) if has_weight_input(proto) else None
+        self.curve = None
+        if self.weight == "auto":
+            if AUTO_KEY not in meta:
+                raise ValueError(f"{path}: --fidelity auto needs {AUTO_KEY} in the model's metadata")
+            self.curve = parse_curve(meta[AUTO_KEY])
         quant = meta.get("daefr.quantization", "none").split(":")[0]
-        self.name = f"{path.name} ({quant}{'' if self.weight is None else f', w={self.weight:g}'})"
+        label = "" if self.weight is None else f", w={self.weight}" if self.curve else f", w={self.weight:g}"
+        self.name = f"{path.name} ({quant}{label})"
         try:
             proto = with_code_indices(proto)
             self.has_idx = True
@@ -327,8 +336,11 @@ class OnnxRunner:
         outs, idxs = [], []
         from .export import feeds
 
-        for x in lq.numpy().astype(np.float32):
-            res = self.sess.run(None, feeds(self.sess, x[None], self.weight))
+        weights = [self.weight] * len(lq)
+        if self.curve is not None:
+            weights = [float(w) for w in weights_for(sharpness_u8(lq), self.curve)]
+        for x, w in zip(lq.numpy().astype(np.float32), weights):
+            res = self.sess.run(None, feeds(self.sess, x[None], w))
             outs.append(torch.from_numpy(res[0]))
             if self.has_idx:
                 idxs.append(torch.from_numpy(res[1]).reshape(1, -1))
@@ -356,8 +368,9 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
     results = {}
     for level in levels:
         deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
-        rows = {BICUBIC: {"psnr": [], "ssim": []}}
-        rows.update({r.name: {"psnr": [], "ssim": [], "code_acc": [], "seconds": 0.0} for r in runners})
+        rows = {BICUBIC: {"psnr": [], "ssim": [], "detail": [], "colour": []}}
+        rows.update({r.name: {"psnr": [], "ssim": [], "detail": [], "colour": [], "code_acc": [], "seconds": 0.0}
+                     for r in runners})
         sheet = {"degraded": [], "gt": [], **{r.name: [] for r in runners}}
         for i in range(0, len(faces), chunk):
             gt = to_model_range(faces[i : i + chunk])
@@ -365,6 +378,8 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
             g01 = (gt + 1) / 2
             rows[BICUBIC]["psnr"] += psnr((lq + 1) / 2, g01).tolist()
             rows[BICUBIC]["ssim"] += ssim((lq + 1) / 2, g01).tolist()
+            rows[BICUBIC]["detail"] += detail_ratio((lq + 1) / 2, g01).tolist()
+            rows[BICUBIC]["colour"] += colour_shift((lq + 1) / 2, g01).tolist()
             gt_idx = teacher.gt_indices(gt) if teacher is not None else None
             for r in runners:
                 t = time.time()
@@ -374,6 +389,8 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
                 out01 = to_uint8(out).float() / 255
                 rows[r.name]["psnr"] += psnr(out01, g01).tolist()
                 rows[r.name]["ssim"] += ssim(out01, g01).tolist()
+                rows[r.name]["detail"] += detail_ratio(out01, g01).tolist()
+                rows[r.name]["colour"] += colour_shift(out01, g01).tolist()
                 if gt_idx is not None and idx is not None:
                     rows[r.name]["code_acc"] += (idx.to(gt_idx.device) == gt_idx).float().mean(1).tolist()
                 if sheet_dir is not None and len(sheet[r.name]) < sheet_count:
@@ -384,7 +401,8 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
                 sheet["degraded"] += list(to_uint8(lq).cpu())[:need]
         summary = {}
         for name, m in rows.items():
-            summary[name] = {"psnr": _mean(m["psnr"]), "ssim": _mean(m["ssim"]), "n": len(m["psnr"])}
+            summary[name] = {"psnr": _mean(m["psnr"]), "ssim": _mean(m["ssim"]), "detail": _mean(m["detail"]),
+                             "colour": _mean(m["colour"]), "n": len(m["psnr"])}
             if m.get("code_acc"):
                 summary[name]["code_acc"] = _mean(m["code_acc"])
             if "seconds" in m:
@@ -449,13 +467,15 @@ def contact_sheet(columns: list[list[torch.Tensor]], titles: list[str], path: Pa
 
 def markdown(results: dict) -> str:
     """Results as a Markdown table (level, row, PSNR, SSIM, code-index accuracy)."""
-    lines = ["| level | model | PSNR (dB) | SSIM | code-index acc. |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| level | model | PSNR (dB) | SSIM | detail | colour shift | code-index acc. |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for level, rows in results.items():
         for name, m in rows.items():
             if name == "sheet":
                 continue
             acc = f"{m['code_acc']:.3f}" if "code_acc" in m else "-"
-            lines.append(f"| {level} | {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {acc} |")
+            lines.append(f"| {level} | {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m.get('detail', float('nan')):.3f} "
+                         f"| {m.get('colour', float('nan')):.2f} | {acc} |")
     return "\n".join(lines)
 
 
@@ -483,15 +503,19 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     if args.checkpoint is None and not args.model:
         ap.error("give --checkpoint and/or --model")
-    weights = [None] if args.fidelity is None else [float(w) for w in args.fidelity.split(",") if w.strip()]
-    if any(w is not None and not 0.0 <= w <= 1.0 for w in weights):
-        ap.error("--fidelity weights must lie in [0, 1]")
+    weights = [None] if args.fidelity is None else [w.strip() if w.strip() == "auto" else float(w)
+                                                    for w in args.fidelity.split(",") if w.strip()]
+    if any(isinstance(w, float) and not 0.0 <= w <= 1.0 for w in weights):
+        ap.error("--fidelity weights must lie in [0, 1] (or be auto)")
+    if "auto" in weights and not args.model:
+        ap.error("--fidelity auto needs an ONNX --model (its daefr.fidelity_auto curve)")
     runners = []
     teacher = None
     if args.checkpoint:
-        teacher = TorchRunner(args.checkpoint, args.device, weight=weights[0])
+        fixed = [w for w in weights if w != "auto"] or [None]
+        teacher = TorchRunner(args.checkpoint, args.device, weight=fixed[0])
         # one checkpoint load; each row runs the whole network (its ms_per_face stays honest)
-        runners += [teacher] + [teacher.with_weight(w, share_code_path=False) for w in weights[1:]]
+        runners += [teacher] + [teacher.with_weight(w, share_code_path=False) for w in fixed[1:]]
     runners += [OnnxRunner(p, weight=w) for p in args.model for w in weights]
     sizes = {r.size for r in runners}
     if len(sizes) != 1:

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import degrade
+from .augment import Augmenter
 from .arch import DAEFR, AssociationHead, association_loss, quantize_fp32
 from .config import get_config
 from .data import load_folder, synthetic_faces, to_model_range
@@ -135,6 +136,11 @@ class TrainOptions:
     precision: str = "auto"
     #: Ignore CUDA.
     cpu: bool = False
+    #: Augment the ground truth (similarity jitter, colour, gamma, white balance, grayscale;
+    #: ``augment.Augmenter``) before it is degraded; off: horizontal flips only, as before.
+    augment: bool = True
+    #: Share of stage-3 and stage-4 batches degraded with ``degrade.NEAR_CLEAN`` (nearly clean faces).
+    near_clean: float = 0.33
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -143,6 +149,8 @@ class TrainOptions:
             raise ValueError(f"variant {self.variant!r}: one of {', '.join(VARIANTS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
+        if not 0.0 <= self.near_clean <= 1.0:
+            raise ValueError(f"near_clean {self.near_clean}: a share in [0, 1]")
         if self.minutes is None and self.steps is None:
             raise ValueError("give minutes and/or steps (an unbounded run never stops)")
 
@@ -248,12 +256,40 @@ def make_env(opts: TrainOptions) -> Env:
     return Env(device, train.to(device), val.to(device), batch, amp=amp, channels_last=cuda)
 
 
-def sample_batch(env: Env, gen: torch.Generator) -> torch.Tensor:
-    """A random training batch in [-1, 1] with random horizontal flips."""
+def sample_batch(env: Env, gen: torch.Generator, augmenter: Augmenter | None = None) -> torch.Tensor:
+    """A random training batch in [-1, 1]: augmented by ``augmenter`` when given, else randomly
+    flipped only."""
     idx = torch.randint(0, len(env.train), (env.batch,), generator=gen).to(env.device)
     x = to_model_range(env.train.index_select(0, idx))
+    if augmenter is not None:
+        return augmenter(x)
     flip = (torch.rand(env.batch, generator=gen) < 0.5).to(env.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+class DegradationMix:
+    """Degrades each batch with one of several recipes, chosen by a seeded draw per batch."""
+
+    def __init__(self, parts: list[tuple[float, degrade.Degrader]], seed: int):
+        total = sum(p for p, _ in parts)
+        self.parts = [(p / total, d) for p, d in parts if p > 0]
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __call__(self, gt: torch.Tensor) -> torch.Tensor:
+        u, acc = float(torch.rand(1, generator=self.gen)), 0.0
+        for p, d in self.parts:
+            acc += p
+            if u < acc:
+                return d(gt)
+        return self.parts[-1][1](gt)
+
+    def state(self) -> dict:
+        return {"gen": self.gen.get_state(), "parts": [d.param_gen.get_state() for _, d in self.parts]}
+
+    def set_state(self, st: dict) -> None:
+        self.gen.set_state(st["gen"])
+        for (_, d), g in zip(self.parts, st["parts"]):
+            d.param_gen.set_state(g)
 
 
 class CodeRestarter:
@@ -463,18 +499,25 @@ class RestorerTrainer:
                 p.requires_grad_(False)
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(trainable, lr=opts.lr, betas=(0.9, 0.99), weight_decay=0.01)
-        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), model.cfg.vq.resolution, seed=opts.seed + 300,
+        size = model.cfg.vq.resolution
+        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=opts.seed + 300,
                                          resize_back="random")
+        self.mix = DegradationMix([
+            (1 - opts.near_clean, self.degrader),
+            (opts.near_clean, degrade.Degrader(degrade.NEAR_CLEAN, size, seed=opts.seed + 310, resize_back="random")),
+        ], seed=opts.seed + 320)
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
 
     def state(self) -> dict:
-        return {"opt": self.opt.state_dict(), "teacher": self.teacher.state_dict()}
+        return {"opt": self.opt.state_dict(), "teacher": self.teacher.state_dict(), "mix": self.mix.state()}
 
     def load_state(self, st: dict, optim: bool) -> None:
         if st.get("teacher"):
             self.teacher.load_state_dict(st["teacher"])
         if optim:
             self.opt.load_state_dict(st["opt"])
+            if st.get("mix"):
+                self.mix.set_state(st["mix"])
 
     @torch.no_grad()
     def targets(self, gt: torch.Tensor):
@@ -488,7 +531,7 @@ class RestorerTrainer:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.opts.lr, progress, step)
         with torch.no_grad():
-            lq = env.prep(self.degrader(gt))
+            lq = env.prep(self.mix(gt))
         idx, z_gt = self.targets(env.prep(gt))
         with env.autocast():
             logits, fused = self.model(lq)
@@ -513,8 +556,9 @@ class FidelityTrainer:
     so the code indices are the stage-3 restorer's (with the decoder frozen, ``w = 0`` is the
     stage-3 output bit for bit).
 
-    Per step: half the batches get the paper's stage-3 degradation and half the milder stage-1/2
-    one (so mild faces are seen too), ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
+    Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
+    ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
+    the path learns to leave them alone; ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
     stage 3 are constant here (nothing they depend on trains) and are not computed.
     """
@@ -536,26 +580,30 @@ class FidelityTrainer:
         size = model.cfg.vq.resolution
         self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=opts.seed + 400, resize_back="random")
         self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=opts.seed + 410, resize_back="random")
+        rest = (1 - opts.near_clean) / 2
+        self.mix = DegradationMix([
+            (rest, self.degrader), (rest, self.mild),
+            (opts.near_clean, degrade.Degrader(degrade.NEAR_CLEAN, size, seed=opts.seed + 430, resize_back="random")),
+        ], seed=opts.seed + 440)
         self.w_gen = torch.Generator().manual_seed(opts.seed + 420)
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
 
     def state(self) -> dict:
-        return {"opt": self.opt.state_dict(), "mild": self.mild.param_gen.get_state(),
-                "w_gen": self.w_gen.get_state()}
+        return {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state()}
 
     def load_state(self, st: dict, optim: bool) -> None:
         if optim:
             self.opt.load_state_dict(st["opt"])
-            self.mild.param_gen.set_state(st["mild"])
+            if st.get("mix"):
+                self.mix.set_state(st["mix"])
             self.w_gen.set_state(st["w_gen"])
 
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         env, model = self.env, self.model
         for g in self.opt.param_groups:
             g["lr"] = lr_at(g["base_lr"], progress, step)
-        severe = step % 2 == 0
         with torch.no_grad():
-            lq = env.prep((self.degrader if severe else self.mild)(gt))
+            lq = env.prep(self.mix(gt))
             w = torch.rand(gt.shape[0], 1, 1, 1, generator=self.w_gen).to(env.device)
             with env.autocast():
                 logits, fused, skips = model.code_path(lq)
@@ -613,6 +661,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
             trainer.load_state(st1.get("trainer", {}), optim=False)
     step, elapsed, images = 0, 0.0, 0
     gen = torch.Generator().manual_seed(opts.seed + stage)
+    augmenter = Augmenter(seed=opts.seed + 500 + stage) if opts.augment else None
     if prev is not None:
         model.load_state_dict(prev["model"])
         trainer.load_state(prev["trainer"], optim=True)
@@ -620,12 +669,15 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
         gen.set_state(prev["gen"])
         if "degrader" in prev:
             trainer.degrader.param_gen.set_state(prev["degrader"])
+        if augmenter is not None and prev.get("augmenter") is not None:
+            augmenter.set_state(prev["augmenter"])
         log(f"stage {stage}: resuming at step {step} ({elapsed:.0f}s done)")
 
     def checkpoint(done: bool, metrics: dict | None = None) -> None:
         save(path, {"stage": stage, "config": opts.config, "variant": opts.variant, "model": model.state_dict(),
                     "trainer": trainer.state(), "step": step, "elapsed": elapsed, "images": images,
                     "gen": gen.get_state(), "degrader": trainer.degrader.param_gen.get_state(),
+                    "augmenter": augmenter.state() if augmenter is not None else None,
                     "done": done, "metrics": metrics or {}})
 
     total = budget.steps if budget.steps else int(budget.seconds or 0)
@@ -637,7 +689,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
     t_start = time.time() - elapsed
     images_at_start, elapsed_at_start = images, elapsed
     while budget.progress(step, elapsed) < 1.0:
-        gt = env.prep(sample_batch(env, gen))
+        gt = env.prep(sample_batch(env, gen, augmenter))
         logs = trainer.step(gt, step, budget.progress(step, elapsed))
         step += 1
         images += env.batch
@@ -738,6 +790,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--precision", default=d.precision, choices=list(PRECISIONS),
                     help="CPU precision: auto = bf16 autocast where the CPU has avx512_bf16/amx_bf16")
     ap.add_argument("--cpu", action="store_true", help="ignore CUDA")
+    ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment,
+                    help="similarity, colour, gamma, white-balance and grayscale augmentation (default on)")
+    ap.add_argument("--near-clean", type=float, default=d.near_clean,
+                    help="share of stage-3/4 batches that are nearly clean (default 0.33)")
     return ap
 
 

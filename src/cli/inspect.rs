@@ -59,12 +59,18 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         meta.template.nose_tip,
         meta.template.mouth_center
     );
-    match meta.fidelity_default {
-        Some(w) => println!(
+    match (meta.fidelity_default, &meta.fidelity_auto) {
+        (Some(w), Some(curve)) => println!(
+            "fidelity: input `weight` [1] in 0..=1 (contract {}), default auto: per face from its \
+             sharpness on the curve {curve} (daefr.fidelity_auto); fixed fallback {w} \
+             (daefr.fidelity_default)",
+            meta.format_version
+        ),
+        (Some(w), None) => println!(
             "fidelity: input `weight` [1] in 0..=1 (contract {}), default {w} (daefr.fidelity_default)",
             meta.format_version
         ),
-        None => println!(
+        (None, _) => println!(
             "fidelity: none (contract {}: pure DAEFR, no `weight` input)",
             meta.format_version
         ),

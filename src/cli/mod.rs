@@ -165,7 +165,7 @@ pub fn worker_count(text: &str) -> Result<usize, String> {
     }
 }
 
-/// clap parser of a weight in `0..=1` (`--fidelity`, `--blend`): a clear message otherwise.
+/// clap parser of a weight in `0..=1` (`--blend`, `bench-model --fidelity`): a clear message otherwise.
 pub fn unit_weight(text: &str) -> Result<f32, String> {
     let w: f32 = text
         .trim()
@@ -178,7 +178,11 @@ pub fn unit_weight(text: &str) -> Result<f32, String> {
     }
 }
 
-/// clap parser of a number of seconds (`--duration`): finite and above zero.
+/// Longest `--duration`: ten years. Longer ones overflow the clock (`Instant + duration`).
+pub const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
+
+/// clap parser of a number of seconds (`--duration`): finite, above zero, at most
+/// [`MAX_SECONDS`].
 pub fn positive_seconds(text: &str) -> Result<f64, String> {
     let s: f64 = text
         .trim()
@@ -189,9 +193,12 @@ pub fn positive_seconds(text: &str) -> Result<f64, String> {
             "{text} is not a positive, finite number of seconds"
         ));
     }
-    std::time::Duration::try_from_secs_f64(s)
-        .map(|_| s)
-        .map_err(|_| format!("{text} seconds is too long"))
+    if s > MAX_SECONDS {
+        return Err(format!(
+            "{text} seconds is too long (at most {MAX_SECONDS} s, ten years)"
+        ));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -201,7 +208,18 @@ mod tests {
     #[test]
     fn durations_must_be_positive_and_finite() {
         assert_eq!(positive_seconds("2.5"), Ok(2.5));
-        for bad in ["0", "-1", "nan", "inf", "1e300", "abc", ""] {
+        assert_eq!(positive_seconds("315360000"), Ok(MAX_SECONDS));
+        for bad in [
+            "0",
+            "-1",
+            "nan",
+            "inf",
+            "1e300",
+            "1e19",
+            "315360001",
+            "abc",
+            "",
+        ] {
             assert!(positive_seconds(bad).is_err(), "{bad} accepted");
         }
     }

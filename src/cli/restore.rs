@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use daefr::image_io::{has_image_extension, read_rgb, write_rgb};
-use daefr::model::Restorer;
+use daefr::model::{Fidelity, Restorer};
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -53,10 +53,12 @@ pub struct Args {
     /// Whole photos: draw detected boxes and keypoints on the output.
     #[arg(long)]
     pub draw_boxes: bool,
-    /// Fidelity weight W in 0..=1 of a version-2 model: 0 = pure DAEFR codebook restoration,
-    /// 1 = closest to the input (default: the model's `daefr.fidelity_default`).
-    #[arg(short = 'w', long, value_name = "W", value_parser = super::unit_weight)]
-    pub fidelity: Option<f32>,
+    /// Fidelity of a version-2 model: a weight W in 0..=1 (0 = pure DAEFR codebook restoration,
+    /// 1 = closest to the input) or `auto` (each face's weight from its own sharpness, on the
+    /// model's `daefr.fidelity_auto` curve). Default: `auto` when the model has that curve, else
+    /// its `daefr.fidelity_default`.
+    #[arg(short = 'w', long, value_name = "W|auto")]
+    pub fidelity: Option<Fidelity>,
     /// Whole photos: blend B in 0..=1 of the restored face with the original after paste-back
     /// (1 = fully restored, 0 = the original).
     #[arg(long, value_name = "B", value_parser = super::unit_weight, default_value_t = 1.0)]

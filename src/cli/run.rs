@@ -1,7 +1,7 @@
 //! `daefr run`: the live mode. Camera (or file/synthetic source) -> detect + track -> restore ->
 //! display, as configured by a board profile in firmware-config/.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,9 +44,25 @@ pub struct Args {
     pub truth_detector: bool,
 }
 
+/// Refuses an output path that names `input` (the same path, or the same file through a link):
+/// writing the output there would destroy the input.
+fn refuse_to_replace(output: &Path, input: &Path, what: &str) -> anyhow::Result<()> {
+    if output == input || same_file::is_same_file(output, input).unwrap_or(false) {
+        bail!(
+            "--stats-json {} is {what} ({}): refusing to replace it with the statistics",
+            output.display(),
+            input.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `daefr run`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    if let Some(stats) = &args.stats_json {
+        refuse_to_replace(stats, &args.config, "the profile")?;
+    }
     let config = Config::load(&args.config)?;
     // Installed first, so a signal during the (slow, on a Pi) model loading also stops cleanly.
     let stop = Arc::new(AtomicBool::new(false));
@@ -71,6 +87,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(&flags, Some(&config), needs, cores, usize::MAX)
         .with_context(|| format!("{}: [model]", args.config.display()))?;
     settings.log(cores);
+    if let Some(stats) = &args.stats_json {
+        refuse_to_replace(stats, &settings.model, "the model")?;
+    }
 
     let mut restorers: Vec<Box<dyn FaceRestorer>> = Vec::new();
     let mut compositor = None;

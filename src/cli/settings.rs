@@ -7,7 +7,7 @@
 //! | --- | --- | --- | --- |
 //! | restorer model | `--model` | `model.restorer` | `$DAEFR_MODEL`, else the bundled model |
 //! | detector model | `--detector-model` (restore), `--detector` (bench) | `model.detector` | `--detector KIND` (restore) picks a bundled variant; else `$DAEFR_DETECTOR`, else the bundled default (long-range for `restore`, short-range for `run` and `bench`) |
-//! | fidelity `w` | `--fidelity` | `model.fidelity` | the model's `daefr.fidelity_default` |
+//! | fidelity `w` | `--fidelity` | `model.fidelity` | `auto` where the model has `daefr.fidelity_auto`, else its `daefr.fidelity_default` |
 //! | matrix threads | `--threads` | `model.threads` (0 = unset) | 1 |
 //! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
 //! | detector threshold | | `model.min_score` | 0.5 |
@@ -22,7 +22,7 @@ use daefr::config::Config;
 use daefr::detect::{
     default_detector_path, detector_path, BlazeFace, DetectorKind, DetectorOptions,
 };
-use daefr::model::{LoadOptions, Restorer};
+use daefr::model::{Fidelity, LoadOptions, Restorer};
 use daefr::photo::FacePipeline;
 
 /// What the command line said, before anything is resolved. `None`: not given.
@@ -39,7 +39,7 @@ pub struct Flags {
     /// `--workers`.
     pub workers: Option<usize>,
     /// `--fidelity`.
-    pub fidelity: Option<f32>,
+    pub fidelity: Option<Fidelity>,
     /// `--no-cache`.
     pub no_cache: bool,
 }
@@ -246,14 +246,14 @@ mod tests {
         let cli = Flags {
             threads: Some(1),
             workers: Some(1),
-            fidelity: Some(0.9),
+            fidelity: Some(Fidelity::Weight(0.9)),
             ..flags()
         };
         let s = resolve(&cli, Some(&p), 8);
         assert_eq!(s.model, PathBuf::from("cli.onnx"));
         assert_eq!(s.threads(), 1);
         assert_eq!(s.workers, 1);
-        assert_eq!(s.load.fidelity, Some(0.9));
+        assert_eq!(s.load.fidelity, Some(Fidelity::Weight(0.9)));
     }
 
     #[test]
@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(s.model, PathBuf::from("profile.onnx"));
         assert_eq!(s.threads(), 2);
         assert_eq!(s.workers, 3);
-        assert_eq!(s.load.fidelity, Some(0.2));
+        assert_eq!(s.load.fidelity, Some(Fidelity::Weight(0.2)));
         assert_eq!(s.detector_options.score_threshold, 0.75);
     }
 

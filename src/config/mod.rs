@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::Fidelity;
+
 mod convert;
 mod display;
 pub mod edit;
@@ -139,10 +141,11 @@ pub struct ModelConfig {
     /// Minimum detector score for a face.
     #[serde(default = "default_min_score")]
     pub min_score: f32,
-    /// Fidelity weight in `0.0..=1.0` for a version-2 model (0: pure DAEFR codes, 1: closest to
-    /// the camera's face); absent: the model's `daefr.fidelity_default`.
+    /// Fidelity of a version-2 model: a weight in `0.0..=1.0` (0: pure DAEFR codes, 1: closest
+    /// to the camera's face) or `"auto"` (per face, from the model's `daefr.fidelity_auto`);
+    /// absent: `auto` where the model has that curve, else its `daefr.fidelity_default`.
     #[serde(default)]
-    pub fidelity: Option<f32>,
+    pub fidelity: Option<Fidelity>,
 }
 
 /// `[pipeline]`: tracking and scheduling.
@@ -247,6 +250,10 @@ fn default_width() -> u32 {
 fn default_height() -> u32 {
     480
 }
+/// Lowest `source.fps` a profile may ask for: one frame per 100 s. Lower rates only wait (1e-12
+/// fps is one frame in 31,700 years), and a rate near zero overflows the pacer's clock.
+pub const MIN_FPS: f32 = 0.01;
+
 fn default_fps() -> f32 {
     30.0
 }
@@ -388,10 +395,10 @@ impl Config {
                 format!("{} is out of range; allowed 16..=4320", s.height),
             ));
         }
-        if !(s.fps.is_finite() && s.fps > 0.0 && s.fps <= 240.0) {
+        if !(s.fps.is_finite() && (MIN_FPS..=240.0).contains(&s.fps)) {
             return Err(invalid(
                 "source.fps",
-                format!("{} is out of range; allowed > 0 and <= 240", s.fps),
+                format!("{} is out of range; allowed {MIN_FPS}..=240", s.fps),
             ));
         }
         match s.kind {
@@ -422,7 +429,7 @@ impl Config {
                 format!("{} is out of range; allowed 0..=64", m.threads),
             ));
         }
-        if let Some(w) = m.fidelity {
+        if let Some(Fidelity::Weight(w)) = m.fidelity {
             if !(0.0..=1.0).contains(&w) {
                 return Err(invalid(
                     "model.fidelity",
@@ -534,6 +541,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("source.fps") && e.contains("allowed"), "{e}");
+        // a rate so low that one frame's wait overflows the clock, or lasts for years
+        for fps in ["1e-30", "1e-12", "0.001"] {
+            let e = parse(&format!("[source]\nkind = \"synthetic\"\nfps = {fps}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("source.fps") && e.contains("0.01"), "{fps}: {e}");
+        }
+        assert!(parse("[source]\nkind = \"synthetic\"\nfps = 0.01\n").is_ok());
         let e = parse("[source]\nkind = \"directory\"\n")
             .unwrap_err()
             .to_string();

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::fidelity::{AutoCurve, KEY_FIDELITY_AUTO};
 use crate::geometry::Template;
 use crate::{Error, Result};
 
@@ -62,6 +63,9 @@ pub struct ModelMetadata {
     /// Default fidelity weight (`daefr.fidelity_default`); `None` for a version-1 model, which
     /// has no fidelity input.
     pub fidelity_default: Option<f32>,
+    /// Curve from a face's sharpness to its fidelity weight (`daefr.fidelity_auto`, optional,
+    /// version 2 only): what `--fidelity auto` reads.
+    pub fidelity_auto: Option<AutoCurve>,
     /// Every `metadata_props` entry, as written by the toolchain (config, licence, ...).
     pub raw: BTreeMap<String, String>,
 }
@@ -160,6 +164,14 @@ impl ModelMetadata {
             None
         };
 
+        let fidelity_auto = match raw.get(KEY_FIDELITY_AUTO) {
+            Some(text) if fidelity_default.is_some() => Some(
+                AutoCurve::parse(text)
+                    .map_err(|e| err(KEY_FIDELITY_AUTO, format!("is not a curve: {e}")))?,
+            ),
+            _ => None,
+        };
+
         Ok(ModelMetadata {
             format_version,
             input_size,
@@ -167,6 +179,7 @@ impl ModelMetadata {
             channel_order,
             template,
             fidelity_default,
+            fidelity_auto,
             raw,
         })
     }

@@ -1,6 +1,7 @@
 //! The DAEFR network: loading (ONNX or NNEF cache), metadata, pre/post-processing, [`Restorer`].
 
 pub mod cache;
+pub mod fidelity;
 pub mod load;
 pub mod metadata;
 mod restorer;
@@ -9,6 +10,7 @@ mod tensor_io;
 
 use std::path::{Path, PathBuf};
 
+pub use fidelity::{sharpness, AutoCurve, Fidelity};
 pub use load::ModelFormat;
 pub use metadata::{ChannelOrder, ModelMetadata, ValueRange};
 pub use restorer::{check_fidelity, LoadOptions, NodeTime, Restorer};

@@ -8,6 +8,7 @@ use image::RgbImage;
 use tract_onnx::prelude::*;
 
 use super::cache::fresh_cache_for;
+use super::fidelity::{sharpness, AutoCurve, Fidelity, KEY_FIDELITY_AUTO};
 use super::load::{format_of, load_any, load_onnx, one_line, ModelFormat};
 use super::metadata::ModelMetadata;
 use super::tensor_io::{image_to_planes, planes_to_image};
@@ -23,10 +24,12 @@ pub struct LoadOptions {
     /// For an `.onnx` path, load its NNEF cache (`<stem>.nnef.tar`) instead when one exists and
     /// is not older than the ONNX file.
     pub use_cache: bool,
-    /// Fidelity weight `w` in `[0, 1]` fed to a version-2 model (0: pure DAEFR code path,
-    /// 1: closest to the input); `None` takes the model's `daefr.fidelity_default`. A version-1
-    /// model has no such input: a weight given for one is ignored with a warning.
-    pub fidelity: Option<f32>,
+    /// Fidelity of a version-2 model: a weight `w` in `[0, 1]` (0: pure DAEFR code path,
+    /// 1: closest to the input) or [`Fidelity::Auto`] (per face, from the model's
+    /// `daefr.fidelity_auto` curve). `None`: `auto` when the model has that curve, else its
+    /// `daefr.fidelity_default`. A version-1 model has no such input: a fidelity given for one is
+    /// ignored with a warning.
+    pub fidelity: Option<Fidelity>,
 }
 
 impl Default for LoadOptions {
@@ -48,6 +51,39 @@ pub fn check_fidelity(w: f32) -> Result<f32> {
     }
 }
 
+/// The fidelity a restorer runs at: what was asked for, else `auto` where the model has a curve,
+/// else the model's default weight; `None` for a version-1 model (with a warning if one was asked
+/// for). `auto` asked of a model without a curve falls back to its default weight, with a warning.
+fn resolve_fidelity(
+    meta: &ModelMetadata,
+    curve: Option<&AutoCurve>,
+    asked: Option<Fidelity>,
+    source: &Path,
+) -> Option<Fidelity> {
+    let Some(default) = meta.fidelity_default else {
+        if let Some(f) = asked {
+            log::warn!(
+                "{}: a contract-version-{} model has no fidelity input; fidelity {f} is ignored",
+                source.display(),
+                meta.format_version
+            );
+        }
+        return None;
+    };
+    match (asked, curve) {
+        (Some(Fidelity::Weight(w)), _) => Some(Fidelity::Weight(w)),
+        (Some(Fidelity::Auto) | None, Some(_)) => Some(Fidelity::Auto),
+        (Some(Fidelity::Auto), None) => {
+            log::warn!(
+                "{}: the model has no {KEY_FIDELITY_AUTO} curve; fidelity auto uses its default weight {default}",
+                source.display()
+            );
+            Some(Fidelity::Weight(default))
+        }
+        (None, None) => Some(Fidelity::Weight(default)),
+    }
+}
+
 /// A loaded DAEFR model ready to restore aligned face crops. `Send`; `restore` takes `&self`
 /// (calls from several threads are serialised on the one internal state).
 pub struct Restorer {
@@ -57,7 +93,8 @@ pub struct Restorer {
     state: Mutex<TypedSimpleState>,
     threads: KernelThreads,
     load_time: Duration,
-    fidelity: Option<f32>,
+    fidelity: Option<Fidelity>,
+    auto_curve: Option<AutoCurve>,
 }
 
 impl std::fmt::Debug for Restorer {
@@ -75,7 +112,7 @@ impl Restorer {
     /// contract, and optimizes it once for this CPU.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Restorer> {
         let start = Instant::now();
-        if let Some(w) = opts.fidelity {
+        if let Some(Fidelity::Weight(w)) = opts.fidelity {
             check_fidelity(w)?;
         }
         let cached = match (format_of(path), opts.use_cache) {
@@ -116,18 +153,8 @@ impl Restorer {
             optimize_start.elapsed()
         );
         let threads = KernelThreads::new(opts.threads);
-        let fidelity = match (meta.fidelity_default, opts.fidelity) {
-            (Some(default), given) => Some(given.unwrap_or(default)),
-            (None, Some(w)) => {
-                log::warn!(
-                    "{}: a contract-version-{} model has no fidelity input; fidelity {w} is ignored",
-                    source.display(),
-                    meta.format_version
-                );
-                None
-            }
-            (None, None) => None,
-        };
+        let auto_curve = meta.fidelity_auto.clone();
+        let fidelity = resolve_fidelity(&meta, auto_curve.as_ref(), opts.fidelity, &source);
         Ok(Restorer {
             path: source,
             format: loaded.format,
@@ -136,6 +163,7 @@ impl Restorer {
             threads,
             load_time: start.elapsed(),
             fidelity,
+            auto_curve,
         })
     }
 
@@ -155,6 +183,7 @@ impl Restorer {
             threads: self.threads.clone(),
             load_time: Duration::ZERO,
             fidelity: self.fidelity,
+            auto_curve: self.auto_curve.clone(),
         }
     }
 
@@ -166,9 +195,26 @@ impl Restorer {
         all
     }
 
-    /// The fidelity weight [`Restorer::restore`] feeds; `None` for a version-1 model.
-    pub fn fidelity(&self) -> Option<f32> {
+    /// How [`Restorer::restore`] chooses the fidelity weight; `None` for a version-1 model.
+    pub fn fidelity(&self) -> Option<Fidelity> {
         self.fidelity
+    }
+
+    /// The model's auto-fidelity curve (`daefr.fidelity_auto`), if it has one.
+    pub fn auto_curve(&self) -> Option<&AutoCurve> {
+        self.auto_curve.as_ref()
+    }
+
+    /// The weight [`Restorer::restore`] feeds for `face`: the fixed one, or under
+    /// [`Fidelity::Auto`] the curve's weight at the face's [`sharpness`]. `None` for a version-1
+    /// model.
+    pub fn weight_for(&self, face: &RgbImage) -> Option<f32> {
+        match (self.fidelity?, &self.auto_curve) {
+            (Fidelity::Weight(w), _) => Some(w),
+            (Fidelity::Auto, Some(curve)) => Some(curve.weight_for(sharpness(face))),
+            // resolve_fidelity never keeps Auto without a curve
+            (Fidelity::Auto, None) => self.meta.fidelity_default,
+        }
     }
 
     /// Side of the square model input in pixels.
@@ -229,24 +275,24 @@ impl Restorer {
     }
 
     /// The network inputs for `face`: the face tensor, plus the fidelity weight `w` for a
-    /// version-2 model (ignored for version 1).
+    /// version-2 model (ignored for version 1; `None`: [`Restorer::weight_for`] the face).
     fn inputs(&self, face: &RgbImage, w: Option<f32>) -> Result<TVec<TValue>> {
         let mut inputs = tvec!(self.input_tensor(face)?.into_tvalue());
         if self.meta.has_fidelity_input() {
-            let w = check_fidelity(w.or(self.fidelity).unwrap_or(0.0))?;
+            let w = check_fidelity(w.or_else(|| self.weight_for(face)).unwrap_or(0.0))?;
             inputs.push(tensor1(&[w]).into_tvalue());
         }
         Ok(inputs)
     }
 
     /// Restores one aligned face crop of exactly `input_size` x `input_size` at the fidelity
-    /// chosen at load; returns the same size.
+    /// chosen at load (under `auto`, the face's own weight); returns the same size.
     pub fn restore(&self, face: &RgbImage) -> Result<RgbImage> {
-        self.restore_at(face, self.fidelity)
+        self.restore_at(face, None)
     }
 
-    /// [`Restorer::restore`] at fidelity weight `w` (`None`: the one chosen at load). The weight
-    /// is a plain network input: changing it does not re-optimize anything.
+    /// [`Restorer::restore`] at fidelity weight `w` (`None`: as chosen at load). The weight is a
+    /// plain network input: changing it does not re-optimize anything.
     pub fn restore_at(&self, face: &RgbImage, w: Option<f32>) -> Result<RgbImage> {
         let size = self.meta.input_size;
         let s = size as usize;

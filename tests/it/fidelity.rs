@@ -6,7 +6,7 @@ use crate::util::*;
 
 use daefr::align::{align_face, paste_restored, PasteMode, PasteOptions};
 use daefr::detect::FaceDetector;
-use daefr::model::{LoadOptions, Restorer};
+use daefr::model::{Fidelity, LoadOptions, Restorer};
 use daefr::photo::{restore_faces, FacePipeline, PhotoOptions};
 use daefr::Error;
 use image::{Rgb, RgbImage};
@@ -16,7 +16,7 @@ fn tiny(fidelity: Option<f32>) -> daefr::Result<Restorer> {
         &repo("tests/fixtures/daefr-tiny.onnx"),
         &LoadOptions {
             use_cache: false,
-            fidelity,
+            fidelity: fidelity.map(Fidelity::Weight),
             ..LoadOptions::default()
         },
     )
@@ -27,7 +27,7 @@ fn tiny_v1(fidelity: Option<f32>) -> Restorer {
         &repo("tests/fixtures/daefr-tiny-v1.onnx"),
         &LoadOptions {
             use_cache: false,
-            fidelity,
+            fidelity: fidelity.map(Fidelity::Weight),
             ..LoadOptions::default()
         },
     )
@@ -70,7 +70,7 @@ fn psnr_box(a: &RgbImage, b: &RgbImage, bbox: [u32; 4]) -> f64 {
 fn a_version_2_model_takes_its_default_weight_and_any_other_without_reloading() {
     let restorer = tiny(None).expect("loads");
     let default = restorer.metadata().fidelity_default.expect("version 2");
-    assert_eq!(restorer.fidelity(), Some(default));
+    assert_eq!(restorer.fidelity(), Some(Fidelity::Weight(default)));
     let input = face(32);
     let at = |w: f32| restorer.restore_at(&input, Some(w)).expect("restores");
     let (low, high) = (at(0.0), at(1.0));
@@ -275,4 +275,147 @@ fn the_bundled_model_does_no_harm_to_a_sharp_face() {
     );
     // and it did something: the photo is not returned untouched
     assert_ne!(out.image, photo);
+}
+
+fn tiny_with_curve(
+    dir: &std::path::Path,
+    curve: &str,
+    fidelity: Option<Fidelity>,
+) -> daefr::Result<Restorer> {
+    let path = onnx_with_metadata(
+        &repo("tests/fixtures/daefr-tiny.onnx"),
+        dir,
+        "daefr.fidelity_auto",
+        curve,
+    );
+    Restorer::load(
+        &path,
+        &LoadOptions {
+            use_cache: false,
+            fidelity,
+            ..LoadOptions::default()
+        },
+    )
+}
+
+#[test]
+fn auto_fidelity_reads_each_faces_weight_off_the_models_curve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // weight = sharpness / 400 up to 1: a sharp face and a flat one get different weights
+    let restorer = tiny_with_curve(dir.path(), "0:0,400:1", None).expect("loads");
+    assert_eq!(
+        restorer.fidelity(),
+        Some(Fidelity::Auto),
+        "a curve makes auto the default"
+    );
+    let sharp = face(32);
+    let flat = RgbImage::from_pixel(32, 32, Rgb([120, 100, 90]));
+    let s = daefr::model::sharpness(&sharp);
+    assert!(
+        s > 0.0 && s < 400.0,
+        "sharpness {s} should fall inside the curve"
+    );
+    let w = restorer.weight_for(&sharp).expect("version 2");
+    assert!((w - s / 400.0).abs() < 1e-6, "weight {w} for sharpness {s}");
+    let w_flat = restorer.weight_for(&flat).expect("version 2");
+    assert!(w_flat < 1e-6, "a flat face gets the prior: {w_flat}");
+    // restore under auto is restore_at the face's own weight, bit for bit
+    assert_eq!(
+        restorer.restore(&sharp).expect("restores"),
+        restorer.restore_at(&sharp, Some(w)).expect("restores")
+    );
+    assert_ne!(
+        restorer.restore(&sharp).expect("restores"),
+        restorer.restore_at(&sharp, Some(1.0)).expect("restores")
+    );
+    // a fixed weight beats the curve
+    let fixed =
+        tiny_with_curve(dir.path(), "0:0,400:1", Some(Fidelity::Weight(0.3))).expect("loads");
+    assert_eq!(fixed.weight_for(&sharp), Some(0.3));
+}
+
+#[test]
+fn auto_without_a_curve_uses_the_default_and_a_bad_curve_is_refused() {
+    let restorer = tiny(None).expect("loads");
+    let default = restorer.metadata().fidelity_default.expect("version 2");
+    let auto = Restorer::load(
+        &repo("tests/fixtures/daefr-tiny.onnx"),
+        &LoadOptions {
+            use_cache: false,
+            fidelity: Some(Fidelity::Auto),
+            ..LoadOptions::default()
+        },
+    )
+    .expect("loads");
+    assert_eq!(auto.fidelity(), Some(Fidelity::Weight(default)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    for bad in ["", "5:0.5,2:0.7", "2:1.5", "sharp"] {
+        let err = tiny_with_curve(dir.path(), bad, None).unwrap_err();
+        assert!(
+            matches!(err.kind(), Error::ModelMetadata { .. })
+                && err.to_string().contains("daefr.fidelity_auto"),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_cli_takes_fidelity_auto() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("face.png");
+    face(32).save(&input).expect("write");
+    let model = onnx_with_metadata(
+        &repo("tests/fixtures/daefr-tiny.onnx"),
+        dir.path(),
+        "daefr.fidelity_auto",
+        "0:0,400:1",
+    );
+    let run = |fidelity: &str, name: &str| {
+        let out_path = dir.path().join(name);
+        let out = daefr(&[
+            "restore",
+            &s(&input),
+            "-o",
+            &s(&out_path),
+            "--aligned",
+            "--model",
+            &s(&model),
+            "--fidelity",
+            fidelity,
+        ]);
+        assert!(
+            out.status.success(),
+            "--fidelity {fidelity}: {}",
+            stderr(&out)
+        );
+        image::open(&out_path).expect("output").to_rgb8()
+    };
+    let w = daefr::model::sharpness(&face(32)) / 400.0;
+    let auto = run("auto", "auto.png");
+    assert_eq!(
+        auto,
+        run(&w.to_string(), "fixed.png"),
+        "auto is the face's own weight"
+    );
+    assert_ne!(auto, run("1", "one.png"));
+}
+
+#[test]
+fn sharpness_matches_the_toolchains_figure() {
+    // models/tests/test_generalise.py checks the toolchain's sharpness against the same file
+    let text =
+        std::fs::read_to_string(repo("tests/fixtures/golden/sharpness.json")).expect("golden");
+    let golden: std::collections::BTreeMap<String, f32> =
+        serde_json::from_str(&text).expect("json");
+    assert!(!golden.is_empty());
+    for (name, want) in golden {
+        let img = image::open(repo(&format!("tests/fixtures/golden/{name}")))
+            .expect("image")
+            .to_rgb8();
+        let got = daefr::model::sharpness(&img);
+        assert!(
+            (got - want).abs() <= 1e-4 * want,
+            "{name}: runtime {got}, toolchain {want}"
+        );
+    }
 }

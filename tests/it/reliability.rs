@@ -914,3 +914,76 @@ fn daefr_model_pointing_nowhere_is_an_error() {
     );
     assert!(!dir.path().join("out.png").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// run's outputs never replace its inputs, and its clock bounds are errors, not panics
+
+#[test]
+fn stats_json_never_replaces_the_profile_or_the_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = live_profile(dir.path(), "kind = \"synthetic\"\nwidth = 64\nheight = 64");
+    let before = std::fs::read(&config).expect("profile");
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&config, &link).expect("symlink");
+    for target in [&config, &link] {
+        let out = output_within(
+            run_live_cli(&config, &["--frames", "1", "--stats-json", &s(target)]),
+            Duration::from_secs(60),
+        );
+        assert!(
+            !out.status.success(),
+            "--stats-json {} ran",
+            target.display()
+        );
+        assert!(stderr(&out).contains("the profile"), "{}", stderr(&out));
+        assert_eq!(
+            std::fs::read(&config).expect("profile"),
+            before,
+            "the profile changed"
+        );
+    }
+    let model_copy = dir.path().join("m.onnx");
+    std::fs::copy(repo("tests/fixtures/daefr-tiny.onnx"), &model_copy).expect("copy");
+    let text = std::fs::read_to_string(&config).expect("profile").replace(
+        &repo("tests/fixtures/daefr-tiny.onnx").display().to_string(),
+        &s(&model_copy),
+    );
+    std::fs::write(&config, text).expect("write");
+    let model_bytes = std::fs::read(&model_copy).expect("model");
+    let out = output_within(
+        run_live_cli(&config, &["--frames", "1", "--stats-json", &s(&model_copy)]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        !out.status.success() && stderr(&out).contains("the model"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&model_copy).expect("model"), model_bytes);
+}
+
+#[test]
+fn a_vanishing_frame_rate_or_an_endless_duration_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for fps in ["1e-30", "1e-12"] {
+        let config = live_profile(dir.path(), &format!("kind = \"synthetic\"\nfps = {fps}"));
+        let out = output_within(
+            run_live_cli(&config, &["--frames", "1"]),
+            Duration::from_secs(60),
+        );
+        let err = stderr(&out);
+        assert!(
+            !out.status.success() && err.contains("source.fps"),
+            "fps {fps}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let config = live_profile(dir.path(), "kind = \"synthetic\"");
+    let out = output_within(
+        run_live_cli(&config, &["--duration", "1e19"]),
+        Duration::from_secs(60),
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("too long"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -64,3 +64,29 @@ pub fn assert_names_file(err: &daefr::Error, path: &Path) {
     assert!(!msg.contains('\n'), "not one line: {msg}");
     assert_eq!(err.path(), Some(path), "{err:?}");
 }
+
+/// A copy of the ONNX model `src` in `dir` with one more metadata entry `key` = `value`. A
+/// protobuf message may be extended by appending fields, so this appends one `metadata_props`
+/// entry (ModelProto field 14, a StringStringEntryProto of key = 1, value = 2) to the file's bytes.
+pub fn onnx_with_metadata(src: &Path, dir: &Path, key: &str, value: &str) -> PathBuf {
+    fn varint(mut n: usize, out: &mut Vec<u8>) {
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+    fn field(tag: u8, bytes: &[u8], out: &mut Vec<u8>) {
+        out.push(tag);
+        varint(bytes.len(), out);
+        out.extend_from_slice(bytes);
+    }
+    let mut entry = Vec::new();
+    field((1 << 3) | 2, key.as_bytes(), &mut entry);
+    field((2 << 3) | 2, value.as_bytes(), &mut entry);
+    let mut bytes = std::fs::read(src).expect("read model");
+    field((14 << 3) | 2, &entry, &mut bytes);
+    let out = dir.join(src.file_name().expect("file name"));
+    std::fs::write(&out, bytes).expect("write model");
+    out
+}

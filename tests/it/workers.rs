@@ -282,7 +282,7 @@ fn restorers_sharing_a_plan_restore_like_the_loaded_one() {
 
     let options = LoadOptions {
         use_cache: false,
-        fidelity: Some(0.7),
+        fidelity: Some(daefr::model::Fidelity::Weight(0.7)),
         ..LoadOptions::default()
     };
     let loaded = Restorer::load(&repo("tests/fixtures/daefr-tiny.onnx"), &options).expect("load");
@@ -299,7 +299,9 @@ fn restorers_sharing_a_plan_restore_like_the_loaded_one() {
         .map(|f| loaded.restore(f).expect("restore"))
         .collect();
     let others = [loaded.another(), loaded.another()];
-    assert!(others.iter().all(|r| r.fidelity() == Some(0.7)));
+    assert!(others
+        .iter()
+        .all(|r| r.fidelity() == Some(daefr::model::Fidelity::Weight(0.7))));
     std::thread::scope(|scope| {
         for other in &others {
             let (faces, expected) = (&faces, &expected);
