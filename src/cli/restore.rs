@@ -89,6 +89,12 @@ type Job = (PathBuf, PathBuf);
 /// Runs `daefr restore`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if !args.input.exists() {
+        if std::fs::symlink_metadata(&args.input).is_ok() {
+            bail!(
+                "{}: a symbolic link that leads nowhere (dangling, or a loop)",
+                args.input.display()
+            );
+        }
         bail!("{}: no such file or directory", args.input.display());
     }
     let jobs = list_jobs(&args)?;
@@ -225,18 +231,39 @@ pub fn restore_file(
     Ok(())
 }
 
-/// Image files directly inside `dir`, sorted by name.
+/// Image files directly inside `dir`, sorted by name. An entry named like an image that is not a
+/// readable file (a dangling or looping link, a folder, a device) is skipped with a warning.
 fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))?;
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for entry in entries {
         let path = entry.with_context(|| format!("{}", dir.display()))?.path();
-        if path.is_file() && has_image_extension(&path) {
-            files.push(path);
+        if !has_image_extension(&path) {
+            continue;
         }
+        if path.is_file() {
+            files.push(path);
+        } else {
+            skipped.push(path);
+        }
+    }
+    skipped.sort();
+    for path in &skipped {
+        let why = if path.is_symlink() && !path.exists() {
+            "a symbolic link that leads nowhere (dangling, or a loop)"
+        } else {
+            "not a regular file"
+        };
+        log::warn!("{}: {why}; skipped", path.display());
     }
     files.sort();
     Ok(files)
+}
+
+/// The error for a directory run with nothing to restore (nothing is created).
+fn no_images(dir: &Path) -> anyhow::Error {
+    anyhow::anyhow!("{}: no PNG or JPEG files in this directory", dir.display())
 }
 
 /// A progress bar over `len` faces.
@@ -259,10 +286,7 @@ fn create_output_dir(args: &Args) -> anyhow::Result<()> {
 /// state each), with a progress bar; bad files are reported and skipped.
 fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
     if jobs.is_empty() {
-        bail!(
-            "{}: no PNG or JPEG files in this directory",
-            args.input.display()
-        );
+        return Err(no_images(&args.input));
     }
     let restorers = settings.load_restorers(settings.workers)?;
     create_output_dir(args)?;
@@ -319,8 +343,11 @@ fn photo_options(args: &Args, input: &Path, several: bool) -> daefr::photo::Phot
 /// or of every photo in a directory on `workers` workers (shared plans, a run state each). A photo
 /// without a face is written unchanged.
 fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
-    let states = settings.load_pipelines(settings.workers)?;
     let in_dir = args.input.is_dir();
+    if in_dir && jobs.is_empty() {
+        return Err(no_images(&args.input));
+    }
+    let states = settings.load_pipelines(settings.workers)?;
     if in_dir {
         create_output_dir(args)?;
     }
