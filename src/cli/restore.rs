@@ -47,7 +47,9 @@ pub struct Args {
     /// Whole photos: faces narrower than this many pixels are left as they are.
     #[arg(long, value_name = "PX", default_value_t = daefr::photo::DEFAULT_MIN_FACE)]
     pub min_face: f32,
-    /// Whole photos: write each aligned face and its restored crop into DIR.
+    /// Whole photos: write each aligned face and its restored crop into DIR (several photos:
+    /// DIR/STEM, or DIR/NAME for photos sharing a stem); earlier crops are replaced only with
+    /// --force.
     #[arg(long, value_name = "DIR")]
     pub save_faces: Option<PathBuf>,
     /// Whole photos: draw detected boxes and keypoints on the output.
@@ -99,6 +101,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     let jobs = list_jobs(&args)?;
     check_overwrites(&args, &jobs)?;
+    check_save_faces(&args, &jobs)?;
     let flags = Flags {
         model: args.model.clone(),
         detector: args.detector_model.clone(),
@@ -191,6 +194,77 @@ fn check_overwrites(args: &Args, jobs: &[Job]) -> anyhow::Result<()> {
             first.display()
         ),
     }
+}
+
+/// The `--save-faces` folder of each job: `DIR` itself for one photo; with several, `DIR/STEM`,
+/// or `DIR/NAME` (the whole file name) for photos that share a stem (`a.png` and `a.jpg`), so that
+/// no two photos write into one folder.
+fn crop_dirs(args: &Args, jobs: &[Job]) -> Vec<Option<PathBuf>> {
+    let Some(dir) = &args.save_faces else {
+        return vec![None; jobs.len()];
+    };
+    if jobs.len() <= 1 {
+        return vec![Some(dir.clone()); jobs.len()];
+    }
+    let stem = |p: &Path| p.file_stem().unwrap_or_default().to_owned();
+    jobs.iter()
+        .map(|(input, _)| {
+            let shared = jobs
+                .iter()
+                .filter(|(other, _)| stem(other) == stem(input))
+                .count()
+                > 1;
+            let name = if shared {
+                input.file_name().unwrap_or_default().to_owned()
+            } else {
+                stem(input)
+            };
+            Some(dir.join(name))
+        })
+        .collect()
+}
+
+/// True for a file name `--save-faces` writes (`face-NN-aligned.png`, `face-NN-restored.png`).
+fn is_crop_name(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with("face-") && (name.ends_with("-aligned.png") || name.ends_with("-restored.png"))
+}
+
+/// Refuses, before any work, a `--save-faces` folder that holds a photo being restored under a
+/// crop's name (never replaced, not even with `--force`) or crops of an earlier run (replaced only
+/// with `--force`).
+fn check_save_faces(args: &Args, jobs: &[Job]) -> anyhow::Result<()> {
+    for ((input, _), dir) in jobs.iter().zip(crop_dirs(args, jobs)) {
+        let Some(dir) = dir else { continue };
+        let in_dir = input.parent().is_some_and(|parent| {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            same_file::is_same_file(parent, &dir).unwrap_or(false)
+        });
+        if in_dir && input.file_name().is_some_and(is_crop_name) {
+            bail!(
+                "{}: --save-faces {} would write its crops over this input photo; choose another folder",
+                input.display(),
+                dir.display()
+            );
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let old = entries
+            .filter_map(|e| e.ok())
+            .find(|e| is_crop_name(&e.file_name()));
+        if let (Some(old), false) = (old, args.force) {
+            bail!(
+                "{}: --save-faces would overwrite the crops of an earlier run; pass --force to overwrite them",
+                old.path().display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Resizes an aligned crop to `size` x `size` (warns when it is not square).
@@ -320,15 +394,8 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// The photo options for `input` (with several photos, `--save-faces` gets a folder per photo).
-fn photo_options(args: &Args, input: &Path, several: bool) -> daefr::photo::PhotoOptions {
-    let save_faces = args
-        .save_faces
-        .as_ref()
-        .map(|dir| match (several, input.file_stem()) {
-            (true, Some(stem)) => dir.join(stem),
-            _ => dir.clone(),
-        });
+/// The photo options of one photo whose `--save-faces` folder is `save_faces` ([`crop_dirs`]).
+fn photo_options(args: &Args, save_faces: Option<PathBuf>) -> daefr::photo::PhotoOptions {
     daefr::photo::PhotoOptions {
         min_face: args.min_face,
         save_faces,
@@ -351,21 +418,16 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
     if in_dir {
         create_output_dir(args)?;
     }
-    let several = jobs.len() > 1;
+    let photos: Vec<(&Job, Option<PathBuf>)> = jobs.iter().zip(crop_dirs(args, jobs)).collect();
     let mut failed = 0usize;
     let mut only_error = None;
     super::pool::run(
-        jobs,
+        &photos,
         states,
-        |pipeline, (input, output)| {
-            restore_one_photo(
-                input,
-                output,
-                pipeline,
-                &photo_options(args, input, several),
-            )
+        |pipeline, ((input, output), crops)| {
+            restore_one_photo(input, output, pipeline, &photo_options(args, crops.clone()))
         },
-        |(input, output), result| match result {
+        |((input, output), _), result| match result {
             Ok(found) => found.print(input, output),
             // One bad photo of a directory is reported and skipped; the rest are still done.
             Err(e) if in_dir => {

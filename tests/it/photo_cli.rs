@@ -96,3 +96,89 @@ fn a_bad_photo_in_a_directory_is_reported_and_skipped_and_outputs_get_their_fold
     );
     assert!(!outputs.join("a.png").exists());
 }
+
+/// `daefr restore INPUT -o OUTPUT --save-faces FACES [extra]` with the identity model.
+fn restore_saving_faces(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    faces: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "restore".to_string(),
+        s(input),
+        "-o".into(),
+        s(output),
+        "--model".into(),
+        repo_arg("tests/fixtures/models/identity-32.onnx"),
+        "--detector".into(),
+        "short-range".into(),
+        "--save-faces".into(),
+        s(faces),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    daefr(&args)
+}
+
+#[test]
+fn save_faces_never_replaces_an_input_or_earlier_crops_silently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faces = dir.path().join("faces");
+    let portrait = repo("tests/fixtures/astronaut.png");
+    // a first run writes the crops
+    let out = restore_saving_faces(&portrait, &dir.path().join("a.png"), &faces, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let crop = faces.join("face-00-restored.png");
+    let before = std::fs::read(&crop).expect("crop");
+    // a second run into the same folder is refused without --force, and changes nothing
+    let out = restore_saving_faces(&portrait, &dir.path().join("b.png"), &faces, &[]);
+    assert!(!out.status.success(), "earlier crops were overwritten");
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert!(!dir.path().join("b.png").exists());
+    assert_eq!(std::fs::read(&crop).expect("crop"), before);
+    assert!(
+        restore_saving_faces(&portrait, &dir.path().join("b.png"), &faces, &["--force"])
+            .status
+            .success()
+    );
+    // an input photo that carries a crop's name inside the crop folder is never written over
+    let input = faces.join("face-00-aligned.png");
+    std::fs::copy(&portrait, &input).expect("copy");
+    let input_bytes = std::fs::read(&input).expect("input");
+    let out = restore_saving_faces(&input, &dir.path().join("c.png"), &faces, &["--force"]);
+    assert!(
+        !out.status.success(),
+        "the input photo was replaced by a crop"
+    );
+    assert!(
+        stderr(&out).contains("over this input photo"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&input).expect("input"), input_bytes);
+}
+
+#[test]
+fn photos_that_share_a_stem_get_their_own_crop_folders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).expect("mkdir");
+    let portrait = image::open(repo("tests/fixtures/astronaut.png"))
+        .expect("portrait")
+        .to_rgb8();
+    portrait.save(input.join("a.png")).expect("png");
+    portrait.save(input.join("a.jpg")).expect("jpg");
+    portrait.save(input.join("b.png")).expect("png");
+    let faces = dir.path().join("faces");
+    let out = restore_saving_faces(&input, &dir.path().join("out"), &faces, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for folder in ["a.png", "a.jpg", "b"] {
+        assert!(
+            faces.join(folder).join("face-00-aligned.png").is_file(),
+            "{folder}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!faces.join("a").exists());
+}
