@@ -75,11 +75,16 @@ class FidelityConfig:
 
     `resolutions`: the decoder levels (in pixels) that get a fusion block fed by the LQ encoder's
     feature of the same resolution. `residual_hidden`: width of the small head that predicts the
-    residual R over the input (`out = (1 - w) * prior + w * (x + R)`).
+    residual R over the input (`out = (1 - w) * prior + w * (x + R)`). `colour_anchor_sigma`: when
+    above 0, the prior's low frequencies (a Gaussian low-pass of this sigma, in pixels) are replaced
+    by the input's before the blend, so the face prior adds structure but keeps the input's colour
+    and shading (the bundled model's code path shifted colours by 17 levels and left pink blotches);
+    0 leaves the prior as the decoder made it (`w = 0` is then DAEFR bit for bit).
     """
 
     resolutions: tuple
     residual_hidden: int
+    colour_anchor_sigma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ def _lite_128() -> DaefrConfig:
         ),
         transformer=TransformerConfig(n_layers=4, d_model=128, n_heads=8, ffn_dim=256),
         fusion_heads=8,
-        fidelity=FidelityConfig(resolutions=(32, 64, 128), residual_hidden=16),
+        fidelity=FidelityConfig(resolutions=(32, 64, 128), residual_hidden=16, colour_anchor_sigma=4.0),
     )
 
 

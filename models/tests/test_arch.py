@@ -1,5 +1,6 @@
 """Shapes, quantizer gradient, association loss and parameter counts of the DAEFR networks."""
 
+import dataclasses
 import math
 
 import pytest
@@ -189,3 +190,33 @@ def test_old_state_dicts_load_with_a_fresh_fidelity_path(tiny):
     broken.pop("hq.decoder.conv_out.weight")
     with pytest.raises(RuntimeError, match="conv_out"):
         model.load_state_dict(broken)
+
+
+def test_the_colour_anchor_keeps_the_inputs_colour_and_the_priors_detail():
+    from daefr_models.arch import ColourAnchor
+
+    anchor = ColourAnchor(sigma=2.0, channels=3, size=32)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    # a prior that is the input with a colour cast: the cast goes, borders included
+    cast = torch.tensor([0.2, -0.1, 0.05])[None, :, None, None]
+    assert torch.allclose(anchor(x + cast, x), x, atol=1e-5)
+    # a prior with fine detail the input lacks keeps most of that detail
+    detail = 0.1 * torch.sign(torch.randn(2, 3, 32, 32))
+    out = anchor(x + detail, x)
+    kept = ((out - x) * detail).sum() / (detail * detail).sum()
+    assert kept > 0.8
+    # no learned weights, nothing in a state dict: old checkpoints load unchanged
+    assert list(anchor.state_dict()) == []
+
+
+def test_lite_128_anchors_its_prior_and_w0_is_the_anchored_daefr_output():
+    cfg = get_config("lite-128")
+    assert cfg.fidelity.colour_anchor_sigma > 0
+    small = dataclasses.replace(get_config("tiny-32"), fidelity=dataclasses.replace(
+        get_config("tiny-32").fidelity, colour_anchor_sigma=2.0))
+    model = DAEFR(small).eval()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        want = model.fidelity.anchor(model.restore(x), x)
+        assert torch.allclose(model.restore_with_fidelity(x, torch.zeros(1)), want, atol=1e-6)
