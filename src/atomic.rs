@@ -1,10 +1,23 @@
 //! Atomic file replacement: write a temporary file in the target's folder, fsync it, rename it
 //! over the target. A failed write (full disk, encoder error, crash) leaves the old file as it was
-//! and no partial file behind.
+//! and no partial file behind. A path that is a symbolic link is written through (the link stays,
+//! its target gets the new content); a replaced file keeps its permissions and, where the process
+//! may set it, its owner; [`Replace::Refuse`] makes the rename itself fail when a file has appeared
+//! at the path meanwhile (no check-then-write race).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+
+/// Whether [`write_atomically_with`] may replace an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Replace a file that exists at the path (keeping its permissions and owner).
+    Allow,
+    /// Fail with `ErrorKind::AlreadyExists` if a file exists at the path when the new one is
+    /// renamed into place (a no-clobber rename: the check holds at the rename, not only before).
+    Refuse,
+}
 
 /// A failed [`write_atomically`]: either the file system refused, or the caller's writer did.
 #[derive(Debug)]
@@ -23,6 +36,24 @@ pub fn write_atomically<E>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<(), E>,
 ) -> Result<(), AtomicWriteError<E>> {
+    write_atomically_with(path, Replace::Allow, write)
+}
+
+/// [`write_atomically`], told whether an existing file may be replaced.
+pub fn write_atomically_with<E>(
+    path: &Path,
+    replace: Replace,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<(), E>,
+) -> Result<(), AtomicWriteError<E>> {
+    // Write through a link that leads to a file: replacing the link itself would leave its
+    // target unchanged and the link gone.
+    let resolved;
+    let path = if path.is_symlink() && path.is_file() {
+        resolved = std::fs::canonicalize(path).map_err(AtomicWriteError::Io)?;
+        resolved.as_path()
+    } else {
+        path
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -39,11 +70,32 @@ pub fn write_atomically<E>(
         write(&mut writer).map_err(AtomicWriteError::Content)?;
         writer.flush().map_err(AtomicWriteError::Io)?;
     }
+    if let Ok(old) = std::fs::metadata(path) {
+        keep_mode_and_owner(tmp.as_file(), &old);
+    }
     tmp.as_file().sync_all().map_err(AtomicWriteError::Io)?;
-    tmp.persist(path)
-        .map_err(|e| AtomicWriteError::Io(e.error))?;
+    match replace {
+        Replace::Allow => tmp.persist(path).map(|_| ()),
+        Replace::Refuse => tmp.persist_noclobber(path).map(|_| ()),
+    }
+    .map_err(|e| AtomicWriteError::Io(e.error))?;
     sync_dir(dir);
     Ok(())
+}
+
+/// Gives the new file the permissions and (where allowed: as root, or the same owner) the owner
+/// and group of the file it replaces; a refused `chown` is not an error.
+fn keep_mode_and_owner(file: &File, old: &std::fs::Metadata) {
+    if let Err(e) = file.set_permissions(old.permissions()) {
+        log::debug!("cannot keep the replaced file's permissions: {e}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Err(e) = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())) {
+            log::debug!("cannot keep the replaced file's owner: {e}");
+        }
+    }
 }
 
 /// [`write_atomically`] of a byte buffer.
@@ -122,5 +174,44 @@ mod tests {
                 "same mode as fs::write gives"
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_a_link_is_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.png");
+        std::fs::write(&path, b"old").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        write_bytes_atomically(&path, b"new").expect("write");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let link = dir.path().join("link.png");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        write_bytes_atomically(&link, b"through").expect("write");
+        assert!(link.is_symlink(), "the link was replaced by a file");
+        assert_eq!(std::fs::read(&path).expect("read"), b"through");
+    }
+
+    #[test]
+    fn refuse_holds_at_the_rename_for_a_file_that_appears_meanwhile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.png");
+        let result = write_atomically_with(&path, Replace::Refuse, |w| {
+            // another process writes the output while this one is still encoding
+            std::fs::write(&path, b"theirs")?;
+            w.write_all(b"ours")
+        });
+        match result {
+            Err(AtomicWriteError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists),
+            other => panic!("expected AlreadyExists, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&path).expect("read"), b"theirs");
+        assert_eq!(entries(dir.path()), vec!["out.png".to_string()]);
+        write_atomically_with(&dir.path().join("new.png"), Replace::Refuse, |w| {
+            w.write_all(b"x")
+        })
+        .expect("a new path is written");
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
-use crate::atomic::{write_atomically, AtomicWriteError};
+use crate::atomic::{write_atomically_with, AtomicWriteError, Replace};
 use crate::{Error, Result};
 
 /// Default refusal threshold: images over 50 megapixels are not decoded.
@@ -239,6 +239,12 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 /// (`.png`, `.jpg`/`.jpeg`). The write is atomic ([`crate::atomic::write_atomically`]): a full
 /// disk or a crash leaves an existing file at `path` as it was.
 pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
+    write_rgb_with(path, image, Replace::Allow)
+}
+
+/// [`write_rgb`], told whether a file at `path` may be replaced ([`Replace::Refuse`]: an I/O error
+/// of kind `AlreadyExists` if one is there when the new file is renamed into place).
+pub fn write_rgb_with(path: &Path, image: &RgbImage, replace: Replace) -> Result<()> {
     let encode_err = |message: String| Error::ImageEncode { message }.with_path(path.to_path_buf());
     let format = match ImageFormat::from_path(path) {
         Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
@@ -252,7 +258,7 @@ pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { source }.with_path(dir.to_path_buf()))?;
     }
-    write_atomically(path, |w| image.write_to(w, format)).map_err(|e| match e {
+    write_atomically_with(path, replace, |w| image.write_to(w, format)).map_err(|e| match e {
         AtomicWriteError::Io(source)
         | AtomicWriteError::Content(image::ImageError::IoError(source)) => {
             Error::Io { source }.with_path(path.to_path_buf())

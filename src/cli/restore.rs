@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use daefr::image_io::{has_image_extension, read_rgb, write_rgb};
+use daefr::atomic::Replace;
+use daefr::image_io::{has_image_extension, read_rgb, write_rgb_with};
 use daefr::model::{Fidelity, Restorer};
 use image::imageops::{self, FilterType};
 use image::RgbImage;
@@ -129,7 +130,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     } else {
         settings
             .load_restorer()
-            .and_then(|r| restore_file(&r, &args.input, &args.output, args.keep_size))
+            .and_then(|r| restore_file(&r, &args.input, &args.output, &args))
             .map(|()| ExitCode::SUCCESS)
     };
     if let Some(kib) = super::pool::peak_rss_kib() {
@@ -284,12 +285,13 @@ fn to_model_input(face: RgbImage, size: u32, path: &Path) -> RgbImage {
 }
 
 /// Restores one aligned crop from `input` into `output`.
-pub fn restore_file(
+fn restore_file(
     restorer: &Restorer,
     input: &Path,
     output: &Path,
-    keep_size: bool,
+    args: &Args,
 ) -> anyhow::Result<()> {
+    let keep_size = args.keep_size;
     let face = read_rgb(input)?;
     let (width, height) = face.dimensions();
     let model_input = to_model_input(face, restorer.input_size(), input);
@@ -301,8 +303,27 @@ pub fn restore_file(
     } else {
         restored
     };
-    write_rgb(output, &restored)?;
-    Ok(())
+    write_output(output, &restored, args)
+}
+
+/// Writes one output. Without `--force` or `--in-place` the rename into place refuses a file
+/// that appeared at `output` after the start-up check (another run writing the same path).
+fn write_output(output: &Path, image: &RgbImage, args: &Args) -> anyhow::Result<()> {
+    let replace = if args.force || args.in_place {
+        Replace::Allow
+    } else {
+        Replace::Refuse
+    };
+    match write_rgb_with(output, image, replace) {
+        Err(e) if matches!(e.kind(), daefr::Error::Io { source } if source.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            bail!(
+                "{}: a file appeared there while restoring (another run?); not replaced, pass --force to replace it",
+                output.display()
+            )
+        }
+        result => Ok(result?),
+    }
 }
 
 /// Image files directly inside `dir`, sorted by name. An entry named like an image that is not a
@@ -369,7 +390,7 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
     super::pool::run(
         jobs,
         restorers,
-        |restorer, (input, output)| restore_file(restorer, input, output, args.keep_size),
+        |restorer, (input, output)| restore_file(restorer, input, output, args),
         |_, result| {
             if let Err(e) = result {
                 failed += 1;
@@ -425,7 +446,7 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
         &photos,
         states,
         |pipeline, ((input, output), crops)| {
-            restore_one_photo(input, output, pipeline, &photo_options(args, crops.clone()))
+            restore_one_photo(input, output, pipeline, args, crops.clone())
         },
         |((input, output), _), result| match result {
             Ok(found) => found.print(input, output),
@@ -479,13 +500,14 @@ fn restore_one_photo(
     input: &Path,
     output: &Path,
     pipeline: &mut FacePipeline,
-    options: &daefr::photo::PhotoOptions,
+    args: &Args,
+    crops: Option<PathBuf>,
 ) -> anyhow::Result<PhotoReport> {
     let photo = read_rgb(input)?;
     let result = pipeline
-        .run(&photo, options)
+        .run(&photo, &photo_options(args, crops))
         .with_context(|| format!("{}", input.display()))?;
-    write_rgb(output, &result.image)?;
+    write_output(output, &result.image, args)?;
     Ok(PhotoReport {
         faces: result.faces.len(),
         restored: result.restored(),

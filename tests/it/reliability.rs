@@ -1050,3 +1050,62 @@ fn dangling_and_looping_links_are_named_not_skipped_silently() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("leads nowhere"), "{}", stderr(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// replacing a file keeps what the user set up: its mode, and a link stays a link
+
+#[test]
+fn force_keeps_the_mode_and_in_place_writes_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("face.png");
+    noisy(48, 48, 3).save(&input).expect("write");
+    let output = dir.path().join("out.png");
+    noisy(8, 8, 4).save(&output).expect("write");
+    std::fs::set_permissions(&output, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let model = s(&identity_model());
+    let out = daefr(&[
+        "restore",
+        &s(&input),
+        "-o",
+        &s(&output),
+        "--aligned",
+        "--model",
+        &model,
+        "--force",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&output)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "--force reset the mode");
+    assert_eq!(
+        image::open(&output).expect("out").to_rgb8().dimensions(),
+        (32, 32)
+    );
+
+    let link = dir.path().join("link.png");
+    std::os::unix::fs::symlink(&input, &link).expect("symlink");
+    let out = daefr(&[
+        "restore",
+        &s(&link),
+        "-o",
+        &s(&link),
+        "--aligned",
+        "--model",
+        &model,
+        "--in-place",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        link.is_symlink(),
+        "--in-place replaced the link with a file"
+    );
+    assert_eq!(
+        image::open(&input).expect("target").to_rgb8().dimensions(),
+        (32, 32),
+        "the target was not restored"
+    );
+}
