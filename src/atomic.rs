@@ -29,7 +29,7 @@ pub enum AtomicWriteError<E> {
 }
 
 /// Writes `path` through `write`, atomically: the bytes go to a hidden temporary file next to
-/// `path` (`.<name>.XXXXXX.tmp`), which is flushed, fsynced and renamed over `path` only once
+/// `path` (`.<name, at most 32 characters>.XXXXXX.tmp`), which is flushed, fsynced and renamed over `path` only once
 /// `write` succeeded. On any failure the temporary file is removed and `path` is untouched.
 /// The new file gets the usual permissions (0o666 less the umask). The parent folder must exist.
 pub fn write_atomically<E>(
@@ -62,7 +62,9 @@ pub fn write_atomically_with<E>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = temp_builder(&format!(".{name}."))
+    // A short temporary name: the target's name may already be near the 255-byte limit.
+    let short: String = name.chars().take(32).collect();
+    let mut tmp = temp_builder(&format!(".{short}."))
         .tempfile_in(dir)
         .map_err(AtomicWriteError::Io)?;
     {
@@ -213,5 +215,13 @@ mod tests {
             w.write_all(b"x")
         })
         .expect("a new path is written");
+    }
+
+    #[test]
+    fn a_name_near_the_length_limit_can_be_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("{}.png", "n".repeat(250)));
+        write_bytes_atomically(&path, b"long").expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"long");
     }
 }

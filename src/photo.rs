@@ -267,7 +267,25 @@ where
             draw_face(&mut image, face, colour);
         }
     }
+    if is_grayscale(photo) {
+        // A network trained on colour faces puts colour into a grey face; a grey photo stays grey.
+        to_grayscale(&mut image);
+    }
     Ok(PhotoOutput { image, faces })
+}
+
+/// True when every pixel of `image` has R = G = B (a grayscale photo decoded to RGB).
+pub fn is_grayscale(image: &RgbImage) -> bool {
+    image.pixels().all(|p| p[0] == p[1] && p[1] == p[2])
+}
+
+/// Replaces every pixel by its Rec. 601 luma (rounded), in place.
+pub fn to_grayscale(image: &mut RgbImage) {
+    for p in image.pixels_mut() {
+        let y = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+        let y = y.round().clamp(0.0, 255.0) as u8;
+        *p = Rgb([y, y, y]);
+    }
 }
 
 fn save_crop(dir: &Path, index: usize, what: &str, crop: &RgbImage) -> Result<()> {

@@ -43,8 +43,8 @@ pub struct Args {
     /// Frame size WIDTHxHEIGHT (default: the profile's, else 640x480).
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
-    /// Faces in the synthetic frame (default: the profile's `source.faces`, else 1).
-    #[arg(long, value_name = "N")]
+    /// Faces in the synthetic frame, 1..=8 (default: the profile's `source.faces`, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
     pub faces: Option<u32>,
     /// Timed iterations (after `--warmup` untimed ones); medians are reported.
     #[arg(long, default_value_t = 10, value_name = "N")]

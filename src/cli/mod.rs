@@ -181,6 +181,19 @@ pub fn unit_weight(text: &str) -> Result<f32, String> {
 /// Longest `--duration`: ten years. Longer ones overflow the clock (`Instant + duration`).
 pub const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
 
+/// clap parser of a size in pixels (`--min-face`): a finite number >= 0.
+pub fn pixels(text: &str) -> Result<f32, String> {
+    let px: f32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of pixels"))?;
+    if px.is_finite() && px >= 0.0 {
+        Ok(px)
+    } else {
+        Err(format!("{text} is not a finite number of pixels >= 0"))
+    }
+}
+
 /// clap parser of a number of seconds (`--duration`): finite, above zero, at most
 /// [`MAX_SECONDS`].
 pub fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -204,6 +217,15 @@ pub fn positive_seconds(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pixel_sizes_must_be_finite_and_not_negative() {
+        assert_eq!(pixels("0"), Ok(0.0));
+        assert_eq!(pixels("32.5"), Ok(32.5));
+        for bad in ["nan", "-1", "inf", "px", ""] {
+            assert!(pixels(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn durations_must_be_positive_and_finite() {

@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub detector_model: Option<PathBuf>,
     /// Whole photos: faces narrower than this many pixels are left as they are.
-    #[arg(long, value_name = "PX", default_value_t = daefr::photo::DEFAULT_MIN_FACE)]
+    #[arg(long, value_name = "PX", default_value_t = daefr::photo::DEFAULT_MIN_FACE, value_parser = super::pixels)]
     pub min_face: f32,
     /// Whole photos: write each aligned face and its restored crop into DIR (several photos:
     /// DIR/STEM, or DIR/NAME for photos sharing a stem); earlier crops are replaced only with

@@ -182,3 +182,37 @@ fn photos_that_share_a_stem_get_their_own_crop_folders() {
     }
     assert!(!faces.join("a").exists());
 }
+
+#[test]
+fn a_grayscale_photo_comes_back_grayscale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let portrait = image::open(repo("tests/fixtures/astronaut.png"))
+        .expect("portrait")
+        .to_luma8();
+    let input = dir.path().join("grey.png");
+    portrait.save(&input).expect("write");
+    let output = dir.path().join("out.png");
+    // the tiny random model paints colour into any face
+    let out = daefr(&[
+        "restore",
+        &s(&input),
+        "-o",
+        &s(&output),
+        "--model",
+        &repo_arg("tests/fixtures/daefr-tiny.onnx"),
+        "--detector",
+        "short-range",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 restored"), "{}", stderr(&out));
+    let restored = image::open(&output).expect("output").to_rgb8();
+    assert!(
+        restored.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
+        "colour in a grey photo"
+    );
+    assert_ne!(
+        image::open(&output).expect("output").to_luma8(),
+        portrait,
+        "the face was not restored"
+    );
+}
