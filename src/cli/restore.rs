@@ -383,13 +383,15 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
     if jobs.is_empty() {
         return Err(no_images(&args.input));
     }
+    let stop = StopSignals::install()?;
     let restorers = settings.load_restorers(settings.workers)?;
     create_output_dir(args)?;
     let bar = progress_bar(jobs.len());
     let mut failed = 0usize;
-    super::pool::run(
+    let started = super::pool::run_until(
         jobs,
         restorers,
+        &stop.flag,
         |restorer, (input, output)| restore_file(restorer, input, output, args),
         |_, result| {
             if let Err(e) = result {
@@ -400,12 +402,15 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
         },
     );
     bar.finish_and_clear();
-    let done = jobs.len() - failed;
+    let done = started - failed;
     eprintln!(
         "restored {done} of {} images into {}",
         jobs.len(),
         args.output.display()
     );
+    if let Some(code) = stop.exit_code(started, jobs.len()) {
+        return Ok(code);
+    }
     if failed > 0 {
         bail!(
             "{failed} of {} images failed (see messages above)",
@@ -413,6 +418,57 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT and SIGTERM during a run: the files in flight are finished (each write is atomic), no
+/// new one is started, and the command exits 130 (SIGINT) or 143 (SIGTERM) saying how far it got.
+/// A second signal of the same kind ends the process at once (exit 1).
+struct StopSignals {
+    /// Set by either signal.
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    terminated: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let stop = StopSignals {
+            flag: Default::default(),
+            interrupted: Default::default(),
+            terminated: Default::default(),
+        };
+        for (signal, which) in [(SIGINT, &stop.interrupted), (SIGTERM, &stop.terminated)] {
+            // order matters: the shutdown check sees the flag of an earlier signal only
+            flag::register_conditional_shutdown(signal, 1, which.clone())
+                .and_then(|_| flag::register(signal, which.clone()))
+                .and_then(|_| flag::register(signal, stop.flag.clone()))
+                .context("cannot install the SIGINT/SIGTERM handlers")?;
+        }
+        Ok(stop)
+    }
+
+    /// After a run that started `started` of `total` jobs: the exit code if a signal stopped it.
+    fn exit_code(&self, started: usize, total: usize) -> Option<ExitCode> {
+        use std::sync::atomic::Ordering;
+        let (name, code) = if self.interrupted.load(Ordering::SeqCst) {
+            ("SIGINT", 130)
+        } else if self.terminated.load(Ordering::SeqCst) {
+            ("SIGTERM", 143)
+        } else {
+            return None;
+        };
+        if started < total {
+            eprintln!(
+                "daefr: stopped by {name}: {started} of {total} files done (the files in flight were finished), {} not started",
+                total - started
+            );
+        } else {
+            eprintln!("daefr: {name} received; every file was already done");
+        }
+        Some(ExitCode::from(code))
+    }
 }
 
 /// The photo options of one photo whose `--save-faces` folder is `save_faces` ([`crop_dirs`]).
@@ -435,6 +491,7 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
     if in_dir && jobs.is_empty() {
         return Err(no_images(&args.input));
     }
+    let stop = StopSignals::install()?;
     let states = settings.load_pipelines(settings.workers)?;
     if in_dir {
         create_output_dir(args)?;
@@ -442,9 +499,10 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
     let photos: Vec<(&Job, Option<PathBuf>)> = jobs.iter().zip(crop_dirs(args, jobs)).collect();
     let mut failed = 0usize;
     let mut only_error = None;
-    super::pool::run(
+    let started = super::pool::run_until(
         &photos,
         states,
+        &stop.flag,
         |pipeline, ((input, output), crops)| {
             restore_one_photo(input, output, pipeline, args, crops.clone())
         },
@@ -460,6 +518,9 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
     );
     if let Some(e) = only_error {
         return Err(e);
+    }
+    if let Some(code) = stop.exit_code(started, jobs.len()) {
+        return Ok(code);
     }
     if failed > 0 {
         bail!(

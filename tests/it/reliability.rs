@@ -1109,3 +1109,73 @@ fn force_keeps_the_mode_and_in_place_writes_through_a_link() {
         "the target was not restored"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// a stop signal during restore DIR: the files in flight are finished, no temporary is left
+
+#[test]
+fn sigint_and_sigterm_stop_a_directory_run_cleanly() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).expect("mkdir");
+        for i in 0..400 {
+            noisy(128, 128, i)
+                .save(input.join(format!("{i:03}.png")))
+                .expect("write");
+        }
+        let output = dir.path().join("out");
+        // the bundled model: slow enough (tens of ms per crop) to be stopped half way
+        let mut child = daefr_cmd()
+            .args([
+                "restore",
+                &s(&input),
+                "-o",
+                &s(&output),
+                "--aligned",
+                "--workers",
+                "1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let start = Instant::now();
+        while names_in(&output)
+            .iter()
+            .filter(|n| n.ends_with(".png"))
+            .count()
+            < 2
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no output appeared"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status();
+        assert!(kill.expect("kill").success());
+        let status = child.wait().expect("wait");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .expect("read");
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {err}");
+        assert!(err.contains(&format!("stopped by SIG{signal}")), "{err}");
+        let names = names_in(&output);
+        assert!(
+            names.iter().all(|n| !n.ends_with(".tmp")),
+            "temporary left: {names:?}"
+        );
+        assert!(names.len() < 400, "nothing was stopped");
+        for name in &names {
+            image::open(output.join(name)).expect("every written file is whole");
+        }
+    }
+}
