@@ -239,12 +239,34 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 /// (`.png`, `.jpg`/`.jpeg`). The write is atomic ([`crate::atomic::write_atomically`]): a full
 /// disk or a crash leaves an existing file at `path` as it was.
 pub fn write_rgb(path: &Path, image: &RgbImage) -> Result<()> {
-    write_rgb_with(path, image, Replace::Allow)
+    write_rgb_with(path, image, &WriteOptions::default())
 }
 
-/// [`write_rgb`], told whether a file at `path` may be replaced ([`Replace::Refuse`]: an I/O error
-/// of kind `AlreadyExists` if one is there when the new file is renamed into place).
-pub fn write_rgb_with(path: &Path, image: &RgbImage, replace: Replace) -> Result<()> {
+/// JPEG quality of outputs unless told otherwise (the `image` crate's own default, 75, visibly
+/// degrades a photo that was only restored in its faces).
+pub const DEFAULT_JPEG_QUALITY: u8 = 95;
+
+/// How [`write_rgb_with`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Whether a file at the path may be replaced ([`Replace::Refuse`]: an I/O error of kind
+    /// `AlreadyExists` if one is there when the new file is renamed into place).
+    pub replace: Replace,
+    /// JPEG quality, 1..=100 (ignored for PNG).
+    pub jpeg_quality: u8,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            replace: Replace::Allow,
+            jpeg_quality: DEFAULT_JPEG_QUALITY,
+        }
+    }
+}
+
+/// [`write_rgb`] with [`WriteOptions`].
+pub fn write_rgb_with(path: &Path, image: &RgbImage, options: &WriteOptions) -> Result<()> {
     let encode_err = |message: String| Error::ImageEncode { message }.with_path(path.to_path_buf());
     let format = match ImageFormat::from_path(path) {
         Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
@@ -258,7 +280,14 @@ pub fn write_rgb_with(path: &Path, image: &RgbImage, replace: Replace) -> Result
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { source }.with_path(dir.to_path_buf()))?;
     }
-    write_atomically_with(path, replace, |w| image.write_to(w, format)).map_err(|e| match e {
+    let quality = options.jpeg_quality.clamp(1, 100);
+    let encode = |w: &mut std::io::BufWriter<&mut std::fs::File>| match format {
+        ImageFormat::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(w, quality).encode_image(image)
+        }
+        _ => image.write_to(w, format),
+    };
+    write_atomically_with(path, options.replace, encode).map_err(|e| match e {
         AtomicWriteError::Io(source)
         | AtomicWriteError::Content(image::ImageError::IoError(source)) => {
             Error::Io { source }.with_path(path.to_path_buf())

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use daefr::atomic::Replace;
-use daefr::image_io::{has_image_extension, read_rgb, write_rgb_with};
+use daefr::image_io::{
+    has_image_extension, read_rgb, write_rgb_with, WriteOptions, DEFAULT_JPEG_QUALITY,
+};
 use daefr::model::{Fidelity, Restorer};
 use image::imageops::{self, FilterType};
 use image::RgbImage;
@@ -53,6 +55,11 @@ pub struct Args {
     /// --force.
     #[arg(long, value_name = "DIR")]
     pub save_faces: Option<PathBuf>,
+    /// Quality of JPEG outputs, 1..=100. A photo in which nothing was changed (no face restored,
+    /// no boxes drawn) is copied byte for byte instead, whatever its format.
+    #[arg(long, value_name = "Q", default_value_t = DEFAULT_JPEG_QUALITY,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
     /// Whole photos: draw detected boxes and keypoints on the output.
     #[arg(long)]
     pub draw_boxes: bool,
@@ -306,15 +313,50 @@ fn restore_file(
     write_output(output, &restored, args)
 }
 
+/// True when `input` and `output` name the same image format (by extension).
+fn same_format(input: &Path, output: &Path) -> bool {
+    matches!(
+        (image::ImageFormat::from_path(input), image::ImageFormat::from_path(output)),
+        (Ok(a), Ok(b)) if a == b
+    )
+}
+
+/// Writes a photo in which nothing changed as a byte-for-byte copy of its input (atomically, with
+/// the same refusal rules as any output): no re-encoding, EXIF and ICC kept.
+fn copy_untouched(input: &Path, output: &Path, args: &Args) -> anyhow::Result<()> {
+    if same_file::is_same_file(input, output).unwrap_or(false) {
+        return Ok(()); // --in-place on an untouched photo: nothing to do
+    }
+    let bytes = std::fs::read(input).with_context(|| format!("{}", input.display()))?;
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    }
+    let options = write_options(args);
+    daefr::atomic::write_atomically_with(output, options.replace, |w| {
+        std::io::Write::write_all(w, &bytes)
+    })
+    .map_err(|e| match e {
+        daefr::atomic::AtomicWriteError::Io(e) | daefr::atomic::AtomicWriteError::Content(e) => e,
+    })
+    .with_context(|| format!("{}: cannot write", output.display()))
+}
+
+/// How outputs are written: `--jpeg-quality`, and whether an existing file may be replaced.
+fn write_options(args: &Args) -> WriteOptions {
+    WriteOptions {
+        replace: if args.force || args.in_place {
+            Replace::Allow
+        } else {
+            Replace::Refuse
+        },
+        jpeg_quality: args.jpeg_quality,
+    }
+}
+
 /// Writes one output. Without `--force` or `--in-place` the rename into place refuses a file
 /// that appeared at `output` after the start-up check (another run writing the same path).
 fn write_output(output: &Path, image: &RgbImage, args: &Args) -> anyhow::Result<()> {
-    let replace = if args.force || args.in_place {
-        Replace::Allow
-    } else {
-        Replace::Refuse
-    };
-    match write_rgb_with(output, image, replace) {
+    match write_rgb_with(output, image, &write_options(args)) {
         Err(e) if matches!(e.kind(), daefr::Error::Io { source } if source.kind() == std::io::ErrorKind::AlreadyExists) =>
         {
             bail!(
@@ -565,10 +607,16 @@ fn restore_one_photo(
     crops: Option<PathBuf>,
 ) -> anyhow::Result<PhotoReport> {
     let photo = read_rgb(input)?;
+    let options = photo_options(args, crops);
     let result = pipeline
-        .run(&photo, &photo_options(args, crops))
+        .run(&photo, &options)
         .with_context(|| format!("{}", input.display()))?;
-    write_output(output, &result.image, args)?;
+    let untouched = result.restored() == 0 && !options.draw_boxes && result.image == photo;
+    if untouched && same_format(input, output) {
+        copy_untouched(input, output, args)?;
+    } else {
+        write_output(output, &result.image, args)?;
+    }
     Ok(PhotoReport {
         faces: result.faces.len(),
         restored: result.restored(),

@@ -216,3 +216,66 @@ fn a_grayscale_photo_comes_back_grayscale() {
         "the face was not restored"
     );
 }
+
+#[test]
+fn an_untouched_photo_is_copied_byte_for_byte_and_jpeg_quality_is_the_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sky = RgbImage::from_fn(300, 200, |x, y| {
+        Rgb([40, (90 + y / 4) as u8, (160 + x / 8) as u8])
+    });
+    let input = dir.path().join("sky.jpg");
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 97)
+        .encode_image(&sky)
+        .expect("encode");
+    std::fs::write(&input, &bytes).expect("write");
+    let output = dir.path().join("nested/out.jpg");
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let out = daefr(&["restore", &s(&input), "-o", &s(&output), "--model", &model]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&output).expect("output"),
+        bytes,
+        "a photo without a face was re-encoded"
+    );
+
+    // a photo with a face is encoded at --jpeg-quality (default 95, not the encoder's 75)
+    let portrait = image::open(repo("tests/fixtures/astronaut.png"))
+        .expect("portrait")
+        .to_rgb8();
+    let face = dir.path().join("face.png");
+    portrait.save(&face).expect("write");
+    let size_at = |q: Option<&str>, name: &str| {
+        let path = dir.path().join(name);
+        let mut args = vec![
+            "restore",
+            "--detector",
+            "short-range",
+            "--model",
+            &model,
+            "-o",
+        ];
+        let p = s(&path);
+        let f = s(&face);
+        args.push(&p);
+        args.push(&f);
+        if let Some(q) = q {
+            args.extend(["--jpeg-quality", q]);
+        }
+        let out = daefr(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains("1 restored"), "{}", stderr(&out));
+        std::fs::metadata(&path).expect("output").len()
+    };
+    let (default, q75, q100) = (
+        size_at(None, "d.jpg"),
+        size_at(Some("75"), "q75.jpg"),
+        size_at(Some("100"), "q100.jpg"),
+    );
+    assert!(
+        q75 < default && default < q100,
+        "sizes {q75} < {default} < {q100}"
+    );
+    let bad = daefr(&["restore", &s(&face), "-o", "x.jpg", "--jpeg-quality", "0"]);
+    assert!(!bad.status.success());
+}
