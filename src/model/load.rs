@@ -249,6 +249,44 @@ fn check_exists(path: &Path) -> Result<()> {
         })
 }
 
+/// Refuses external-data files that are not regular files before tract opens them: reading a
+/// FIFO (or a device) placed in the model folder would block forever or never end.
+fn check_external_data(path: &Path, graph: &pb::GraphProto) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let locations = graph
+        .initializer
+        .iter()
+        .flat_map(|t| t.external_data.iter())
+        .filter(|entry| entry.key == "location")
+        .map(|entry| entry.value.as_str());
+    let mut checked = std::collections::HashSet::new();
+    for location in locations {
+        if !checked.insert(location) {
+            continue;
+        }
+        let data = dir.join(location);
+        match std::fs::metadata(&data) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(load_error(
+                    path,
+                    format!("external data {location:?} is not a regular file"),
+                ))
+            }
+            Err(e) => {
+                return Err(load_error(
+                    path,
+                    format!("external data {location:?} cannot be read ({e})"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads only the metadata of an ONNX file (no graph parsing).
 pub fn read_onnx_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     Ok(read_onnx_proto(path)?
@@ -316,6 +354,7 @@ pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
         check_shape(path, "output", &out_dims, size)?;
     }
 
+    check_external_data(path, graph)?;
     let dir = path.parent().and_then(|d| d.to_str());
     let parsed = tract_onnx::onnx()
         .parse(&proto, dir)

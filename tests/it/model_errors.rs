@@ -141,3 +141,33 @@ fn restorer_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Restorer>();
 }
+
+#[test]
+fn external_data_loads_and_a_fifo_in_its_place_is_refused_not_read() {
+    // the committed fixture loads and restores like identity-32
+    let restorer = load(&fixture("external-32.onnx")).expect("external data loads");
+    let crop = face(32);
+    assert_eq!(restorer.restore(&crop).expect("restores"), crop);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("external-32.onnx");
+    std::fs::copy(fixture("external-32.onnx"), &model).expect("copy");
+    let fifo = dir.path().join("external-32.weights");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    // on a thread: before the fix this blocked forever in open()
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = model.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(load(&path).map(|_| ()));
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("loading a model whose external data is a FIFO hung");
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert_names_file(&err, &model);
+}
