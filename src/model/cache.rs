@@ -8,7 +8,9 @@
 //!
 //! A cache is used only for the ONNX file it was made from: the archive also carries that file's
 //! size and CRC-32 ([`SOURCE_KEY_PROPERTY`]), checked against the ONNX file at every load. File
-//! times are not trusted (`cp -p` and `rsync -a` keep an older time on a newer model).
+//! times are not trusted (`cp -p` and `rsync -a` keep an older time on a newer model). The archive
+//! also carries a CRC-32 of its own tensor files ([`CONTENT_KEY_PROPERTY`]), checked at every load
+//! too: a cache whose weights were altered or damaged (the tar still valid) is never used.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -26,6 +28,10 @@ pub const NNEF_SUFFIX: &str = ".nnef.tar";
 
 /// Model property of a cache naming the ONNX file it was made from: `size=<bytes>;crc32=<hex>`.
 pub const SOURCE_KEY_PROPERTY: &str = "daefr.cache.source";
+
+/// Model property of a cache holding the CRC-32 of every archive entry but `graph.nnef` (names
+/// and bytes, in archive order): `entries=<n>;crc32=<hex>`.
+pub const CONTENT_KEY_PROPERTY: &str = "daefr.cache.content";
 
 /// `graph.nnef` is read up to this size when looking for the source key (ours are ~100 KB).
 const MAX_GRAPH_TEXT: u64 = 64 << 20;
@@ -53,20 +59,59 @@ pub fn source_key(path: &Path) -> std::io::Result<String> {
     Ok(format!("size={size};crc32={:08x}", hasher.finalize()))
 }
 
-/// The source key stored in a cache archive, read from its `graph.nnef` alone (the weights are
-/// not read). `Ok(None)`: an archive without one (written by an older daefr).
-pub fn stored_source_key(cache: &Path) -> std::io::Result<Option<String>> {
-    let mut archive = tar::Archive::new(BufReader::new(File::open(cache)?));
+/// What one pass over a cache archive finds: the keys its `graph.nnef` states and the content
+/// key its other entries actually have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveKeys {
+    /// [`SOURCE_KEY_PROPERTY`] as stored (`None`: written by an older daefr).
+    pub source: Option<String>,
+    /// [`CONTENT_KEY_PROPERTY`] as stored (`None`: written by an older daefr).
+    pub stored_content: Option<String>,
+    /// The content key computed from the archive's tensor entries.
+    pub content: String,
+}
+
+/// Reads a cache archive once: the stored keys and the actual content key.
+pub fn archive_keys(archive: impl Read) -> std::io::Result<ArchiveKeys> {
+    let mut archive = tar::Archive::new(archive);
+    let (mut source, mut stored_content) = (None, None);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut entries = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
     for entry in archive.entries()? {
-        let entry = entry?;
-        if entry.path()?.as_ref() != Path::new("graph.nnef") {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if path == Path::new("graph.nnef") {
+            let mut text = String::new();
+            (&mut entry)
+                .take(MAX_GRAPH_TEXT)
+                .read_to_string(&mut text)?;
+            source = property_value(&text, SOURCE_KEY_PROPERTY);
+            stored_content = property_value(&text, CONTENT_KEY_PROPERTY);
             continue;
         }
-        let mut text = String::new();
-        entry.take(MAX_GRAPH_TEXT).read_to_string(&mut text)?;
-        return Ok(property_value(&text, SOURCE_KEY_PROPERTY));
+        entries += 1;
+        hasher.update(path.to_string_lossy().as_bytes());
+        hasher.update(&[0]);
+        loop {
+            let n = entry.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
     }
-    Ok(None)
+    Ok(ArchiveKeys {
+        source,
+        stored_content,
+        content: format!("entries={entries};crc32={:08x}", hasher.finalize()),
+    })
+}
+
+/// The source key stored in a cache archive. `Ok(None)`: an archive without one (written by an
+/// older daefr).
+pub fn stored_source_key(cache: &Path) -> std::io::Result<Option<String>> {
+    Ok(archive_keys(BufReader::new(File::open(cache)?))?.source)
 }
 
 /// The string value of `("key", "value")` in a `graph.nnef` properties list.
@@ -96,11 +141,23 @@ pub fn fresh_cache_for(onnx: &Path) -> Option<PathBuf> {
         );
         None
     };
-    let stored = match stored_source_key(&cache) {
-        Ok(Some(key)) => key,
-        Ok(None) => return reject("it does not say which ONNX file it was made from".into()),
+    let keys = match File::open(&cache).and_then(|f| archive_keys(BufReader::new(f))) {
+        Ok(keys) => keys,
         Err(e) => return reject(format!("cannot read it: {e}")),
     };
+    let Some(stored) = keys.source else {
+        return reject("it does not say which ONNX file it was made from".into());
+    };
+    match &keys.stored_content {
+        None => return reject("it carries no checksum of its weights (an older daefr wrote it)".into()),
+        Some(want) if *want != keys.content => {
+            return reject(format!(
+                "its weights are not the ones it was written with ({}, stored {want}): damaged or altered",
+                keys.content
+            ))
+        }
+        Some(_) => {}
+    }
     match source_key(onnx) {
         Ok(key) if key == stored => Some(cache),
         Ok(key) => reject(format!(
@@ -129,9 +186,46 @@ pub fn write_nnef(onnx: &Path, out: &Path) -> Result<()> {
         }
         .with_path(onnx.to_path_buf()));
     }
-    let written = write_atomically(out, |w| {
-        nnef_framework().write_to_tar(&loaded.typed, w).map(|_| ())
-    });
+    // Two passes: the tensor entries' checksum goes into graph.nnef, which the checksum skips;
+    // the serialization is deterministic, and the written file is checked to be sure.
+    let mut first = Vec::new();
+    nnef_framework()
+        .write_to_tar(&loaded.typed, &mut first)
+        .map_err(|e| {
+            Error::ModelLoad {
+                message: format!("cannot write NNEF: {}", one_line(&e)),
+            }
+            .with_path(out.to_path_buf())
+        })?;
+    let content = archive_keys(first.as_slice())
+        .map_err(|source| Error::Io { source }.with_path(out.to_path_buf()))?
+        .content;
+    drop(first);
+    loaded.typed.properties.insert(
+        CONTENT_KEY_PROPERTY.to_string(),
+        Arc::new(tensor0(content.clone())),
+    );
+    let mut bytes = Vec::new();
+    let written = nnef_framework()
+        .write_to_tar(&loaded.typed, &mut bytes)
+        .map(|_| ())
+        .map_err(AtomicWriteError::Content)
+        .and_then(|()| match archive_keys(bytes.as_slice()) {
+            Ok(keys)
+                if keys.content == content && keys.stored_content.as_ref() == Some(&content) =>
+            {
+                Ok(())
+            }
+            Ok(_) => Err(AtomicWriteError::Io(std::io::Error::other(
+                "the NNEF writer gave different tensor bytes on a second pass",
+            ))),
+            Err(e) => Err(AtomicWriteError::Io(e)),
+        })
+        .and_then(|()| {
+            write_atomically(out, |w| std::io::Write::write_all(w, &bytes)).map_err(|e| match e {
+                AtomicWriteError::Io(e) | AtomicWriteError::Content(e) => AtomicWriteError::Io(e),
+            })
+        });
     written.map_err(|e| match e {
         AtomicWriteError::Io(source) => Error::Io { source }.with_path(out.to_path_buf()),
         AtomicWriteError::Content(e) => Error::ModelLoad {

@@ -171,3 +171,48 @@ fn external_data_loads_and_a_fifo_in_its_place_is_refused_not_read() {
     assert!(err.to_string().contains("not a regular file"), "{err}");
     assert_names_file(&err, &model);
 }
+
+#[test]
+fn an_nnef_cache_with_altered_weights_is_not_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let onnx = dir.path().join("m.onnx");
+    std::fs::copy(fixture("identity-32.onnx"), &onnx).expect("copy");
+    let cache = daefr::model::cache::cache_path_for(&onnx);
+    write_nnef(&onnx, &cache).expect("convert");
+    assert_eq!(
+        load(&onnx).expect("loads").format(),
+        ModelFormat::Nnef,
+        "a fresh cache is used"
+    );
+
+    // Alter one weight inside its tar entry: the archive stays a valid tar (tar checksums cover
+    // headers only) and the source key is intact.
+    let mut bytes = std::fs::read(&cache).expect("read");
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let (offset, size) = archive
+        .entries()
+        .expect("entries")
+        .map(|e| e.expect("entry"))
+        .find(|e| {
+            e.path()
+                .expect("path")
+                .extension()
+                .is_some_and(|x| x == "dat")
+        })
+        .map(|e| (e.raw_file_position() as usize, e.size() as usize))
+        .expect("a tensor entry");
+    bytes[offset + size - 1] ^= 0x40;
+    std::fs::write(&cache, &bytes).expect("write");
+    assert!(tar::Archive::new(bytes.as_slice())
+        .entries()
+        .expect("tar")
+        .all(|e| e.is_ok()));
+
+    let restorer = load(&onnx).expect("loads");
+    assert_eq!(
+        restorer.format(),
+        ModelFormat::Onnx,
+        "an altered cache was used"
+    );
+    assert_eq!(restorer.restore(&face(32)).expect("restores"), face(32));
+}
