@@ -47,7 +47,8 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
     let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|source| Error::Io { source }.with_path(path.to_path_buf()))?;
-    if reader.format().is_none() {
+    let format = reader.format();
+    if format.is_none() {
         return Err(decode_error(path, "not a PNG or JPEG file"));
     }
     if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
@@ -78,6 +79,9 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
             .total_bytes()
             .saturating_add(pixels.saturating_mul(3)),
     )?;
+    if format == Some(ImageFormat::Jpeg) {
+        check_jpeg_scans(path, &bytes)?;
+    }
     // A broken EXIF block must not make a readable image unreadable: ignore it, log it.
     let orientation = decoder.orientation().unwrap_or_else(|e| {
         log::warn!(
@@ -233,6 +237,22 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
         }
         i = next;
     }
+}
+
+/// Decodes a JPEG once in the decoder's strict mode, which fails on corrupt entropy-coded data
+/// (bad Huffman codes, wrong restart markers) where the normal mode fills the damage with garbage
+/// and reports nothing. Costs a second decode of JPEG inputs (within the same memory budget: the
+/// buffer is freed before the real decode).
+fn check_jpeg_scans(path: &Path, bytes: &[u8]) -> Result<()> {
+    let options = zune_core::options::DecoderOptions::default().set_strict_mode(true);
+    let mut strict = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    strict
+        .decode()
+        .map(drop)
+        .map_err(|e| decode_error(path, &format!("corrupt JPEG data ({e:?})")))
 }
 
 /// Writes an RGB image, creating missing parent folders; the format follows the extension

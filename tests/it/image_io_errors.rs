@@ -271,3 +271,41 @@ fn jpeg_with_a_long_trailer_after_eoi_is_accepted() {
     std::fs::write(&path, bytes).unwrap();
     assert_eq!(read_rgb(&path).unwrap().dimensions(), (32, 32));
 }
+
+#[test]
+fn a_jpeg_with_corrupt_scan_data_is_refused_not_decoded_to_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("good.jpg");
+    let noisy = RgbImage::from_fn(96, 96, |x, y| {
+        let v = (x
+            .wrapping_mul(2654435761)
+            .wrapping_add(y.wrapping_mul(40503))
+            >> 7) as u8;
+        Rgb([v, v.wrapping_mul(3), v ^ 0x5a])
+    });
+    write_rgb(&full, &noisy).unwrap();
+    let mut bytes = std::fs::read(&full).unwrap();
+    read_rgb(&full).expect("the intact file reads");
+    // the start of the entropy-coded data: after the SOS segment's header
+    let sos = bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .expect("SOS");
+    let header = usize::from(bytes[sos + 2]) << 8 | usize::from(bytes[sos + 3]);
+    let scan = sos + 2 + header;
+    let end = bytes.len() - 2;
+    // a burst of damage in the middle of the scan (no 0xFF, so no fake marker)
+    let mid = scan + (end - scan) / 2;
+    for (i, b) in bytes[mid..mid + 48].iter_mut().enumerate() {
+        *b = [0x00, 0x7F, 0xFE, 0x01][i % 4];
+    }
+    let bad = dir.path().join("bad.jpg");
+    std::fs::write(&bad, &bytes).unwrap();
+    assert!(
+        image::open(&bad).is_ok(),
+        "premise: the lenient decoder returns an image"
+    );
+    let err = read_rgb(&bad).expect_err("corrupt scan data must be refused");
+    assert!(err.to_string().contains("corrupt JPEG data"), "{err}");
+    assert_names_file(&err, &bad);
+}
