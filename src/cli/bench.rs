@@ -253,7 +253,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         print!("{}", report.table());
     }
     if report.times.faces.iter().all(|&n| n == 0) {
-        eprintln!(
+        crate::say!(
             "daefr bench: warning: no face detected in the frame; align/restore/paste not \
              measured (try --image with a portrait)"
         );

@@ -32,7 +32,7 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
     check_output(&model, &output)?;
     let start = Instant::now();
     write_nnef(&model, &output)?;
-    eprintln!(
+    crate::say!(
         "wrote {} from {} in {:.2?}",
         output.display(),
         model.display(),

@@ -181,6 +181,34 @@ pub fn unit_weight(text: &str) -> Result<f32, String> {
 /// Longest `--duration`: ten years. Longer ones overflow the clock (`Instant + duration`).
 pub const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
 
+/// `text` with every control character (ESC, CR, BEL, ...; not tab) written as an escape
+/// (`\u{1b}`), so that a file name cannot drive the terminal it is printed on. Every line the
+/// command line prints about a file goes through this.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Prints one line on stderr, made [`terminal_safe`].
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::cli::terminal_safe(&format!($($arg)*)))
+    };
+}
+
 /// clap parser of a size in pixels (`--min-face`): a finite number >= 0.
 pub fn pixels(text: &str) -> Result<f32, String> {
     let px: f32 = text
@@ -217,6 +245,16 @@ pub fn positive_seconds(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(terminal_safe("plain name.png"), "plain name.png");
+        assert_eq!(
+            terminal_safe("a\u{1b}[31mred\r.png"),
+            "a\\u{1b}[31mred\\r.png"
+        );
+        assert_eq!(terminal_safe("tab\tok"), "tab\tok");
+    }
 
     #[test]
     fn pixel_sizes_must_be_finite_and_not_negative() {

@@ -438,14 +438,14 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
         |_, result| {
             if let Err(e) = result {
                 failed += 1;
-                bar.suspend(|| eprintln!("daefr: {}", super::one_line(&e)));
+                bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
             }
             bar.inc(1);
         },
     );
     bar.finish_and_clear();
     let done = started - failed;
-    eprintln!(
+    crate::say!(
         "restored {done} of {} images into {}",
         jobs.len(),
         args.output.display()
@@ -502,12 +502,12 @@ impl StopSignals {
             return None;
         };
         if started < total {
-            eprintln!(
+            crate::say!(
                 "daefr: stopped by {name}: {started} of {total} files done (the files in flight were finished), {} not started",
                 total - started
             );
         } else {
-            eprintln!("daefr: {name} received; every file was already done");
+            crate::say!("daefr: {name} received; every file was already done");
         }
         Some(ExitCode::from(code))
     }
@@ -553,7 +553,7 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
             // One bad photo of a directory is reported and skipped; the rest are still done.
             Err(e) if in_dir => {
                 failed += 1;
-                eprintln!("daefr: {}", super::one_line(&e));
+                crate::say!("daefr: {}", super::one_line(&e));
             }
             Err(e) => only_error = Some(e),
         },
@@ -583,12 +583,12 @@ impl PhotoReport {
     /// The photo's lines on stderr: a warning without a face, then the counts.
     fn print(&self, input: &Path, output: &Path) {
         if self.faces == 0 {
-            eprintln!(
+            crate::say!(
                 "daefr: warning: {}: no face found; written unchanged",
                 input.display()
             );
         }
-        eprintln!(
+        crate::say!(
             "{}: {} face(s) found, {} restored -> {}",
             input.display(),
             self.faces,

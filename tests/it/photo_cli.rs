@@ -279,3 +279,21 @@ fn an_untouched_photo_is_copied_byte_for_byte_and_jpeg_quality_is_the_users() {
     let bad = daefr(&["restore", &s(&face), "-o", "x.jpg", "--jpeg-quality", "0"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn file_names_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("evil\u{1b}]0;owned\u{7}\u{1b}[2J.png");
+    std::fs::write(&input, b"not a picture").expect("write");
+    let out = daefr(&["restore", &s(&input), "-o", &s(&dir.path().join("out.png"))]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{7}'),
+        "raw control characters: {err:?}"
+    );
+    assert!(err.contains("evil\\u{1b}]0;owned"), "{err}");
+    for line in err.lines() {
+        assert!(line.starts_with("daefr: "), "{line}");
+    }
+}
