@@ -32,6 +32,7 @@ impl From<&DisplayConfig> for DisplayOptions {
             device: config.device.clone(),
             png_dir: config.png_dir.clone(),
             png_every: config.png_every,
+            png_keep: config.png_keep,
             on_missing: config.on_missing.into(),
         }
     }
@@ -62,6 +63,7 @@ mod tests {
                     device: PathBuf::from("/dev/fb1"),
                     png_dir: Some(PathBuf::from("/tmp/snaps")),
                     png_every: 7,
+                    png_keep: 9,
                     on_missing: missing,
                 };
                 assert_eq!(
@@ -71,6 +73,7 @@ mod tests {
                         device: PathBuf::from("/dev/fb1"),
                         png_dir: Some(PathBuf::from("/tmp/snaps")),
                         png_every: 7,
+                        png_keep: 9,
                         on_missing: expected,
                     }
                 );

@@ -209,6 +209,10 @@ pub struct DisplayConfig {
     /// Write one PNG every this many shown frames.
     #[serde(default = "default_png_every")]
     pub png_every: u32,
+    /// Keep at most this many snapshots in `png_dir` (1..=1000000): the oldest is deleted when a
+    /// new one is written, so a kiosk that runs for months cannot fill its disk.
+    #[serde(default = "default_png_keep")]
+    pub png_keep: u32,
     /// headless | exit, when the display cannot be opened.
     #[serde(default)]
     pub on_missing: OnMissingDisplay,
@@ -290,6 +294,11 @@ fn default_fb() -> PathBuf {
 fn default_png_every() -> u32 {
     30
 }
+/// Snapshots kept by default: at the headless demo's rate (one per second) the last ~2 minutes.
+pub const DEFAULT_PNG_KEEP: u32 = 120;
+fn default_png_keep() -> u32 {
+    DEFAULT_PNG_KEEP
+}
 fn default_retry_initial() -> u64 {
     250
 }
@@ -329,6 +338,7 @@ impl Default for DisplayConfig {
             device: default_fb(),
             png_dir: None,
             png_every: default_png_every(),
+            png_keep: default_png_keep(),
             on_missing: OnMissingDisplay::default(),
         }
     }
@@ -479,6 +489,12 @@ impl Config {
             return Err(invalid(
                 "display.png_every",
                 "0 is out of range; allowed >= 1".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&d.png_keep) {
+            return Err(invalid(
+                "display.png_keep",
+                format!("{} is out of range; allowed 1..=1000000", d.png_keep),
             ));
         }
         let f = &self.faults;

@@ -63,6 +63,8 @@ pub struct DisplayOptions {
     pub png_dir: Option<PathBuf>,
     /// Write one snapshot every this many shown frames (0 is taken as 1).
     pub png_every: u32,
+    /// Keep at most this many snapshots (0 is taken as 1); the oldest go first.
+    pub png_keep: u32,
     /// What to do when the framebuffer or window cannot be opened.
     pub on_missing: OnMissing,
 }
@@ -122,7 +124,11 @@ pub fn open_display(options: &DisplayOptions) -> Result<Box<dyn DisplaySink>, Di
 fn headless(options: &DisplayOptions) -> Box<dyn DisplaySink> {
     match (options.kind, &options.png_dir) {
         (SinkKind::None, _) | (_, None) => Box::new(NullDisplay),
-        (_, Some(dir)) => Box::new(PngSnapshots::new(dir.clone(), options.png_every)),
+        (_, Some(dir)) => Box::new(PngSnapshots::new(
+            dir.clone(),
+            options.png_every,
+            options.png_keep,
+        )),
     }
 }
 
@@ -162,6 +168,7 @@ mod tests {
             device: PathBuf::from("/nonexistent/fb9"),
             png_dir: png_dir.map(PathBuf::from),
             png_every: 3,
+            png_keep: 5,
             on_missing,
         }
     }
@@ -179,7 +186,7 @@ mod tests {
         assert!(describe(&options(SinkKind::None, exit, Some("/tmp/x"))).starts_with("none"));
         assert_eq!(
             describe(&options(SinkKind::Png, exit, Some("/tmp/x"))),
-            "PNG snapshots every 3 frames into /tmp/x"
+            "PNG snapshots every 3 frames into /tmp/x (the newest 5 kept)"
         );
         assert!(describe(&options(SinkKind::Png, exit, None)).starts_with("none"));
     }

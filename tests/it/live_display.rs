@@ -14,6 +14,7 @@ fn options(kind: SinkKind, on_missing: OnMissing, png_dir: Option<PathBuf>) -> D
         device: PathBuf::from("/nonexistent/fb7"),
         png_dir,
         png_every: 2,
+        png_keep: 1000,
         on_missing,
     }
 }
@@ -21,7 +22,7 @@ fn options(kind: SinkKind, on_missing: OnMissing, png_dir: Option<PathBuf>) -> D
 #[test]
 fn png_snapshots_every_n_frames_with_overlays() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut sink = PngSnapshots::new(dir.path().to_path_buf(), 2);
+    let mut sink = PngSnapshots::new(dir.path().to_path_buf(), 2, 1000);
     let frame = RgbImage::from_pixel(80, 60, Rgb([90, 120, 150]));
     let overlay = Overlay {
         lines: vec!["30.0 fps".into()],
@@ -37,9 +38,9 @@ fn png_snapshots_every_n_frames_with_overlays() {
     names.sort();
     assert_eq!(
         names,
-        ["frame-000000.png", "frame-000002.png", "frame-000004.png"]
+        ["frame-000000.png", "frame-000001.png", "frame-000002.png"]
     );
-    let saved = image::open(dir.path().join("frame-000002.png"))
+    let saved = image::open(dir.path().join("frame-000001.png"))
         .expect("png")
         .to_rgb8();
     // The snapshot is exactly what `render` draws: the PNG is lossless.
@@ -100,6 +101,7 @@ fn profile_display_section_converts_to_options() {
             device: PathBuf::from("/dev/fb0"),
             png_dir: Some(PathBuf::from("/tmp/snaps")),
             png_every: 5,
+            png_keep: daefr::config::DEFAULT_PNG_KEEP,
             on_missing: OnMissing::Exit,
         }
     );
