@@ -129,7 +129,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             Box::new(DetectorStage(Box::new(detector))),
         )
     };
-    let display = open_display(&DisplayOptions::from(&config.display))?;
+    let display = daefr::display::WatchdogDisplay::wrap_from_env(open_display(
+        &DisplayOptions::from(&config.display),
+    )?);
 
     let live_options = LiveOptions {
         max_frames: args.frames,

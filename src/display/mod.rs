@@ -14,6 +14,8 @@ mod png;
 mod raster;
 #[cfg(test)]
 mod testing;
+#[cfg(unix)]
+mod watchdog;
 #[cfg(feature = "simulator")]
 mod window;
 
@@ -27,6 +29,8 @@ pub use framebuffer::{FramebufferDisplay, PixelLayout};
 pub use memory::{MemoryDisplay, MemoryFrames};
 pub use overlay::{render, FaceBox, Overlay};
 pub use png::{NullDisplay, PngSnapshots};
+#[cfg(unix)]
+pub use watchdog::{NotifySocket, WatchdogDisplay, PING_EVERY};
 #[cfg(feature = "simulator")]
 pub use window::WindowDisplay;
 

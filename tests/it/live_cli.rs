@@ -102,3 +102,40 @@ fn config_error_names_the_file_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn run_tells_systemd_it_is_ready_and_alive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = profile(dir.path(), "realtime = true");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let out = daefr_cmd()
+        .args(["run", "--no-cache", "--duration", "2.5", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .output()
+        .expect("run daefr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = socket.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(
+        messages.first().map(String::as_str),
+        Some("READY=1\nWATCHDOG=1"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().filter(|m| *m == "WATCHDOG=1").count() >= 1,
+        "{messages:?}"
+    );
+}
