@@ -299,6 +299,7 @@ fn restore_file(
     args: &Args,
 ) -> anyhow::Result<()> {
     let keep_size = args.keep_size;
+    let _one_at_a_time = one_at_a_time_if_large(input);
     let face = read_rgb(input)?;
     let (width, height) = face.dimensions();
     let model_input = to_model_input(face, restorer.input_size(), input);
@@ -573,6 +574,20 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+/// Photos above this many pixels are processed one at a time whatever the worker count.
+const ONE_AT_A_TIME_PIXELS: u64 = 12_000_000;
+
+/// Held while a large photo is processed (see [`ONE_AT_A_TIME_PIXELS`]).
+static LARGE_PHOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// For an image above [`ONE_AT_A_TIME_PIXELS`] (by its header), the guard that makes the other
+/// workers' large images wait; `None` for a small or unreadable one (the reader reports it).
+fn one_at_a_time_if_large(input: &Path) -> Option<std::sync::MutexGuard<'static, ()>> {
+    let large = image::image_dimensions(input)
+        .is_ok_and(|(w, h)| u64::from(w) * u64::from(h) > ONE_AT_A_TIME_PIXELS);
+    large.then(|| LARGE_PHOTO.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// What was found in one photo, printed by the calling thread.
 struct PhotoReport {
     faces: usize,
@@ -606,6 +621,9 @@ fn restore_one_photo(
     args: &Args,
     crops: Option<PathBuf>,
 ) -> anyhow::Result<PhotoReport> {
+    // Workers decode, restore and encode large photos one at a time: each probe for memory then
+    // sees what the others really hold (two 49-MP photos on two workers aborted the process).
+    let _one_at_a_time = one_at_a_time_if_large(input);
     let photo = read_rgb(input)?;
     let options = photo_options(args, crops);
     let result = pipeline

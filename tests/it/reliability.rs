@@ -1179,3 +1179,41 @@ fn sigint_and_sigterm_stop_a_directory_run_cleanly() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn two_large_photos_on_two_workers_never_abort_for_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).expect("mkdir");
+    // two real 49-MP JPEGs (147 MB each decoded)
+    let big = RgbImage::from_fn(7000, 7000, |x, y| {
+        Rgb([(x / 28) as u8, (y / 28) as u8, ((x ^ y) & 0xff) as u8])
+    });
+    for name in ["a.jpg", "b.jpg"] {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 50)
+            .encode_image(&big)
+            .expect("encode");
+        std::fs::write(input.join(name), bytes).expect("write");
+    }
+    drop(big);
+    let mut cmd = daefr_cmd();
+    cmd.args([
+        "restore",
+        &s(&input),
+        "-o",
+        &s(&dir.path().join("out")),
+        "--workers",
+        "2",
+        "--model",
+        &s(&identity_model()),
+    ]);
+    let out = output_within(with_ulimit(&cmd, "-v 700000"), Duration::from_secs(240));
+    // each photo is either restored or refused with one line; the process never aborts
+    assert_no_abort(&out);
+    let err = stderr(&out);
+    for name in ["a.jpg", "b.jpg"] {
+        assert!(err.contains(name), "{name} not reported: {err}");
+    }
+}
