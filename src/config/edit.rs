@@ -77,7 +77,12 @@ pub fn write_model_choice(path: &Path, choice: &ModelChoice) -> Result<(), Confi
     };
     let text = std::fs::read_to_string(path).map_err(read_error)?;
     let edited = with_model_choice(&text, path, choice)?;
-    crate::atomic::write_bytes_atomically(path, edited.as_bytes()).map_err(read_error)
+    crate::atomic::write_bytes_atomically(path, edited.as_bytes()).map_err(|source| {
+        ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -25,6 +25,15 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The profile could not be written (full disk, read-only folder).
+    #[error("{path}: cannot write config: {source}")]
+    Write {
+        /// The profile.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The profile is not valid TOML or does not match the schema (unknown field, wrong type).
     #[error("{path}: {message}")]
     Parse {

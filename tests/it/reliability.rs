@@ -1217,3 +1217,36 @@ fn two_large_photos_on_two_workers_never_abort_for_memory() {
         assert!(err.contains(name), "{name} not reported: {err}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn bench_select_write_on_a_full_disk_says_it_cannot_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = live_profile(dir.path(), "kind = \"synthetic\"\nwidth = 64\nheight = 64");
+    // pad the profile past one 512-byte block so that `ulimit -f 1` refuses to write it whole
+    let mut text = std::fs::read_to_string(&config).expect("profile");
+    text.push_str(&format!("\n# {}\n", "padding ".repeat(80)));
+    std::fs::write(&config, &text).expect("write");
+    let mut cmd = daefr_cmd();
+    cmd.args([
+        "bench",
+        "--config",
+        &s(&config),
+        "--select",
+        "--seconds",
+        "0.2",
+        "--write",
+    ]);
+    let out = output_within(with_tiny_disk(&cmd), Duration::from_secs(120));
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("cannot write config") && !err.contains("cannot read"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).expect("profile"),
+        text,
+        "the profile changed"
+    );
+}
