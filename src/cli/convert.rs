@@ -30,6 +30,9 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
     .model;
     let output = args.output.unwrap_or_else(|| cache_path_for(&model));
     check_output(&model, &output)?;
+    // A signal while converting lets the conversion finish (or fail) and clean up its temporary
+    // file, then exits 130/143: never a half-written `.NAME.XXXXXX.tmp` left beside the model.
+    let stop = super::signals::StopSignals::install()?;
     let start = Instant::now();
     write_nnef(&model, &output)?;
     crate::say!(
@@ -38,7 +41,7 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
         model.display(),
         start.elapsed()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(stop.exit_code(1, 1).unwrap_or(ExitCode::SUCCESS))
 }
 
 /// Refuses an output that would replace the model, or that is not named like an NNEF archive.

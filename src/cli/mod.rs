@@ -12,6 +12,7 @@ pub mod pool;
 pub mod restore;
 pub mod run;
 pub mod settings;
+pub mod signals;
 
 use std::process::ExitCode;
 

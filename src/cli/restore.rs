@@ -426,7 +426,7 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
     if jobs.is_empty() {
         return Err(no_images(&args.input));
     }
-    let stop = StopSignals::install()?;
+    let stop = super::signals::StopSignals::install()?;
     let restorers = settings.load_restorers(settings.workers)?;
     create_output_dir(args)?;
     let bar = progress_bar(jobs.len());
@@ -463,57 +463,6 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGINT and SIGTERM during a run: the files in flight are finished (each write is atomic), no
-/// new one is started, and the command exits 130 (SIGINT) or 143 (SIGTERM) saying how far it got.
-/// A second signal of the same kind ends the process at once (exit 1).
-struct StopSignals {
-    /// Set by either signal.
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    terminated: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl StopSignals {
-    fn install() -> anyhow::Result<StopSignals> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        use signal_hook::flag;
-        let stop = StopSignals {
-            flag: Default::default(),
-            interrupted: Default::default(),
-            terminated: Default::default(),
-        };
-        for (signal, which) in [(SIGINT, &stop.interrupted), (SIGTERM, &stop.terminated)] {
-            // order matters: the shutdown check sees the flag of an earlier signal only
-            flag::register_conditional_shutdown(signal, 1, which.clone())
-                .and_then(|_| flag::register(signal, which.clone()))
-                .and_then(|_| flag::register(signal, stop.flag.clone()))
-                .context("cannot install the SIGINT/SIGTERM handlers")?;
-        }
-        Ok(stop)
-    }
-
-    /// After a run that started `started` of `total` jobs: the exit code if a signal stopped it.
-    fn exit_code(&self, started: usize, total: usize) -> Option<ExitCode> {
-        use std::sync::atomic::Ordering;
-        let (name, code) = if self.interrupted.load(Ordering::SeqCst) {
-            ("SIGINT", 130)
-        } else if self.terminated.load(Ordering::SeqCst) {
-            ("SIGTERM", 143)
-        } else {
-            return None;
-        };
-        if started < total {
-            crate::say!(
-                "daefr: stopped by {name}: {started} of {total} files done (the files in flight were finished), {} not started",
-                total - started
-            );
-        } else {
-            crate::say!("daefr: {name} received; every file was already done");
-        }
-        Some(ExitCode::from(code))
-    }
-}
-
 /// The photo options of one photo whose `--save-faces` folder is `save_faces` ([`crop_dirs`]).
 fn photo_options(args: &Args, save_faces: Option<PathBuf>) -> daefr::photo::PhotoOptions {
     daefr::photo::PhotoOptions {
@@ -534,7 +483,7 @@ fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Res
     if in_dir && jobs.is_empty() {
         return Err(no_images(&args.input));
     }
-    let stop = StopSignals::install()?;
+    let stop = super::signals::StopSignals::install()?;
     let states = settings.load_pipelines(settings.workers)?;
     if in_dir {
         create_output_dir(args)?;

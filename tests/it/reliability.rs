@@ -1250,3 +1250,41 @@ fn bench_select_write_on_a_full_disk_says_it_cannot_write() {
         "the profile changed"
     );
 }
+
+#[test]
+fn a_signal_during_convert_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("m.onnx");
+    std::fs::copy(repo("models/daefr-lite-128-int8.onnx"), &model).expect("copy");
+    let output = dir.path().join("m.nnef.tar");
+    let mut child = daefr_cmd()
+        .args(["convert", &s(&model), "-o", &s(&output)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // the conversion takes most of a second; the handlers are installed within milliseconds
+    std::thread::sleep(Duration::from_millis(250));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(kill.expect("kill").success());
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert_eq!(status.code(), Some(130), "{err}");
+    let names = names_in(dir.path());
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "temporary left: {names:?}"
+    );
+    assert!(daefr::model::cache::stored_source_key(&output)
+        .expect("whole archive")
+        .is_some());
+}
