@@ -191,7 +191,8 @@ where
     F: FnMut(&RgbImage) -> Result<RgbImage>,
 {
     if faces.is_empty() {
-        log::warn!("no face found; the photo is left as it is");
+        // the caller names the photo in its own report (said once, with the file name)
+        log::debug!("no face found; the photo is left as it is");
     }
     if let Some(dir) = &options.save_faces {
         std::fs::create_dir_all(dir)

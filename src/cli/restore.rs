@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::settings::{Flags, Needs, Settings};
 use super::Global;
 use daefr::detect::DetectorKind;
-use daefr::photo::FacePipeline;
+use daefr::photo::{FaceOutcome, FacePipeline};
 
 /// Arguments of `daefr restore`.
 #[derive(Debug, clap::Args)]
@@ -541,6 +541,8 @@ fn one_at_a_time_if_large(input: &Path) -> Option<std::sync::MutexGuard<'static,
 struct PhotoReport {
     faces: usize,
     restored: usize,
+    /// Why the faces that were not restored were left alone, as `(count, reason)`.
+    skipped: Vec<(usize, String)>,
 }
 
 impl PhotoReport {
@@ -552,8 +554,18 @@ impl PhotoReport {
                 input.display()
             );
         }
+        let why: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(n, reason)| format!("{n} {reason}"))
+            .collect();
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join(", "))
+        };
         crate::say!(
-            "{}: {} face(s) found, {} restored -> {}",
+            "{}: {} face(s) found, {} restored{why} -> {}",
             input.display(),
             self.faces,
             self.restored,
@@ -584,8 +596,24 @@ fn restore_one_photo(
     } else {
         write_output(output, &result.image, args)?;
     }
+    let count = |outcome: FaceOutcome| result.faces.iter().filter(|(_, o)| *o == outcome).count();
+    let skipped = [
+        (
+            count(FaceOutcome::TooSmall),
+            format!("narrower than --min-face {} px", args.min_face),
+        ),
+        (count(FaceOutcome::Unalignable), "not alignable".to_string()),
+        (
+            count(FaceOutcome::OverLimit),
+            "over the face limit".to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .collect();
     Ok(PhotoReport {
         faces: result.faces.len(),
         restored: result.restored(),
+        skipped,
     })
 }

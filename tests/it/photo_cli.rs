@@ -297,3 +297,43 @@ fn file_names_cannot_drive_the_terminal() {
         assert!(line.starts_with("daefr: "), "{line}");
     }
 }
+
+#[test]
+fn the_report_says_why_a_face_was_not_restored_and_no_face_is_said_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = daefr(&[
+        "restore",
+        &repo_arg("tests/fixtures/astronaut.png"),
+        "-o",
+        &s(&dir.path().join("a.png")),
+        "--model",
+        &repo_arg("tests/fixtures/models/identity-32.onnx"),
+        "--min-face",
+        "400",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0 restored (1 narrower than --min-face 400 px)"),
+        "{}",
+        stderr(&out)
+    );
+    let sky = dir.path().join("sky.png");
+    RgbImage::from_pixel(200, 150, Rgb([30, 90, 200]))
+        .save(&sky)
+        .expect("write");
+    let out = daefr(&[
+        "restore",
+        &s(&sky),
+        "-o",
+        &s(&dir.path().join("b.png")),
+        "--model",
+        &repo_arg("tests/fixtures/models/identity-32.onnx"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("no face found").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}
