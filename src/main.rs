@@ -7,7 +7,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    // tract's own crates log every graph pass at debug level (tens of thousands of lines): they
+    // stay at warn unless RUST_LOG names them.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() && !spec.contains("tract") => format!(
+            "{spec},tract_core=warn,tract_hir=warn,tract_onnx=warn,tract_onnx_opl=warn,tract_nnef=warn,tract_linalg=warn,tract_data=warn"
+        ),
+        Ok(spec) if !spec.trim().is_empty() => spec,
+        _ => "warn".to_string(),
+    };
+    env_logger::Builder::new()
+        .parse_filters(&filter)
         .format(|buf, record| {
             use std::io::Write;
             let level = match record.level() {

@@ -337,3 +337,23 @@ fn the_report_says_why_a_face_was_not_restored_and_no_face_is_said_once() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rust_log_debug_shows_daefr_not_tracts_graph_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = daefr_cmd()
+        .args([
+            "restore",
+            &repo_arg("tests/fixtures/astronaut.png"),
+            "-o",
+            &s(&dir.path().join("a.png")),
+        ])
+        .args(["--model", &repo_arg("tests/fixtures/daefr-tiny.onnx")])
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = stderr(&out).lines().count();
+    assert!(lines < 200, "{lines} lines of debug output");
+    assert!(stderr(&out).contains("daefr: debug:"), "{}", stderr(&out));
+}
