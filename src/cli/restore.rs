@@ -107,6 +107,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
         bail!("{}: no such file or directory", args.input.display());
     }
+    warn_unused_flags(&args);
     let jobs = list_jobs(&args)?;
     check_overwrites(&args, &jobs)?;
     check_save_faces(&args, &jobs)?;
@@ -144,6 +145,39 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         log::debug!("peak RSS {} MiB with {workers} worker(s)", kib / 1024);
     }
     code
+}
+
+/// Warns about flags that do nothing in this mode (whole photos vs `--aligned` crops) instead of
+/// ignoring them silently. Flags left at their defaults are not named.
+fn warn_unused_flags(args: &Args) {
+    let mut unused = Vec::new();
+    if args.aligned {
+        if args.blend != 1.0 {
+            unused.push("--blend");
+        }
+        if args.paste != daefr::align::PasteMode::default() {
+            unused.push("--paste");
+        }
+        if args.save_faces.is_some() {
+            unused.push("--save-faces");
+        }
+        if args.draw_boxes {
+            unused.push("--draw-boxes");
+        }
+        if args.min_face != daefr::photo::DEFAULT_MIN_FACE {
+            unused.push("--min-face");
+        }
+    } else if args.keep_size {
+        unused.push("--keep-size");
+    }
+    if !unused.is_empty() {
+        let mode = if args.aligned {
+            "with --aligned (crops)"
+        } else {
+            "without --aligned (whole photos)"
+        };
+        log::warn!("{} has no effect {mode}; ignored", unused.join(", "));
+    }
 }
 
 /// The files to restore: every image directly inside a directory input (each written under

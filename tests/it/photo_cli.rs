@@ -357,3 +357,44 @@ fn rust_log_debug_shows_daefr_not_tracts_graph_passes() {
     assert!(lines < 200, "{lines} lines of debug output");
     assert!(stderr(&out).contains("daefr: debug:"), "{}", stderr(&out));
 }
+
+#[test]
+fn flags_that_do_not_apply_are_named_not_ignored_silently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let out = daefr(&[
+        "restore",
+        &repo_arg("tests/fixtures/astronaut.png"),
+        "-o",
+        &s(&dir.path().join("a.png")),
+        "--model",
+        &model,
+        "--keep-size",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--keep-size has no effect without --aligned"),
+        "{}",
+        stderr(&out)
+    );
+    let out = daefr(&[
+        "restore",
+        &repo_arg("tests/fixtures/astronaut.png"),
+        "-o",
+        &s(&dir.path().join("b.png")),
+        "--model",
+        &model,
+        "--aligned",
+        "--blend",
+        "0.5",
+        "--draw-boxes",
+        "--min-face",
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--blend, --draw-boxes, --min-face has no effect with --aligned"),
+        "{}",
+        stderr(&out)
+    );
+}
