@@ -12,9 +12,10 @@ off this curve. The curve is measured on the validation crops that ``train.py`` 
 nearly clean to severe (``degrade.NEAR_CLEAN``, the paper's stage-1/2 and stage-3 ranges, and the
 fixed ``mild``/``moderate`` levels), restored at every weight of ``--weights``, and the samples are
 cut into ``--bins`` bins of equal count by the input's sharpness. Per bin the weight with the best
-mean PSNR wins (a tie within ``--tie-db`` goes to the *lower* weight: more face prior for the same
-fidelity); the weights are then made non-decreasing in sharpness (a sharper face never gets more
-prior than a blurrier one), and each bin gives one ``sharpness:weight`` point at its median sharpness.
+mean PSNR wins (a tie within ``--tie-db`` goes to the *higher* weight: closer to the input, no harm
+for the same figure), and each bin gives one ``sharpness:weight`` point at its median sharpness.
+The weights are not forced to rise with sharpness: noise raises the Laplacian too, so the sharpest
+bin holds noisy faces that want the prior as much as blurred ones do (measured: see the model card).
 """
 
 from __future__ import annotations
@@ -71,14 +72,13 @@ def fit(sharp: np.ndarray, table: np.ndarray, weights: list[float], bins: int, t
     for g in groups:
         means = table[g].mean(0)
         best = means.max()
-        k = min(i for i, m in enumerate(means) if m >= best - tie_db)
+        k = max(i for i, m in enumerate(means) if m >= best - tie_db)
         chosen.append(weights[k])
         report.append({"sharpness_median": float(np.median(sharp[g])), "n": int(len(g)),
                        "psnr_by_weight": {f"{w:g}": round(float(m), 3) for w, m in zip(weights, means)},
                        "best_weight": weights[k]})
-    mono = list(np.maximum.accumulate(chosen))
     points = []
-    for rep, w in zip(report, mono):
+    for rep, w in zip(report, chosen):
         s = round(rep["sharpness_median"], 3)
         if points and s <= points[-1][0]:
             continue

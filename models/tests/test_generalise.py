@@ -94,10 +94,13 @@ def test_auto_curve_fit_picks_prior_for_blur_and_fidelity_for_sharp_faces():
     assert points == [(1.5, 0.5), (11.0, 1.0)]
     assert parse_curve(curve_text(points)) == points
     assert list(weights_for(np.array([0.0, 6.25, 50.0]), points)) == [0.5, 0.75, 1.0]
-    # a sharper bin never gets more prior than a blurrier one
+    # noisy faces score sharp and may want the prior: the curve follows the measurement
     flipped = np.array([[18, 24, 26]] * 3 + [[20, 22, 21]] * 3, dtype=float)
     points, _ = fit(sharp, flipped, weights, bins=2)
-    assert [w for _, w in points] == [1.0, 1.0]
+    assert [w for _, w in points] == [1.0, 0.5]
+    # a tie goes to the weight closer to the input
+    tied = np.array([[20, 25, 25]] * 6, dtype=float)
+    assert [w for _, w in fit(sharp, tied, weights, bins=1)[0]] == [1.0]
     for bad in ("", "2:1.5", "5:0.5,2:0.4"):
         with pytest.raises(ValueError):
             parse_curve(bad)
