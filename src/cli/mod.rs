@@ -20,7 +20,16 @@ use clap::{Parser, Subcommand};
 
 /// Offline DAEFR face restoration for small ARM boards.
 #[derive(Debug, Parser)]
-#[command(name = "daefr", version, about)]
+#[command(
+    name = "daefr",
+    version,
+    about,
+    after_help = "Environment:\n  \
+    DAEFR_MODEL      the restorer model used when no --model or profile names one\n  \
+    DAEFR_DETECTOR   the BlazeFace ONNX file used when no --detector-model or profile names one\n  \
+    RUST_LOG         log detail: error, warn (default), info, debug (tract's own crates stay at\n                   \
+    warn unless named, e.g. RUST_LOG=debug,tract_core=debug)"
+)]
 pub struct Cli {
     /// Options shared by all commands.
     #[command(flatten)]
@@ -33,8 +42,8 @@ pub struct Cli {
 /// Options shared by all commands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
-    /// Threads for the network's matrix kernels of each plan (default: the profile's
-    /// `model.threads`, else 1; lowered so that workers x threads fit the cores).
+    /// Threads for the network's matrix kernels of each plan (default: `run`/`bench`: the
+    /// profile's `model.threads`, else 1; lowered so that workers x threads fit the cores).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -42,7 +51,7 @@ pub struct Global {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Restore aligned face crops (a file or a directory of PNG/JPEG files).
+    /// Restore every face of a photo or a folder of photos (--aligned: of face crops).
     Restore(restore::Args),
     /// Print a model's inputs, outputs, metadata, operator counts and MACs.
     Inspect(inspect::Args),
