@@ -87,12 +87,28 @@ fn wrong_face_size_is_an_error() {
 
 #[test]
 fn threads_give_the_same_result() {
-    let opts = LoadOptions {
-        threads: Some(2),
-        ..LoadOptions::default()
+    // a real network (the tiny DAEFR: convolutions, norms, attention, code lookup), so that the
+    // matrix kernels actually split work between threads
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/daefr-tiny.onnx");
+    let at = |threads: usize| {
+        let opts = LoadOptions {
+            threads: Some(threads),
+            use_cache: false,
+            ..LoadOptions::default()
+        };
+        Restorer::load(&model, &opts)
+            .unwrap()
+            .restore(&face(32))
+            .unwrap()
     };
-    let restorer = Restorer::load(&fixture("identity-32.onnx"), &opts).unwrap();
-    assert_eq!(restorer.restore(&face(32)).unwrap(), face(32));
+    let one = at(1);
+    assert_ne!(
+        one,
+        face(32),
+        "the network must change the face for the comparison to mean anything"
+    );
+    assert_eq!(at(2), one, "2 threads restore exactly like 1");
+    assert_eq!(at(3), one, "3 threads restore exactly like 1");
 }
 
 #[test]
