@@ -5,7 +5,8 @@
 
 For each model: the committed astronaut portrait, resized to the model's input size (bicubic), is
 saved as `<name>-input.png`; that PNG (not the float resize) is the model input
-(`x / 127.5 - 1`); onnxruntime (graph optimisations off) runs the model, and its output is clamped
+(`x / 127.5 - 1`); onnxruntime (graph optimisations off) runs the model at the weight the runtime
+feeds by default (`auto` on the model's curve where it has one), and its output is clamped
 to [-1, 1], mapped by `(y + 1) * 127.5`, rounded and saved as `<name>-output.png`.
 `manifest.json` records the model's SHA-256 so a stale golden is detected.
 """
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 from PIL import Image
 
+from .auto_fidelity import KEY as AUTO_KEY
+from .auto_fidelity import parse_curve, sharpness_u8, weights_for
 from .export import ASTRONAUT, REPO_ROOT, feeds, ort_session
 from .onnx_meta import fidelity_default, read_metadata
 
@@ -44,12 +48,22 @@ def model_input_png(size: int) -> np.ndarray:
     return np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.uint8)
 
 
+def runtime_weight(meta: dict[str, str], rgb: np.ndarray) -> float | None:
+    """The weight the runtime's `Restorer::restore` feeds for this crop by default: `auto` on the
+    model's `daefr.fidelity_auto` curve where it has one, else `daefr.fidelity_default` (None for
+    a contract-1 model)."""
+    if AUTO_KEY in meta:
+        x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1
+        return float(weights_for(sharpness_u8(x), parse_curve(meta[AUTO_KEY]))[0])
+    return fidelity_default(meta)
+
+
 def run_model(model_path: Path, rgb: np.ndarray) -> np.ndarray:
     """onnxruntime output of a model file for a uint8 RGB image, as uint8 (clamp, scale, round), at
-    the model's default fidelity (what the runtime's `Restorer::restore` feeds)."""
+    the weight the runtime feeds by default (`runtime_weight`)."""
     proto = onnx.load(str(model_path))
     x = (rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-    w = fidelity_default(read_metadata(proto))
+    w = runtime_weight(read_metadata(proto), rgb)
     (y,) = ort_session(proto).run(["output"], feeds(proto, x, w))
     y = np.clip(y[0], -1.0, 1.0)
     return np.round((y + 1.0) * 127.5).astype(np.uint8).transpose(1, 2, 0)
