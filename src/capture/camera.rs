@@ -13,7 +13,7 @@ use v4l::video::capture::Parameters;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
-use super::yuv::yuyv_to_rgb;
+use super::yuv::camera_frame_to_rgb;
 use super::PixelFormat;
 use super::{CaptureError, FrameSource};
 
@@ -112,18 +112,15 @@ impl FrameSource for CameraSource {
         })?;
         let used = (meta.bytesused as usize).min(buffer.len());
         let bytes = &buffer[..used];
-        let decode = |problem: String| CaptureError::Decode {
+        let format = if mjpeg {
+            PixelFormat::Mjpeg
+        } else {
+            PixelFormat::Yuyv
+        };
+        camera_frame_to_rgb(bytes, width, height, format).map_err(|problem| CaptureError::Decode {
             path: device.clone(),
             problem,
-        };
-        if mjpeg {
-            image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
-                .map(|i| i.to_rgb8())
-                .map_err(|e| decode(format!("bad MJPEG frame: {e}")))
-        } else {
-            yuyv_to_rgb(bytes, width, height)
-                .ok_or_else(|| decode(format!("short YUYV frame: {used} bytes")))
-        }
+        })
     }
 
     fn reconnect(&mut self) -> Result<(), CaptureError> {

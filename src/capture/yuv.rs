@@ -62,9 +62,54 @@ pub fn planar_to_rgb(
     RgbImage::from_raw(width, height, out)
 }
 
+/// One camera buffer as RGB: packed YUYV of `width` x `height`, or a Motion-JPEG frame (any size
+/// the JPEG says). The part of the V4L2 source that needs no device, so it is tested without one.
+pub fn camera_frame_to_rgb(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    format: super::PixelFormat,
+) -> Result<RgbImage, String> {
+    match format {
+        super::PixelFormat::Mjpeg => {
+            image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+                .map(|i| i.to_rgb8())
+                .map_err(|e| format!("bad MJPEG frame: {e}"))
+        }
+        super::PixelFormat::Yuyv => yuyv_to_rgb(bytes, width, height).ok_or_else(|| {
+            format!(
+                "short YUYV frame: {} bytes for {width}x{height}",
+                bytes.len()
+            )
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::PixelFormat;
+
+    #[test]
+    fn camera_buffers_of_both_formats_become_rgb() {
+        let yuyv = [235, 128, 16, 128, 16, 128, 235, 128];
+        let img = camera_frame_to_rgb(&yuyv, 2, 2, PixelFormat::Yuyv).expect("yuyv");
+        assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255]);
+        let err = camera_frame_to_rgb(&yuyv[..6], 2, 2, PixelFormat::Yuyv).unwrap_err();
+        assert!(err.contains("short YUYV frame: 6 bytes"), "{err}");
+        let mut jpeg = Vec::new();
+        RgbImage::from_pixel(16, 8, image::Rgb([200, 40, 40]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .expect("encode");
+        let img = camera_frame_to_rgb(&jpeg, 0, 0, PixelFormat::Mjpeg).expect("mjpeg");
+        assert_eq!(img.dimensions(), (16, 8));
+        assert!(img.get_pixel(4, 4).0[0] > 180);
+        let err = camera_frame_to_rgb(&jpeg[..20], 16, 8, PixelFormat::Mjpeg).unwrap_err();
+        assert!(err.starts_with("bad MJPEG frame"), "{err}");
+    }
 
     #[test]
     fn grey_levels_map_to_full_range() {
