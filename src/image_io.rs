@@ -161,6 +161,15 @@ fn decoder_limits(max_pixels: u64) -> Limits {
     limits
 }
 
+/// Width and height from an image file's header, read under the same allocation limits as
+/// [`read_rgb`] (a PNG whose metadata inflates to hundreds of MB costs nothing here); `None` when
+/// the header cannot be read (the reader then reports why).
+pub fn header_dimensions(path: &Path) -> Option<(u32, u32)> {
+    let mut reader = ImageReader::open(path).ok()?.with_guessed_format().ok()?;
+    reader.limits(decoder_limits(DEFAULT_MAX_PIXELS));
+    reader.into_dimensions().ok()
+}
+
 /// Refuses images over `max_pixels` or under [`MIN_SIDE`], from the header alone.
 fn check_dimensions(path: &Path, width: u32, height: u32, max_pixels: u64) -> Result<()> {
     let pixels = u64::from(width) * u64::from(height);

@@ -566,8 +566,8 @@ static LARGE_PHOTO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// For an image above [`ONE_AT_A_TIME_PIXELS`] (by its header), the guard that makes the other
 /// workers' large images wait; `None` for a small or unreadable one (the reader reports it).
 fn one_at_a_time_if_large(input: &Path) -> Option<std::sync::MutexGuard<'static, ()>> {
-    let large = image::image_dimensions(input)
-        .is_ok_and(|(w, h)| u64::from(w) * u64::from(h) > ONE_AT_A_TIME_PIXELS);
+    let large = daefr::image_io::header_dimensions(input)
+        .is_some_and(|(w, h)| u64::from(w) * u64::from(h) > ONE_AT_A_TIME_PIXELS);
     large.then(|| LARGE_PHOTO.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
