@@ -35,7 +35,7 @@ py daefr_models.export --checkpoint "$RUN/model.pt" --template models/template-c
     --fidelity-default "$W" --parity-images "$SPLIT/holdout" -o models/daefr-lite-128.onnx
 
 echo "== auto-fidelity curve (validation crops of the training identities) into the fp32 file"
-py daefr_models.fidelity_curve --checkpoint "$RUN/model.pt" --data "$SPLIT/train-180" --json "$RUN/curve.json" \
+py daefr_models.fidelity_curve --checkpoint "$RUN/model.pt" --data "$SPLIT/train-180" --repeats 5 --json "$RUN/curve.json" \
     --write models/daefr-lite-128.onnx
 
 echo "== int8 weights (metadata, the curve included, copied from the fp32 file)"
