@@ -24,7 +24,11 @@ fn main() -> ExitCode {
                 log::Level::Warn => "warning".to_string(),
                 other => other.as_str().to_ascii_lowercase(),
             };
-            let line = format!("daefr: {level}: {}", record.args());
+            // a line from another crate (tract) says which
+            let line = match record.target().split("::").next() {
+                Some("daefr") | None => format!("daefr: {level}: {}", record.args()),
+                Some(krate) => format!("daefr: {level}: {krate}: {}", record.args()),
+            };
             writeln!(buf, "{}", cli::terminal_safe(&line))
         })
         .init();
