@@ -1113,6 +1113,26 @@ fn force_keeps_the_mode_and_in_place_writes_through_a_link() {
 // ---------------------------------------------------------------------------------------------
 // a stop signal during restore DIR: the files in flight are finished, no temporary is left
 
+/// Sends `SIG<signal>` to `child` and waits for it: its exit status and stderr.
+fn signal_and_wait(
+    mut child: std::process::Child,
+    signal: &str,
+) -> (std::process::ExitStatus, String) {
+    let kill = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status();
+    assert!(kill.expect("kill").success());
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    (status, err)
+}
+
 #[test]
 fn sigint_and_sigterm_stop_a_directory_run_cleanly() {
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
@@ -1126,7 +1146,7 @@ fn sigint_and_sigterm_stop_a_directory_run_cleanly() {
         }
         let output = dir.path().join("out");
         // the bundled model: slow enough (tens of ms per crop) to be stopped half way
-        let mut child = daefr_cmd()
+        let child = daefr_cmd()
             .args([
                 "restore",
                 &s(&input),
@@ -1154,18 +1174,7 @@ fn sigint_and_sigterm_stop_a_directory_run_cleanly() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let kill = Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status();
-        assert!(kill.expect("kill").success());
-        let status = child.wait().expect("wait");
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut err)
-            .expect("read");
+        let (status, err) = signal_and_wait(child, signal);
         assert_eq!(status.code(), Some(code), "SIG{signal}: {err}");
         assert!(err.contains(&format!("stopped by SIG{signal}")), "{err}");
         let names = names_in(&output);
@@ -1257,7 +1266,7 @@ fn a_signal_during_convert_leaves_no_temporary_file() {
     let model = dir.path().join("m.onnx");
     std::fs::copy(repo("models/daefr-lite-128-int8.onnx"), &model).expect("copy");
     let output = dir.path().join("m.nnef.tar");
-    let mut child = daefr_cmd()
+    let child = daefr_cmd()
         .args(["convert", &s(&model), "-o", &s(&output)])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1266,18 +1275,7 @@ fn a_signal_during_convert_leaves_no_temporary_file() {
         .expect("spawn");
     // the conversion takes most of a second; the handlers are installed within milliseconds
     std::thread::sleep(Duration::from_millis(250));
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    assert!(kill.expect("kill").success());
-    let status = child.wait().expect("wait");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read");
+    let (status, err) = signal_and_wait(child, "INT");
     assert_eq!(status.code(), Some(130), "{err}");
     let names = names_in(dir.path());
     assert!(
