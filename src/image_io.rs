@@ -261,7 +261,7 @@ fn check_jpeg_scans(path: &Path, bytes: &[u8]) -> Result<()> {
     strict
         .decode()
         .map(drop)
-        .map_err(|e| decode_error(path, &format!("corrupt JPEG data ({e:?})")))
+        .map_err(|e| decode_error(path, format!("corrupt JPEG data ({e:?})")))
 }
 
 /// Writes an RGB image, creating missing parent folders; the format follows the extension
