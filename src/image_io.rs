@@ -248,6 +248,31 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     }
 }
 
+/// Copies the file `from` to `path` byte for byte, with [`write_rgb_with`]'s rules (missing
+/// parent folders created, atomic, `options.replace`; the JPEG quality does not apply).
+pub fn copy_file_with(from: &Path, path: &Path, options: &WriteOptions) -> Result<()> {
+    let bytes =
+        std::fs::read(from).map_err(|source| Error::Io { source }.with_path(from.to_path_buf()))?;
+    create_parent(path)?;
+    write_atomically_with(path, options.replace, |w| {
+        std::io::Write::write_all(w, &bytes)
+    })
+    .map_err(|e| match e {
+        AtomicWriteError::Io(source) | AtomicWriteError::Content(source) => {
+            Error::Io { source }.with_path(path.to_path_buf())
+        }
+    })
+}
+
+/// Creates the missing parent folders of `path`.
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Io { source }.with_path(dir.to_path_buf()))?;
+    }
+    Ok(())
+}
+
 /// Decodes a JPEG once in the decoder's strict mode, which fails on corrupt entropy-coded data
 /// (bad Huffman codes, wrong restart markers) where the normal mode fills the damage with garbage
 /// and reports nothing. Costs a second decode of JPEG inputs (within the same memory budget: the
@@ -305,10 +330,7 @@ pub fn write_rgb_with(path: &Path, image: &RgbImage, options: &WriteOptions) -> 
             ))
         }
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| Error::Io { source }.with_path(dir.to_path_buf()))?;
-    }
+    create_parent(path)?;
     let quality = options.jpeg_quality.clamp(1, 100);
     let encode = |w: &mut std::io::BufWriter<&mut std::fs::File>| match format {
         ImageFormat::Jpeg => {

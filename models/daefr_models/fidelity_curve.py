@@ -64,26 +64,25 @@ def measure(model, faces_u8: torch.Tensor, weights: list[float], repeats: int, s
     return torch.cat(sharp).numpy(), torch.cat(table).numpy(), torch.cat(base).numpy()
 
 
-def fit(sharp: np.ndarray, table: np.ndarray, weights: list[float], bins: int, tie_db: float = 0.02):
-    """The curve points ``[(sharpness, weight)]`` and a per-bin report (module doc's rule)."""
+def fit(sharp: np.ndarray, table: np.ndarray, weights: list[float], bins: int, tie_db: float = 0.02,
+        base: np.ndarray | None = None):
+    """The curve points ``[(sharpness, weight)]`` and a per-bin report (module doc's rule); with
+    ``base`` (each sample's bicubic PSNR) the report also gives each bin's bicubic mean."""
     order = np.argsort(sharp)
-    groups = [g for g in np.array_split(order, bins) if len(g)]
-    chosen, report = [], []
-    for g in groups:
+    points, report = [], []
+    for g in (g for g in np.array_split(order, bins) if len(g)):
         means = table[g].mean(0)
-        best = means.max()
-        k = max(i for i, m in enumerate(means) if m >= best - tie_db)
-        chosen.append(weights[k])
-        report.append({"sharpness_median": float(np.median(sharp[g])), "n": int(len(g)),
-                       "psnr_by_weight": {f"{w:g}": round(float(m), 3) for w, m in zip(weights, means)},
-                       "best_weight": weights[k]})
-    points = []
-    for rep, w in zip(report, chosen):
-        s = round(rep["sharpness_median"], 3)
-        if points and s <= points[-1][0]:
-            continue
-        points.append((s, float(w)))
-        rep["weight"] = float(w)
+        k = max(i for i, m in enumerate(means) if m >= means.max() - tie_db)
+        row = {"sharpness_median": float(np.median(sharp[g])), "n": int(len(g)),
+               "psnr_by_weight": {f"{w:g}": round(float(m), 3) for w, m in zip(weights, means)},
+               "best_weight": weights[k]}
+        if base is not None:
+            row["bicubic"] = round(float(base[g].mean()), 3)
+        report.append(row)
+        s = round(row["sharpness_median"], 3)
+        if not points or s > points[-1][0]:
+            points.append((s, float(weights[k])))
+            row["weight"] = float(weights[k])
     return points, report
 
 
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> str:
     env = train.make_env(opts)
     weights = [float(w) for w in args.weights.split(",") if w.strip()]
     sharp, table, base = measure(model, env.val, weights, args.repeats)
-    points, report = fit(sharp, table, weights, args.bins, args.tie_db)
+    points, report = fit(sharp, table, weights, args.bins, args.tie_db, base=base)
     text = curve_text(points)
     auto = weights_for(sharp, points)
     # PSNR of the auto choice, interpolated between each sample's two nearest measured weights
@@ -125,11 +124,10 @@ def main(argv: list[str] | None = None) -> str:
     print(f"{len(sharp)} samples ({len(env.val)} validation crops x {args.repeats} degradations)")
     print("| sharpness (median) | n | best w | curve w | bicubic dB | w=0 | w=1 | best |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    order = np.argsort(sharp)
-    for rep, g in zip(report, [g for g in np.array_split(order, args.bins) if len(g)]):
-        pw = rep["psnr_by_weight"]
-        print(f"| {rep['sharpness_median']:.2f} | {rep['n']} | {rep['best_weight']:g} | {rep.get('weight', float('nan')):g} "
-              f"| {base[g].mean():.2f} | {pw['0']:.2f} | {pw['1']:.2f} | {max(pw.values()):.2f} |")
+    for row in report:
+        pw = row["psnr_by_weight"]
+        print(f"| {row['sharpness_median']:.2f} | {row['n']} | {row['best_weight']:g} | {row.get('weight', float('nan')):g} "
+              f"| {row['bicubic']:.2f} | {pw['0']:.2f} | {pw['1']:.2f} | {max(pw.values()):.2f} |")
     summary = {"bicubic": float(base.mean()), "auto": float(auto_psnr.mean()),
                **{f"w{w:g}": float(table[:, i].mean()) for i, w in enumerate(weights)}}
     print("mean PSNR over the calibration samples (auto: interpolated): " + ", ".join(f"{k} {v:.2f}" for k, v in summary.items()))

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use daefr::atomic::Replace;
 use daefr::image_io::{
-    has_image_extension, read_rgb, write_rgb_with, WriteOptions, DEFAULT_JPEG_QUALITY,
+    copy_file_with, has_image_extension, read_rgb, write_rgb_with, WriteOptions,
+    DEFAULT_JPEG_QUALITY,
 };
 use daefr::model::{Fidelity, Restorer};
 use image::imageops::{self, FilterType};
@@ -249,14 +250,13 @@ fn crop_dirs(args: &Args, jobs: &[Job]) -> Vec<Option<PathBuf>> {
         return vec![Some(dir.clone()); jobs.len()];
     }
     let stem = |p: &Path| p.file_stem().unwrap_or_default().to_owned();
+    let mut per_stem = std::collections::HashMap::new();
+    for (input, _) in jobs {
+        *per_stem.entry(stem(input)).or_insert(0usize) += 1;
+    }
     jobs.iter()
         .map(|(input, _)| {
-            let shared = jobs
-                .iter()
-                .filter(|(other, _)| stem(other) == stem(input))
-                .count()
-                > 1;
-            let name = if shared {
+            let name = if per_stem[&stem(input)] > 1 {
                 input.file_name().unwrap_or_default().to_owned()
             } else {
                 stem(input)
@@ -356,24 +356,13 @@ fn same_format(input: &Path, output: &Path) -> bool {
     )
 }
 
-/// Writes a photo in which nothing changed as a byte-for-byte copy of its input (atomically, with
-/// the same refusal rules as any output): no re-encoding, EXIF and ICC kept.
+/// Writes a photo in which nothing changed as a byte-for-byte copy of its input (with the same
+/// refusal rules as any output): no re-encoding, EXIF and ICC kept.
 fn copy_untouched(input: &Path, output: &Path, args: &Args) -> anyhow::Result<()> {
     if same_file::is_same_file(input, output).unwrap_or(false) {
         return Ok(()); // --in-place on an untouched photo: nothing to do
     }
-    let bytes = std::fs::read(input).with_context(|| format!("{}", input.display()))?;
-    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-    }
-    let options = write_options(args);
-    daefr::atomic::write_atomically_with(output, options.replace, |w| {
-        std::io::Write::write_all(w, &bytes)
-    })
-    .map_err(|e| match e {
-        daefr::atomic::AtomicWriteError::Io(e) | daefr::atomic::AtomicWriteError::Content(e) => e,
-    })
-    .with_context(|| format!("{}: cannot write", output.display()))
+    written(output, copy_file_with(input, output, &write_options(args)))
 }
 
 /// How outputs are written: `--jpeg-quality`, and whether an existing file may be replaced.
@@ -391,7 +380,12 @@ fn write_options(args: &Args) -> WriteOptions {
 /// Writes one output. Without `--force` or `--in-place` the rename into place refuses a file
 /// that appeared at `output` after the start-up check (another run writing the same path).
 fn write_output(output: &Path, image: &RgbImage, args: &Args) -> anyhow::Result<()> {
-    match write_rgb_with(output, image, &write_options(args)) {
+    written(output, write_rgb_with(output, image, &write_options(args)))
+}
+
+/// The result of writing `output`, with a file that appeared there meanwhile said plainly.
+fn written(output: &Path, result: daefr::Result<()>) -> anyhow::Result<()> {
+    match result {
         Err(e) if matches!(e.kind(), daefr::Error::Io { source } if source.kind() == std::io::ErrorKind::AlreadyExists) =>
         {
             bail!(

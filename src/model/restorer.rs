@@ -56,7 +56,6 @@ pub fn check_fidelity(w: f32) -> Result<f32> {
 /// for). `auto` asked of a model without a curve falls back to its default weight, with a warning.
 fn resolve_fidelity(
     meta: &ModelMetadata,
-    curve: Option<&AutoCurve>,
     asked: Option<Fidelity>,
     source: &Path,
 ) -> Option<Fidelity> {
@@ -70,7 +69,7 @@ fn resolve_fidelity(
         }
         return None;
     };
-    match (asked, curve) {
+    match (asked, &meta.fidelity_auto) {
         (Some(Fidelity::Weight(w)), _) => Some(Fidelity::Weight(w)),
         (Some(Fidelity::Auto) | None, Some(_)) => Some(Fidelity::Auto),
         (Some(Fidelity::Auto), None) => {
@@ -94,7 +93,6 @@ pub struct Restorer {
     threads: KernelThreads,
     load_time: Duration,
     fidelity: Option<Fidelity>,
-    auto_curve: Option<AutoCurve>,
 }
 
 impl std::fmt::Debug for Restorer {
@@ -153,8 +151,7 @@ impl Restorer {
             optimize_start.elapsed()
         );
         let threads = KernelThreads::new(opts.threads);
-        let auto_curve = meta.fidelity_auto.clone();
-        let fidelity = resolve_fidelity(&meta, auto_curve.as_ref(), opts.fidelity, &source);
+        let fidelity = resolve_fidelity(&meta, opts.fidelity, &source);
         Ok(Restorer {
             path: source,
             format: loaded.format,
@@ -163,7 +160,6 @@ impl Restorer {
             threads,
             load_time: start.elapsed(),
             fidelity,
-            auto_curve,
         })
     }
 
@@ -183,7 +179,6 @@ impl Restorer {
             threads: self.threads.clone(),
             load_time: Duration::ZERO,
             fidelity: self.fidelity,
-            auto_curve: self.auto_curve.clone(),
         }
     }
 
@@ -202,14 +197,14 @@ impl Restorer {
 
     /// The model's auto-fidelity curve (`daefr.fidelity_auto`), if it has one.
     pub fn auto_curve(&self) -> Option<&AutoCurve> {
-        self.auto_curve.as_ref()
+        self.meta.fidelity_auto.as_ref()
     }
 
     /// The weight [`Restorer::restore`] feeds for `face`: the fixed one, or under
     /// [`Fidelity::Auto`] the curve's weight at the face's [`sharpness`]. `None` for a version-1
     /// model.
     pub fn weight_for(&self, face: &RgbImage) -> Option<f32> {
-        match (self.fidelity?, &self.auto_curve) {
+        match (self.fidelity?, &self.meta.fidelity_auto) {
             (Fidelity::Weight(w), _) => Some(w),
             (Fidelity::Auto, Some(curve)) => Some(curve.weight_for(sharpness(face))),
             // resolve_fidelity never keeps Auto without a curve
