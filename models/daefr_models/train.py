@@ -126,6 +126,9 @@ class TrainOptions:
     synthetic_count: int = 64
     #: Most validation images held out of ``data``.
     val_count: int = 64
+    #: Train a finished stage further, up to the new (larger) budget: its checkpoint resumes with
+    #: its optimiser and the schedule continues from where the new budget places it.
+    extend: bool = False
     #: Seconds between validations (None: a quarter of the stage budget, at least 30 s).
     val_seconds: float | None = None
     #: Seconds between checkpoints.
@@ -637,9 +640,13 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
     path = ckpt_path(out, stage)
     prev = load(path)
     if prev is not None and prev.get("done"):
-        model.load_state_dict(prev["model"])
-        log(f"stage {stage}: already done ({path}), skipping")
-        return prev.get("metrics", {})
+        if opts.extend and budget.progress(prev["step"], prev["elapsed"]) < 1.0:
+            log(f"stage {stage}: done at step {prev['step']} ({prev['elapsed']:.0f}s); --extend trains it further")
+        else:
+            model.load_state_dict(prev["model"])
+            why = " (--extend: the budget is already spent)" if opts.extend else ""
+            log(f"stage {stage}: already done ({path}), skipping{why}")
+            return prev.get("metrics", {})
     if prev is None and stage > 1:
         src = next((load(ckpt_path(out, s)) for s in range(stage - 1, 0, -1) if ckpt_path(out, s).exists()), None)
         if src is None:
@@ -784,6 +791,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, default=d.limit, help="use only the first N images")
     ap.add_argument("--synthetic-count", type=int, default=d.synthetic_count)
     ap.add_argument("--val-count", type=int, default=d.val_count)
+    ap.add_argument("--extend", action="store_true",
+                    help="train a finished stage further, up to a larger --minutes/--steps budget")
     ap.add_argument("--val-seconds", type=float, default=d.val_seconds)
     ap.add_argument("--ckpt-seconds", type=float, default=d.ckpt_seconds)
     ap.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default: the cores available)")
