@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from . import evaluate, train
+from .data import synthetic_faces
 
 LABELS = {
     "hq_only": "(a) HQ encoder only",
@@ -83,8 +84,6 @@ def main(argv: list[str] | None = None) -> dict:
         runner = evaluate.TorchRunner(out / v / "model.pt", "cuda" if torch.cuda.is_available() else "cpu")
         eval_data = args.eval_data or args.data
         if eval_data == "synthetic":
-            from .data import synthetic_faces
-
             faces = synthetic_faces(16, runner.size, seed=args.seed + 999)
         else:
             faces = evaluate.load_faces(eval_data, runner.size, args.eval_limit, align=False)

@@ -9,12 +9,13 @@ tricks, code lookup as argmax + embedding gather.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import DaefrConfig, TransformerConfig, VQConfig
+from .config import DaefrConfig, TransformerConfig, VQConfig, get_config
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:
@@ -661,3 +662,27 @@ class CodeOnlyGraph(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.restore(x)
+
+
+def load_checkpoint(path: Path, config: str | None = None) -> tuple[DAEFR, str]:
+    """(model in eval mode, config name) from a training checkpoint.
+
+    Accepts the `model.pt` that train.py writes ({"config", "model", "use_lq_encoder",
+    "use_fusion", ...}), a {"state_dict": ...} dict, or a bare DAEFR state_dict (then `config`
+    must be given).
+    """
+    payload = torch.load(str(path), map_location="cpu", weights_only=False)
+    if isinstance(payload, dict) and "model" in payload and isinstance(payload["model"], dict):
+        state, name = payload["model"], payload.get("config", config)
+        flags = {k: bool(payload[k]) for k in ("use_lq_encoder", "use_fusion") if k in payload}
+    elif isinstance(payload, dict) and "state_dict" in payload:
+        state, name, flags = payload["state_dict"], payload.get("config", config), {}
+    else:
+        state, name, flags = payload, config, {}
+    if name is None:
+        raise ValueError(f"{path}: checkpoint does not name its config; pass --config")
+    if config is not None and config != name:
+        raise ValueError(f"{path}: checkpoint is config {name!r}, --config says {config!r}")
+    model = DAEFR(get_config(name), **flags)
+    model.load_state_dict(state, strict=True)
+    return model.eval(), name

@@ -55,7 +55,7 @@ class BlazeFace:
     """
 
     def __init__(self, model_path: str | Path = DEFAULT_MODEL, input_range: str = "-1,1"):
-        import onnxruntime as ort
+        import onnxruntime as ort  # here, not at the top: evaluate (and train through it) imports this module
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3

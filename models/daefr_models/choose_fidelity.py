@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from . import train
-from .export import load_checkpoint
+from .arch import load_checkpoint
 
 
 def choose(sweep: dict[float, dict], bicubic: dict, min_gain_db: float, min_ssim_gain: float) -> float:

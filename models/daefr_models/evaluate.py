@@ -44,11 +44,12 @@ from PIL import Image, ImageDraw
 from . import degrade
 from .auto_fidelity import KEY as AUTO_KEY
 from .auto_fidelity import parse_curve, sharpness_u8, weights_for
-from .arch import quantize_fp32
-from .data import list_images, load_folder, to_model_range, to_uint8
+from .arch import VQAutoencoder, load_checkpoint, quantize_fp32
+from .blazeface import BlazeFace
+from .data import centre_square, list_images, load_folder, load_model_input, to_model_range, to_uint8
 from .losses import colour_shift, detail_ratio, psnr, ssim
-
-REPO = Path(__file__).resolve().parents[2]
+from .onnx_meta import fidelity_default
+from .onnx_tools import REPO_ROOT, feeds, has_weight_input, ort_session, with_code_indices
 
 
 # ------------------------------------------------------------------------------- face loading
@@ -162,8 +163,6 @@ def alignment_points(frame: np.ndarray) -> np.ndarray:
     ``[H, W, 3]`` frame, in frame pixels: BlazeFace short-range on the runtime's letterboxed
     detector input, mapped back as the runtime maps them. Detection thresholds and box merging are
     this package's decoder (blazeface.py), not the runtime's, so on hard images the two may differ."""
-    from .blazeface import BlazeFace
-
     inp, (ox, oy, sx, sy) = detector_input(frame)
     det = BlazeFace().detect(inp)
     if not det:
@@ -187,11 +186,9 @@ def load_faces(data: str, size: int, limit: int | None, align: bool) -> torch.Te
     if p.is_file():
         img = Image.open(p).convert("RGB")
         if align:
-            tmpl = json.loads((REPO / "models" / f"template-celeba-{size}.json").read_text())
+            tmpl = json.loads((REPO_ROOT / "models" / f"template-celeba-{size}.json").read_text())
             img = align_face(img, tmpl, size)
         else:
-            from .data import centre_square
-
             img = centre_square(img).resize((size, size), Image.BICUBIC)
         return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)[None]
     if limit:
@@ -199,8 +196,6 @@ def load_faces(data: str, size: int, limit: int | None, align: bool) -> torch.Te
         paths = list_images(p)
         k = max(1, len(paths) // limit)
         sub = paths[::k][:limit]
-        from .data import load_model_input
-
         return torch.from_numpy(np.stack([load_model_input(q, size) for q in sub])).permute(0, 3, 1, 2).contiguous()
     return load_folder(p, size)
 
@@ -282,9 +277,6 @@ class TorchRunner(ModelRunner):
     """A ``model.pt`` checkpoint in PyTorch fp32 (batched); also the code-index ground truth."""
 
     def __init__(self, checkpoint: Path, device: str = "cpu", weight: float | None = None):
-        from .arch import VQAutoencoder
-        from .export import load_checkpoint
-
         model, self.config = load_checkpoint(checkpoint)
         payload = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
         teacher_state = payload.get("teacher")
@@ -306,10 +298,7 @@ class OnnxRunner:
     """An ONNX restorer in onnxruntime (optimisations off), one face at a time, with its ArgMax output."""
 
     def __init__(self, path: Path, weight: float | str | None = None):
-        import onnx
-
-        from .export import has_weight_input, ort_session, with_code_indices
-        from .onnx_meta import fidelity_default
+        import onnx  # here, not at the top: train and ablation import this module where onnx may be missing
 
         proto = onnx.load(str(path))
         meta = {p.key: p.value for p in proto.metadata_props}
@@ -334,8 +323,6 @@ class OnnxRunner:
 
     def __call__(self, lq: torch.Tensor):
         outs, idxs = [], []
-        from .export import feeds
-
         weights = [self.weight] * len(lq)
         if self.curve is not None:
             weights = [float(w) for w in weights_for(sharpness_u8(lq), self.curve)]

@@ -19,49 +19,27 @@ import argparse
 import io
 import json
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 
 from . import tract_form
-from .arch import DAEFR, RestoreGraph
+from .arch import DAEFR, RestoreGraph, load_checkpoint
 from .config import CONFIG_NAMES, get_config
+from .count import count_macs
+from .data import crop_description
 from .onnx_meta import DEFAULT_FIDELITY, build_metadata, load_template, write_metadata
+from .onnx_tools import ASTRONAUT, feeds, load_face, ort_session, with_code_indices
 
 OPSET = 17
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The committed public-domain portrait used as the default parity/golden face.
-ASTRONAUT = REPO_ROOT / "tests" / "fixtures" / "astronaut.png"
 
 LICENCE_RANDOM = "random weights (no training data): for tests only"
 LICENCE_CELEBA = "weights trained on CelebA: non-commercial research only"
-
-
-def load_checkpoint(path: Path, config: str | None = None) -> tuple[DAEFR, str]:
-    """(model in eval mode, config name) from a training checkpoint.
-
-    Accepts the `model.pt` that train.py writes ({"config", "model", "use_lq_encoder",
-    "use_fusion", ...}), a {"state_dict": ...} dict, or a bare DAEFR state_dict (then `config`
-    must be given).
-    """
-    payload = torch.load(str(path), map_location="cpu", weights_only=False)
-    if isinstance(payload, dict) and "model" in payload and isinstance(payload["model"], dict):
-        state, name = payload["model"], payload.get("config", config)
-        flags = {k: bool(payload[k]) for k in ("use_lq_encoder", "use_fusion") if k in payload}
-    elif isinstance(payload, dict) and "state_dict" in payload:
-        state, name, flags = payload["state_dict"], payload.get("config", config), {}
-    else:
-        state, name, flags = payload, config, {}
-    if name is None:
-        raise ValueError(f"{path}: checkpoint does not name its config; pass --config")
-    if config is not None and config != name:
-        raise ValueError(f"{path}: checkpoint is config {name!r}, --config says {config!r}")
-    model = DAEFR(get_config(name), **flags)
-    model.load_state_dict(state, strict=True)
-    return model.eval(), name
 
 
 def random_model(config: str, seed: int) -> DAEFR:
@@ -81,26 +59,6 @@ def random_model(config: str, seed: int) -> DAEFR:
             block.scale_shift.weight.normal_(0.0, 0.02)
         model.fidelity.residual.conv_out.weight.normal_(0.0, 0.02)
     return model
-
-
-def has_weight_input(proto_or_session) -> bool:
-    """True when an ONNX model (proto or onnxruntime session) takes the `weight` input."""
-    if isinstance(proto_or_session, onnx.ModelProto):
-        names = [i.name for i in proto_or_session.graph.input]
-    else:
-        names = [i.name for i in proto_or_session.get_inputs()]
-    return "weight" in names
-
-
-def feeds(proto_or_session, x: np.ndarray, weight: float | None) -> dict[str, np.ndarray]:
-    """onnxruntime feeds for face `x`: `input`, plus `weight` (as [1] float32) when the graph has
-    one (`weight` None then means the contract-1 behaviour is wanted: an error)."""
-    out = {"input": np.ascontiguousarray(x, dtype=np.float32)}
-    if has_weight_input(proto_or_session):
-        if weight is None:
-            raise ValueError("this model takes a fidelity weight; pass one")
-        out["weight"] = np.array([weight], dtype=np.float32)
-    return out
 
 
 def to_onnx(model: DAEFR, meta: dict[str, str], tract_friendly: bool = True) -> onnx.ModelProto:
@@ -144,10 +102,6 @@ def simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
     MatMul+Add -> Gemm): standard ONNX ops only, no runtime-specific fusions. Opset imports that
     no node uses are dropped so the file declares only the default domain.
     """
-    import tempfile
-
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
         onnx.save(proto, str(src))
@@ -163,39 +117,6 @@ def simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
     if any(n.domain not in ("", "ai.onnx") for n in out.graph.node):
         raise RuntimeError("simplified graph uses non-standard ops")
     return out
-
-
-def with_code_indices(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of the graph that also outputs the ArgMax code indices (for parity checks)."""
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    argmax = [n for n in out.graph.node if n.op_type == "ArgMax"]
-    if len(argmax) != 1:
-        raise ValueError(f"expected one ArgMax node, found {len(argmax)}")
-    out.graph.output.append(onnx.helper.make_tensor_value_info(argmax[0].output[0], onnx.TensorProto.INT64, None))
-    return out
-
-
-def ort_session(proto: onnx.ModelProto, optimize: bool = False):
-    """onnxruntime CPU session; graph optimisations off by default (a clean reference)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if not optimize:
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-
-
-def load_face(path: Path, size: int) -> np.ndarray:
-    """A face image as the model input: [1,3,size,size] float32 RGB in [-1,1].
-
-    Cropped like the training data (centre square, bicubic resize: `data.load_model_input`).
-    """
-    from .data import load_model_input
-
-    arr = load_model_input(path, size).astype(np.float32) / 127.5 - 1.0
-    return arr.transpose(2, 0, 1)[None].copy()
 
 
 def parity(model: DAEFR, proto: onnx.ModelProto, inputs: list[np.ndarray],
@@ -253,9 +174,6 @@ def export(
     The template comes from `template_path` (provisional if missing) unless `template` (with
     `template_source`) is given directly. `tract_friendly`: see `to_onnx`.
     """
-    from .count import count_macs
-    from .data import crop_description
-
     cfg = model.cfg
     size = cfg.vq.resolution
     if template is None:

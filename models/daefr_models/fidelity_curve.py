@@ -29,9 +29,9 @@ import onnx
 import torch
 
 from . import degrade, train
+from .arch import load_checkpoint
 from .auto_fidelity import KEY, curve_text, sharpness_u8, weights_for
 from .data import to_uint8
-from .export import load_checkpoint
 from .losses import psnr
 
 #: Degradations the calibration samples span, in equal shares.

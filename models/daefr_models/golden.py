@@ -26,8 +26,8 @@ from PIL import Image
 
 from .auto_fidelity import KEY as AUTO_KEY
 from .auto_fidelity import parse_curve, sharpness_u8, weights_for
-from .export import ASTRONAUT, REPO_ROOT, feeds, ort_session
 from .onnx_meta import fidelity_default, read_metadata
+from .onnx_tools import ASTRONAUT, REPO_ROOT, feeds, input_array, ort_session, to_u8
 
 GOLDEN_DIR = REPO_ROOT / "tests" / "fixtures" / "golden"
 #: Golden name -> model file (relative to the repository root).
@@ -62,11 +62,9 @@ def run_model(model_path: Path, rgb: np.ndarray) -> np.ndarray:
     """onnxruntime output of a model file for a uint8 RGB image, as uint8 (clamp, scale, round), at
     the weight the runtime feeds by default (`runtime_weight`)."""
     proto = onnx.load(str(model_path))
-    x = (rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
     w = runtime_weight(read_metadata(proto), rgb)
-    (y,) = ort_session(proto).run(["output"], feeds(proto, x, w))
-    y = np.clip(y[0], -1.0, 1.0)
-    return np.round((y + 1.0) * 127.5).astype(np.uint8).transpose(1, 2, 0)
+    (y,) = ort_session(proto).run(["output"], feeds(proto, input_array(rgb), w))
+    return to_u8(y[0]).astype(np.uint8).transpose(1, 2, 0)
 
 
 def golden_entry(name: str, rel_model: str) -> tuple[dict, np.ndarray, np.ndarray]:

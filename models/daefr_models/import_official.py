@@ -38,6 +38,7 @@ import torch
 
 from .arch import DAEFR
 from .config import DaefrConfig, get_config
+from .export import export, parity, parity_inputs
 
 #: FFHQ 512 alignment (facexlib's 5-point template used by official DAEFR inference); mouth
 #: centre = mean of the two mouth corners. Subject's right eye is on the image's left.
@@ -209,8 +210,6 @@ def export_official(model: DAEFR, out: Path):
 
     The official DAEFR has no fidelity path: the imported model's is fresh (the identity), so the
     file defaults to `w = 0`, the official restorer exactly."""
-    from .export import export
-
     size = model.cfg.vq.resolution
     return export(
         model,
@@ -225,8 +224,6 @@ def export_official(model: DAEFR, out: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .export import parity, parity_inputs
-
     ap = argparse.ArgumentParser(description="Import an official DAEFR checkpoint and export ONNX.")
     ap.add_argument("checkpoint", type=Path, help="official DAEFR .ckpt (Lightning) or state dict")
     ap.add_argument("-o", "--output", type=Path, required=True)

@@ -36,17 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from PIL import Image
 
-from .export import feeds, ort_session, with_code_indices
+from .data import list_images, load_model_input
 from .onnx_meta import fidelity_default, read_metadata
+from .onnx_tools import feeds, input_array, ort_session, psnr_u8, with_code_indices
+from .quantize import conv_integer_graph
 
 
 def write_faces(data: Path, size: int, limit: int, out: Path) -> list[Path]:
     """`limit` faces evenly spaced over `data`, cropped as training, as PNGs in `out`."""
-    from PIL import Image
-
-    from .data import list_images, load_model_input
-
     paths = list_images(data)
     paths = paths[:: max(1, len(paths) // limit)][:limit]
     out.mkdir(parents=True, exist_ok=True)
@@ -59,18 +58,13 @@ def write_faces(data: Path, size: int, limit: int, out: Path) -> list[Path]:
 
 
 def read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
+    """An image file as an `[H, W, 3]` float64 RGB array on the 0-255 scale."""
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"), dtype=np.float64)
 
 
-def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def restore(runner: list[str], daefr: str, model: Path, faces: Path, out: Path, fidelity: float | None) -> float:
+    """`RUNNER DAEFR restore FACES -o OUT --aligned --model MODEL` (one worker, no cache); its seconds."""
     cmd = [*runner, daefr, "restore", str(faces), "-o", str(out), "--aligned", "--model", str(model),
            "--no-cache", "--workers", "1", "--force"]
     if fidelity is not None:
@@ -98,8 +92,6 @@ def kernels(runner: list[str], daefr: str, model: Path) -> dict:
 def kernel_probe(fp32: onnx.ModelProto, path: Path) -> Path:
     """The fp32 graph with *every* Conv as ConvInteger (placeholder ranges: only the plan matters), so
     that int8 products are among the slowest nodes `inspect` lists and their kernel shows."""
-    from .quantize import conv_integer_graph
-
     convs = [n for n in fp32.graph.node if n.op_type == "Conv"]
     probe = conv_integer_graph(fp32, {n.name for n in convs}, {n.input[0]: (-8.0, 8.0) for n in convs})
     onnx.save(probe, str(path))
@@ -107,6 +99,7 @@ def kernel_probe(fp32: onnx.ModelProto, path: Path) -> Path:
 
 
 def index_agreement(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: list[np.ndarray], w) -> float:
+    """Share of code indices the two graphs agree on under onnxruntime, at fidelity weight `w`."""
     ref, test = ort_session(with_code_indices(fp32)), ort_session(with_code_indices(int8))
     agree = total = 0
     for x in inputs:
@@ -148,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds[name] = round(restore(runner, args.daefr, model, args.work / "faces", args.work / name,
                                       args.fidelity), 1)
     psnrs = [psnr_u8(read_png(args.work / "fp32" / f.name), read_png(args.work / "int8" / f.name)) for f in faces]
-    inputs = [(read_png(f).astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None].copy() for f in faces]
+    inputs = [input_array(read_png(f)) for f in faces]
     result = {
         "faces": len(faces),
         "fidelity": w,

@@ -1,13 +1,19 @@
-"""The `daefr.*` metadata_props of an exported model (see docs/model-contract.md)."""
+"""The `daefr.*` metadata_props of an exported model (see docs/model-contract.md).
+
+onnx is imported only where a file is read (`read_metadata`): `evaluate`, and through it `train`,
+import this module on machines where only PyTorch is installed (`models/train_gpu.sh`).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    import onnx
 
 #: Version of docs/model-contract.md that this toolchain writes (2: the `weight` fidelity input).
 FORMAT_VERSION = "2"
@@ -112,7 +118,9 @@ def write_metadata(model: onnx.ModelProto, meta: dict[str, str]) -> None:
 
 def read_metadata(model: onnx.ModelProto | str | Path) -> dict[str, str]:
     """metadata_props of a model (or a model file) as a dict."""
-    if not isinstance(model, onnx.ModelProto):
+    if not hasattr(model, "metadata_props"):  # a path, not an onnx.ModelProto
+        import onnx
+
         model = onnx.load(str(model), load_external_data=False)
     return {p.key: p.value for p in model.metadata_props}
 

@@ -43,14 +43,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-from .export import ASTRONAUT, feeds, has_weight_input, ort_session, with_code_indices
+from .data import list_images
 from .onnx_meta import fidelity_default, read_metadata, write_metadata
+from .onnx_tools import ASTRONAUT, compare, feeds, has_weight_input, load_face, ort_session, to_u8, with_code_indices
 
 RECIPES = ("weights-int8", "qlinear-conv", "qdq-conv", "int8-dot")
 RECIPE_DESCRIPTIONS = {
@@ -157,10 +160,6 @@ class _CalibrationReader:
 
 def quantize_static_conv(model: onnx.ModelProto, calib: list[np.ndarray], fmt: str) -> onnx.ModelProto:
     """onnxruntime static quantization restricted to Conv, in QOperator or QDQ form."""
-    import tempfile
-
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     if not calib:
         raise ValueError("static quantization needs calibration images (--calib DIR)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -284,10 +283,6 @@ def conv_integer_graph(model: onnx.ModelProto, convs: set[str],
     return out
 
 
-def _to_u8(y: np.ndarray) -> np.ndarray:
-    return np.round((np.clip(y, -1, 1) + 1) * 127.5)
-
-
 def conv_sensitivity(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]],
                      inputs: list[np.ndarray]) -> dict[str, dict[str, float]]:
     """Each Conv quantized alone (`conv_integer_graph`): output noise power (MSE of the 8-bit outputs
@@ -305,7 +300,7 @@ def conv_sensitivity(model: onnx.ModelProto, ranges: dict[str, tuple[float, floa
         for w in weights:
             for x, (y_ref, i_ref) in zip(inputs, refs[w]):
                 y, i = sess.run(None, feeds(sess, x, w))
-                noise[w] += float(np.mean((_to_u8(y) - _to_u8(y_ref)) ** 2)) / 255.0**2 / len(inputs)
+                noise[w] += float(np.mean((to_u8(y) - to_u8(y_ref)) ** 2)) / 255.0**2 / len(inputs)
                 if w == weights[-1]:  # the code indices do not depend on the weight
                     flips += int((i != i_ref).sum())
                     total += i_ref.size
@@ -377,53 +372,19 @@ def quantize(model: onnx.ModelProto, recipe: str, calib: list[np.ndarray] | None
     return out
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) between two images in [-1, 1] after the runtime's clamp and 8-bit rounding."""
-    to_u8 = lambda y: np.round((np.clip(y, -1, 1) + 1) * 127.5)  # noqa: E731
-    mse = float(np.mean((to_u8(a) - to_u8(b)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: list[np.ndarray]) -> dict:
-    """int8 vs fp32 under onnxruntime: mean and worst PSNR, worst max abs diff, code-index agreement."""
-    ref, test = ort_session(with_code_indices(fp32)), ort_session(with_code_indices(int8))
-    psnrs, max_diff, agree, total = [], 0.0, 0, 0
-    for x in inputs:
-        w = fidelity_default(read_metadata(fp32))
-        y_ref, i_ref = ref.run(None, feeds(ref, x, w))
-        y, i = test.run(None, feeds(test, x, w))
-        psnrs.append(psnr(y, y_ref))
-        max_diff = max(max_diff, float(np.abs(y - y_ref).max()))
-        agree += int((i == i_ref).sum())
-        total += i_ref.size
-    finite = [p for p in psnrs if np.isfinite(p)]
-    return {
-        "images": len(inputs),
-        "psnr_vs_fp32_db": round(float(np.mean(finite)), 2) if finite else float("inf"),
-        "min_psnr_vs_fp32_db": round(float(np.min(psnrs)), 2),
-        "max_abs_diff": max_diff,
-        "index_agreement": agree / total,
-    }
-
-
 def load_inputs(folder: Path | None, size: int, limit: int, held_out: bool = False) -> list[np.ndarray]:
     """Model inputs ([1,3,S,S] in [-1,1]) from up to `limit` faces below `folder` (crop as training).
 
     Faces are evenly spaced over the folder's sorted files; `held_out` takes the ones halfway
     between those (so that calibration and selection faces never overlap).
     """
-    from .data import list_images, load_model_input
-
     if folder:
         paths = list_images(folder)
         step = max(1, len(paths) // limit)
         paths = paths[step // 2 if held_out else 0:: step][:limit]
     else:
         paths = [ASTRONAUT]
-    return [
-        (load_model_input(p, size).astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None].copy()
-        for p in paths
-    ]
+    return [load_face(p, size) for p in paths]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from .onnx_tools import ASTRONAUT, compare, load_face
+
 #: Elementwise ops whose constant operand broadcasts against the other (numpy rules).
 BROADCAST_OPS = ("Mul", "Add", "Sub", "Div")
 #: Prefix of every initializer this module creates.
@@ -205,9 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     rewritten, report = rewrite(proto)
     print(f"{args.model}: {report}")
     if not args.no_parity:
-        from .export import ASTRONAUT, load_face
-        from .quantize import compare
-
         size = proto.graph.input[0].type.tensor_type.shape.dim[-1].dim_value
         stats = compare(proto, rewritten, [load_face(ASTRONAUT, size)])
         print(f"parity vs input (onnxruntime): {stats}")

@@ -11,16 +11,10 @@ import torch
 from daefr_models import golden
 from daefr_models.arch import DAEFR
 from daefr_models.config import get_config
-from daefr_models.export import (
-    ASTRONAUT,
-    REPO_ROOT,
-    export,
-    load_checkpoint,
-    parity,
-    parity_inputs,
-    random_model,
-)
+from daefr_models.arch import load_checkpoint
+from daefr_models.export import export, parity, parity_inputs, random_model
 from daefr_models.onnx_meta import FORMAT_VERSION, load_template, provisional_template, read_metadata
+from daefr_models.onnx_tools import ASTRONAUT, REPO_ROOT, feeds, ort_session
 
 # Ops tract's ONNX front-end supports and that the export is allowed to use (docs/architecture.md).
 TRACT_OPS = {
@@ -90,8 +84,6 @@ def test_export_matches_pytorch(tiny_export):
 
 
 def test_exported_weight_changes_the_output_continuously(tiny_export):
-    from daefr_models.export import feeds, ort_session
-
     _, proto, _ = tiny_export
     sess = ort_session(proto)
     x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)

@@ -12,13 +12,14 @@ import torch
 import torch.nn.functional as F
 
 from daefr_models.config import get_config
-from daefr_models.export import ort_session, parity
+from daefr_models.export import parity
 from daefr_models.import_official import (
     convert,
     export_official,
     official_shapes,
     unwrap_state_dict,
 )
+from daefr_models.onnx_tools import ort_session
 
 
 def synthetic_official_checkpoint(cfg, seed=0):

@@ -1,12 +1,15 @@
 """int8 recipes on the tiny fixture: structure, metadata, and closeness to fp32."""
 
+import subprocess
+
 import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from daefr_models.export import REPO_ROOT, ort_session
+from daefr_models.int8_check import read_png
 from daefr_models.onnx_meta import read_metadata
+from daefr_models.onnx_tools import REPO_ROOT, ort_session, psnr_u8
 from daefr_models.quantize import (RECIPE_DESCRIPTIONS, compare, conv_integer_graph, load_inputs, quantize,
                                    select_convs, uint8_params)
 
@@ -164,10 +167,6 @@ DAEFR_BIN = REPO_ROOT / "target" / "release" / "daefr"
 @pytest.mark.skipif(not DAEFR_BIN.is_file(), reason="needs the release runtime (cargo build --release)")
 def test_int8_dot_graph_runs_in_tract(fp32, faces, tmp_path):
     """tract (the runtime) loads the ConvInteger graph and restores close to its fp32 restore."""
-    import subprocess
-
-    from daefr_models.int8_check import psnr_u8, read_png
-
     q = quantize(fp32, "int8-dot", faces, select=faces, noise_budget=1.0, flip_budget=1.0)
     onnx.save(q, str(tmp_path / "q.onnx"))
     face = REPO_ROOT / "tests" / "fixtures" / "astronaut.png"

@@ -7,8 +7,9 @@ import onnx
 import pytest
 from onnx import numpy_helper, shape_inference
 
-from daefr_models.export import REPO_ROOT
+from daefr_models.int8_check import read_png
 from daefr_models.onnx_meta import read_metadata
+from daefr_models.onnx_tools import REPO_ROOT, psnr_u8
 from daefr_models.quantize import compare, load_inputs, quantize
 from daefr_models.tract_form import BROADCAST_OPS, PREFIX, main, rewrite
 
@@ -97,8 +98,6 @@ def test_command_writes_and_refuses_to_overwrite(tmp_path, capsys):
 
 @pytest.mark.skipif(not DAEFR_BIN.is_file(), reason="needs the release runtime (cargo build --release)")
 def test_tract_restores_the_same_face_from_both_forms(rewritten, tmp_path):
-    from daefr_models.int8_check import psnr_u8, read_png
-
     onnx.save(rewritten[0], str(tmp_path / "tract_form.onnx"))
     face = REPO_ROOT / "tests" / "fixtures" / "astronaut.png"
     for name, model in (("export", TINY), ("tract_form", tmp_path / "tract_form.onnx")):

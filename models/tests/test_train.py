@@ -154,9 +154,10 @@ def test_evaluate_compares_bicubic_torch_and_onnx(tmp_path):
     from pathlib import Path
 
     from daefr_models import evaluate, export
+    from daefr_models.arch import load_checkpoint
 
     run(tmp_path, "--stage", "all", "--steps", "3", "--disc-weight", "0")
-    model, _ = export.load_checkpoint(tmp_path / "model.pt")
+    model, _ = load_checkpoint(tmp_path / "model.pt")
     onnx_path = tmp_path / "tiny.onnx"
     export.export(model, onnx_path, template_path=None, licence="test")
     astronaut = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "astronaut.png"
