@@ -27,8 +27,8 @@ pub enum NotFound {
 /// Environment variable naming the restorer model file to use instead of the bundled one.
 pub const MODEL_ENV: &str = "DAEFR_MODEL";
 
-/// Environment variable naming the face detector file to use instead of the bundled short-range
-/// BlazeFace (live mode and `bench`).
+/// Environment variable naming the face detector to use instead of the bundled default: a file,
+/// or a bundled variant (`short-range`, `long-range`).
 pub const DETECTOR_ENV: &str = "DAEFR_DETECTOR";
 
 /// Where a file under `models/` (`relative`, e.g. `blazeface/face_detection_front_128x128_barracuda.onnx`)
@@ -65,6 +65,11 @@ pub fn locate(relative: &Path, env_var: &'static str) -> Result<PathBuf, NotFoun
             Err(NotFound::EnvNotAFile { var: env_var, path })
         };
     }
+    locate_bundled(relative)
+}
+
+/// [`find`], else an error listing the places searched (no environment variable).
+pub fn locate_bundled(relative: &Path) -> Result<PathBuf, NotFound> {
     find(relative).ok_or_else(|| NotFound::Missing {
         file: relative.display().to_string(),
         searched: candidates(relative)

@@ -19,7 +19,10 @@ pub const MAX_FILE_BYTES: u64 = 512 << 20;
 pub const MIN_SIDE: u32 = 8;
 
 /// Extensions (lower case) that [`read_rgb`] and [`write_rgb`] handle.
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
+
+/// The formats of [`IMAGE_EXTENSIONS`], in words, for messages.
+pub const IMAGE_FORMATS: &str = "PNG, JPEG, WebP, BMP or TIFF";
 
 /// True if the file name has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
 pub fn has_image_extension(path: &Path) -> bool {
@@ -49,7 +52,7 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
         .map_err(|source| Error::Io { source }.with_path(path.to_path_buf()))?;
     let format = reader.format();
     if format.is_none() {
-        return Err(decode_error(path, "not a PNG or JPEG file"));
+        return Err(decode_error(path, format!("not a {IMAGE_FORMATS} file")));
     }
     if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
         // The JPEG decoder fills missing scans with grey instead of failing: catch it here.
@@ -322,14 +325,20 @@ impl Default for WriteOptions {
 /// [`write_rgb`] with [`WriteOptions`].
 pub fn write_rgb_with(path: &Path, image: &RgbImage, options: &WriteOptions) -> Result<()> {
     let encode_err = |message: String| Error::ImageEncode { message }.with_path(path.to_path_buf());
-    let format = match ImageFormat::from_path(path) {
-        Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
-        _ => {
-            return Err(encode_err(
-                "unsupported output extension (use .png, .jpg or .jpeg)".into(),
-            ))
-        }
-    };
+    let format =
+        match ImageFormat::from_path(path) {
+            Ok(
+                f @ (ImageFormat::Png
+                | ImageFormat::Jpeg
+                | ImageFormat::WebP
+                | ImageFormat::Bmp
+                | ImageFormat::Tiff),
+            ) => f,
+            _ => return Err(encode_err(
+                "unsupported output extension (use .png, .jpg, .jpeg, .webp, .bmp, .tif or .tiff)"
+                    .into(),
+            )),
+        };
     create_parent(path)?;
     let quality = options.jpeg_quality.clamp(1, 100);
     let encode = |w: &mut std::io::BufWriter<&mut std::fs::File>| match format {

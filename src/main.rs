@@ -9,7 +9,13 @@ use clap::Parser;
 fn main() -> ExitCode {
     // tract's own crates log every graph pass at debug level (tens of thousands of lines): they
     // stay at warn unless RUST_LOG names them.
-    let filter = match std::env::var("RUST_LOG") {
+    let args = cli::Cli::parse();
+    // -q / -v decide over RUST_LOG
+    let requested = match args.global.log_level() {
+        Some(level) => Ok(level.to_string()),
+        None => std::env::var("RUST_LOG"),
+    };
+    let filter = match requested {
         Ok(spec) if !spec.trim().is_empty() && !spec.contains("tract") => format!(
             "{spec},tract_core=warn,tract_hir=warn,tract_onnx=warn,tract_onnx_opl=warn,tract_nnef=warn,tract_linalg=warn,tract_data=warn"
         ),
@@ -32,7 +38,6 @@ fn main() -> ExitCode {
             writeln!(buf, "{}", cli::terminal_safe(&line))
         })
         .init();
-    let args = cli::Cli::parse();
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {

@@ -40,6 +40,59 @@ pub struct PhotoOptions {
     pub blend_amount: f32,
     /// Restore at most this many faces, the best scores first (the rest count as skipped).
     pub max_faces: usize,
+    /// Restore only the one face this picks (`None`: every face).
+    pub only: Option<FaceSelection>,
+}
+
+/// Which one face of a photo to restore (`--only`), as CodeFormer's `--only_center_face` and
+/// facefusion's face selector offer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceSelection {
+    /// The widest detector box.
+    Largest,
+    /// The box whose centre is nearest the photo's centre.
+    Center,
+    /// The N-th face in detector order (0 = best score), as `--json` lists them.
+    Index(usize),
+}
+
+impl FaceSelection {
+    /// The index into `faces` this selects in a `width` x `height` photo (`None`: no such face).
+    pub fn pick(self, faces: &[Face], (width, height): (u32, u32)) -> Option<usize> {
+        let by = |key: &dyn Fn(&Face) -> f32| {
+            faces
+                .iter()
+                .enumerate()
+                .min_by(|a, b| key(a.1).total_cmp(&key(b.1)))
+                .map(|(i, _)| i)
+        };
+        match self {
+            FaceSelection::Largest => by(&|f: &Face| -f.width()),
+            FaceSelection::Center => {
+                let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+                by(&|f: &Face| {
+                    let (x, y) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+                    (x - cx).powi(2) + (y - cy).powi(2)
+                })
+            }
+            FaceSelection::Index(n) => (n < faces.len()).then_some(n),
+        }
+    }
+}
+
+impl std::str::FromStr for FaceSelection {
+    type Err = String;
+
+    /// `largest`, `center` (or `centre`), or a face index `N`.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "largest" => Ok(FaceSelection::Largest),
+            "center" | "centre" => Ok(FaceSelection::Center),
+            other => other.parse().map(FaceSelection::Index).map_err(|_| {
+                format!("{s:?}: expected largest, center, or a face index (0 = best score)")
+            }),
+        }
+    }
 }
 
 impl Default for PhotoOptions {
@@ -52,6 +105,7 @@ impl Default for PhotoOptions {
             paste: PasteMode::default(),
             blend_amount: 1.0,
             max_faces: usize::MAX,
+            only: None,
         }
     }
 }
@@ -67,6 +121,22 @@ pub enum FaceOutcome {
     Unalignable,
     /// Beyond [`PhotoOptions::max_faces`]; left untouched.
     OverLimit,
+    /// Not the face [`PhotoOptions::only`] picks; left untouched.
+    NotSelected,
+}
+
+impl FaceOutcome {
+    /// A short name for reports (`restored`, `too-small`, `unalignable`, `over-limit`,
+    /// `not-selected`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaceOutcome::Restored => "restored",
+            FaceOutcome::TooSmall => "too-small",
+            FaceOutcome::Unalignable => "unalignable",
+            FaceOutcome::OverLimit => "over-limit",
+            FaceOutcome::NotSelected => "not-selected",
+        }
+    }
 }
 
 /// Wall time of each stage of the face path, summed over the faces of the photos run.
@@ -200,7 +270,15 @@ where
     }
     let mut outcomes = Vec::with_capacity(faces.len());
     let mut aligned: Vec<(usize, AlignedFace)> = Vec::new();
+    let picked = options
+        .only
+        .map(|only| only.pick(faces, photo.dimensions()));
     for (i, face) in faces.iter().enumerate() {
+        if picked.is_some_and(|picked| picked != Some(i)) {
+            log::info!("face {i}: not the one --only picks: skipped");
+            outcomes.push(FaceOutcome::NotSelected);
+            continue;
+        }
         if aligned.len() >= options.max_faces {
             log::info!(
                 "face {i}: over the limit of {} faces: skipped",

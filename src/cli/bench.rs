@@ -34,9 +34,13 @@ pub struct Args {
     /// Restorer model (overrides the profile's; default: the bundled model).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Detector model (overrides the profile's; default: the bundled BlazeFace).
-    #[arg(long, value_name = "PATH")]
-    pub detector: Option<PathBuf>,
+    /// Bundled face detector, `short-range` (default) or `long-range`, as in `restore`. (A file
+    /// path here still works, with a warning: give it to --detector-model.)
+    #[arg(long, value_name = "KIND", value_parser = super::detector_choice)]
+    pub detector: Option<super::DetectorChoice>,
+    /// Detector model file (overrides the profile's and --detector).
+    #[arg(long, value_name = "PATH", conflicts_with = "detector")]
+    pub detector_model: Option<PathBuf>,
     /// Use this picture as the frame (resized to the frame size) instead of a synthetic frame.
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
@@ -163,9 +167,21 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             .map_or(usize::MAX, |c| c.pipeline.max_faces as usize),
         ..PhotoOptions::default()
     };
+    let (detector_kind, detector_file) = match args.detector.clone() {
+        Some(super::DetectorChoice::Kind(kind)) => (Some(kind), None),
+        Some(super::DetectorChoice::File(path)) => {
+            log::warn!(
+                "--detector {}: a file goes to --detector-model; --detector takes a kind (short-range, long-range)",
+                path.display()
+            );
+            (None, Some(path))
+        }
+        None => (None, None),
+    };
     let flags = Flags {
         model: args.model.clone(),
-        detector: args.detector.clone(),
+        detector: args.detector_model.clone().or(detector_file),
+        detector_kind,
         threads: global.threads,
         no_cache: args.no_cache,
         ..Flags::default()

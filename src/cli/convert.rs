@@ -35,7 +35,7 @@ pub fn run(args: Args, _global: &Global) -> anyhow::Result<ExitCode> {
     let stop = super::signals::StopSignals::install()?;
     let start = Instant::now();
     write_nnef(&model, &output)?;
-    crate::say!(
+    crate::note!(
         "wrote {} from {} in {:.2?}",
         output.display(),
         model.display(),

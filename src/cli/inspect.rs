@@ -1,9 +1,12 @@
 //! `daefr inspect`: what a model file holds (I/O, metadata, operators, cost).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use daefr::model::load::{format_of, load_any, read_onnx_metadata, ModelFormat};
+use daefr::detect::{BlazeFace, DetectorOptions};
+use daefr::model::load::{
+    format_of, load_any, load_onnx_plain, read_onnx_metadata, GraphSummary, ModelFormat,
+};
 
 use daefr::model::Restorer;
 
@@ -39,6 +42,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         // Shown before validation so a model that fails the contract still shows what it has.
         let raw = read_onnx_metadata(&path)?;
         print_metadata(raw.iter());
+        if !raw.contains_key(FORMAT_VERSION_KEY) {
+            return inspect_foreign(&path);
+        }
     }
     let (loaded, meta) = load_any(&path)?;
     if loaded.format == ModelFormat::Nnef {
@@ -46,12 +52,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     println!("load (read + type + declutter): {:.1?}", loaded.load_time);
     let graph = loaded.summary()?;
-    for (i, input) in graph.inputs.iter().enumerate() {
-        println!("input {i}: {} {}", input.name, input.fact);
-    }
-    for (i, output) in graph.outputs.iter().enumerate() {
-        println!("output {i}: {} {}", output.name, output.fact);
-    }
+    print_io(&graph);
     println!(
         "template (model-input px): right_eye {:?} left_eye {:?} nose_tip {:?} mouth_center {:?}",
         meta.template.right_eye,
@@ -75,14 +76,57 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             meta.format_version
         ),
     }
+    print_cost(&graph, "face", meta.get("daefr.macs"));
+    if let Some(iters) = profile {
+        print_profile(&settings, iters, args.all_nodes)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The key whose presence makes an ONNX file a daefr restorer.
+const FORMAT_VERSION_KEY: &str = "daefr.format_version";
+
+/// `inspect` of an ONNX file without daefr metadata: what the graph declares and costs, and
+/// whether it is a BlazeFace detector the runtime can use.
+fn inspect_foreign(path: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = load_onnx_plain(path)?;
+    println!("load (read + type + declutter): {:.1?}", loaded.load_time);
+    let graph = loaded.summary()?;
+    print_io(&graph);
+    print_cost(&graph, "run", None);
+    match BlazeFace::load(path, &DetectorOptions::default()) {
+        Ok(detector) => println!(
+            "kind: BlazeFace face detector, {0}x{0} input (restore --detector-model, profile model.detector)",
+            detector.input_size()
+        ),
+        Err(e) => println!(
+            "kind: not a daefr restorer (no {FORMAT_VERSION_KEY}) and not a BlazeFace detector ({})",
+            super::one_line(&e.into())
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Inputs and outputs, by the file's names.
+fn print_io(graph: &GraphSummary) {
+    for (i, input) in graph.inputs.iter().enumerate() {
+        println!("input {i}: {} {}", input.name, input.fact);
+    }
+    for (i, output) in graph.outputs.iter().enumerate() {
+        println!("output {i}: {} {}", output.name, output.fact);
+    }
+}
+
+/// Parameters, MACs per `unit` (and those the toolchain `declared`) and the operator table.
+fn print_cost(graph: &GraphSummary, unit: &str, declared: Option<&str>) {
     let stats = &graph.stats;
     println!("parameters: {:.2} M", stats.params as f64 / 1e6);
     println!(
-        "MACs per face (tract cost model): {} ({:.3} G)",
+        "MACs per {unit} (tract cost model): {} ({:.3} G)",
         stats.macs,
         stats.macs as f64 / 1e9
     );
-    if let Some(declared) = meta.get("daefr.macs") {
+    if let Some(declared) = declared {
         println!("MACs declared by the toolchain (daefr.macs): {declared}");
     }
     println!("operators ({} nodes, decluttered graph):", graph.nodes);
@@ -96,10 +140,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             println!("  {op:<24} {count:>5}");
         }
     }
-    if let Some(iters) = profile {
-        print_profile(&settings, iters, args.all_nodes)?;
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Per-node and per-operator time of the optimized plan over `iters` runs.

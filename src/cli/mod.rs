@@ -26,9 +26,10 @@ use clap::{Parser, Subcommand};
     about,
     after_help = "Environment:\n  \
     DAEFR_MODEL      the restorer model used when no --model or profile names one\n  \
-    DAEFR_DETECTOR   the BlazeFace ONNX file used when no --detector-model or profile names one\n  \
-    RUST_LOG         log detail: error, warn (default), info, debug (tract's own crates stay at\n                   \
-    warn unless named, e.g. RUST_LOG=debug,tract_core=debug)"
+    DAEFR_DETECTOR   the face detector used when no flag or profile names one: a BlazeFace ONNX\n                   \
+    file, or a bundled kind (short-range, long-range)\n  \
+    RUST_LOG         log detail when neither -q nor -v is given: error, warn (default), info,\n                   \
+    debug (tract's own crates stay at warn unless named, e.g. RUST_LOG=debug,tract_core=debug)"
 )]
 pub struct Cli {
     /// Options shared by all commands.
@@ -46,6 +47,33 @@ pub struct Global {
     /// profile's `model.threads`, else 1; lowered so that workers x threads fit the cores).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
+    /// Print errors only: no per-file lines, summaries, progress bars or warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr: -v adds info lines (timings, resolved settings), -vv debug lines.
+    /// Either flag decides over RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Global {
+    /// The log filter these flags ask for, or `None` to leave it to `RUST_LOG`.
+    pub fn log_level(&self) -> Option<&'static str> {
+        match (self.quiet, self.verbose) {
+            (true, _) => Some("error"),
+            (false, 0) => None,
+            (false, 1) => Some("info"),
+            (false, _) => Some("debug"),
+        }
+    }
+}
+
+/// Set once from `-q`: informational lines ([`note!`]) are left out.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when `-q` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The subcommands.
@@ -86,6 +114,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
 /// Runs the chosen command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
+    QUIET.store(global.quiet, std::sync::atomic::Ordering::Relaxed);
     // Each command resolves its settings once, in `settings::Settings::resolve`.
     match cli.command {
         Command::Restore(args) => restore::run(args, &global),
@@ -188,6 +217,27 @@ pub fn unit_weight(text: &str) -> Result<f32, String> {
     }
 }
 
+/// What `bench --detector` names: a bundled variant, or (kept working) a model file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetectorChoice {
+    /// `short-range` / `long-range` (and their aliases).
+    Kind(daefr::detect::DetectorKind),
+    /// A file path (the older spelling of `--detector-model`).
+    File(std::path::PathBuf),
+}
+
+/// clap parser of [`DetectorChoice`]: an existing file is a file, else a kind, else an error
+/// that lists the kinds.
+pub fn detector_choice(text: &str) -> Result<DetectorChoice, String> {
+    let path = std::path::Path::new(text);
+    if path.is_file() {
+        return Ok(DetectorChoice::File(path.to_path_buf()));
+    }
+    text.parse().map(DetectorChoice::Kind).map_err(|_| {
+        format!("{text:?} is neither a detector kind (short-range, long-range) nor a file; a file goes to --detector-model")
+    })
+}
+
 /// Longest `--duration`: ten years. Longer ones overflow the clock (`Instant + duration`).
 pub const MAX_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
 
@@ -216,6 +266,17 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
 macro_rules! say {
     ($($arg:tt)*) => {
         eprintln!("{}", $crate::cli::terminal_safe(&format!($($arg)*)))
+    };
+}
+
+/// Prints one informational line on stderr, made [`terminal_safe`], unless `-q` ([`quiet`]).
+/// Errors go through [`say!`], which `-q` does not silence.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::cli::quiet() {
+            $crate::say!($($arg)*)
+        }
     };
 }
 

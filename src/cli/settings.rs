@@ -6,11 +6,11 @@
 //! | setting | command line | profile | then |
 //! | --- | --- | --- | --- |
 //! | restorer model | `--model` | `model.restorer` | `$DAEFR_MODEL`, else the bundled model |
-//! | detector model | `--detector-model` (restore), `--detector` (bench) | `model.detector` | `--detector KIND` (restore) picks a bundled variant; else `$DAEFR_DETECTOR`, else the bundled default (long-range for `restore`, short-range for `run` and `bench`) |
+//! | detector model | `--detector-model` (restore, bench) | `model.detector` | `--detector KIND` (restore, bench) picks a bundled variant; else `$DAEFR_DETECTOR` (a file, or a kind such as `short-range`), else the bundled default (long-range for `restore`, short-range for `run` and `bench`) |
 //! | fidelity `w` | `--fidelity` | `model.fidelity` | `auto` where the model has `daefr.fidelity_auto`, else its `daefr.fidelity_default` |
 //! | matrix threads | `--threads` | `model.threads` (0 = unset) | 1 |
 //! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
-//! | detector threshold | | `model.min_score` | 0.5 |
+//! | detector threshold | `--min-score` (restore) | `model.min_score` (0.6 when a profile leaves it out) | 0.5 |
 //!
 //! Workers x threads never exceed the cores: the threads are lowered with a warning
 //! ([`super::resolve_parallelism`]).
@@ -42,6 +42,8 @@ pub struct Flags {
     pub fidelity: Option<Fidelity>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--min-score` (restore): the detector's score threshold.
+    pub min_score: Option<f32>,
 }
 
 /// What a command needs resolved besides the model.
@@ -111,8 +113,11 @@ impl Settings {
             .fidelity
             .or_else(|| model_config.and_then(|m| m.fidelity));
         let mut detector_options = DetectorOptions::default();
-        if let Some(m) = model_config {
-            detector_options.score_threshold = m.min_score;
+        if let Some(threshold) = flags
+            .min_score
+            .or_else(|| model_config.map(|m| m.min_score))
+        {
+            detector_options.score_threshold = threshold;
         }
         Ok(Settings {
             model,

@@ -106,10 +106,17 @@ pub enum DetectError {
     },
 }
 
-/// The default detector file: `$DAEFR_DETECTOR` when set (an error if it is not a file), else the
-/// bundled model of `kind` (see [`crate::bundled::locate`]).
+/// The default detector file: `$DAEFR_DETECTOR` when set (a file, or a bundled variant such as
+/// `short-range`; an error when it is neither), else the bundled model of `kind` (see
+/// [`crate::bundled::locate`]).
 pub fn default_detector_path(kind: DetectorKind) -> Result<PathBuf, crate::bundled::NotFound> {
-    crate::bundled::locate(&kind_path(kind), crate::bundled::DETECTOR_ENV)
+    let named = std::env::var_os(crate::bundled::DETECTOR_ENV)
+        .filter(|value| !Path::new(value).is_file())
+        .and_then(|value| value.to_str().and_then(|v| v.parse::<DetectorKind>().ok()));
+    match named {
+        Some(variant) => crate::bundled::locate_bundled(&kind_path(variant)),
+        None => crate::bundled::locate(&kind_path(kind), crate::bundled::DETECTOR_ENV),
+    }
 }
 
 /// Where the bundled model of the given variant lives, if it can be found

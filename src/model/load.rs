@@ -76,8 +76,12 @@ impl LoadedModel {
             outlets
                 .iter()
                 .map(|outlet| {
+                    // the file's own tensor name (`output`), not the node that makes it (`/Add_2`)
+                    let name = model
+                        .outlet_label(*outlet)
+                        .unwrap_or(&model.node(outlet.node).name);
                     Ok(TensorSummary {
-                        name: model.node(outlet.node).name.clone(),
+                        name: name.to_string(),
                         fact: format!("{:?}", model.outlet_fact(*outlet).map_err(err)?),
                     })
                 })
@@ -381,6 +385,31 @@ pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
         load_time: start.elapsed(),
     };
     Ok((loaded, meta))
+}
+
+/// Loads any ONNX graph as its file declares it (typed and decluttered, no daefr contract): what
+/// `daefr inspect` shows of a model without daefr metadata, such as a BlazeFace detector.
+pub fn load_onnx_plain(path: &Path) -> Result<LoadedModel> {
+    let start = Instant::now();
+    let proto = read_onnx_proto(path)?;
+    if let Some(graph) = proto.graph.as_ref() {
+        check_external_data(path, graph)?;
+    }
+    let dir = path.parent().and_then(|d| d.to_str());
+    let parsed = tract_onnx::onnx()
+        .parse(&proto, dir)
+        .map_err(|e| load_error(path, format!("cannot parse graph: {}", one_line(&e))))?;
+    let typed = parsed
+        .model
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| load_error(path, format!("cannot type graph: {}", one_line(&e))))?;
+    Ok(LoadedModel {
+        path: path.to_path_buf(),
+        format: ModelFormat::Onnx,
+        typed,
+        load_time: start.elapsed(),
+    })
 }
 
 /// Inputs a graph of this metadata's contract version takes: the face, plus `weight` from version 2.

@@ -249,7 +249,16 @@ fn inspect_profile_lists_every_node_or_the_slowest() {
 fn inspect_reports_missing_metadata() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
     let out = daefr(&["inspect", &s(&fixtures.join("no-metadata.onnx"))]);
-    assert_clean_failure(&out, "daefr.format_version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("not a daefr restorer (no daefr.format_version)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MACs per run"),
+        "the graph is still described: {text}"
+    );
 }
 
 #[test]

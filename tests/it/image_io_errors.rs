@@ -254,7 +254,7 @@ fn exif_orientation_is_applied() {
 #[test]
 fn unsupported_output_extension_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("out.bmp");
+    let path = dir.path().join("out.gif");
     let err = write_rgb(&path, &gradient(8, 8)).expect_err("should fail");
     assert!(matches!(err.kind(), Error::ImageEncode { .. }), "{err}");
     assert_names_file(&err, &path);

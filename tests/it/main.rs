@@ -22,4 +22,5 @@ mod model_errors;
 mod photo_cli;
 mod photo_restore;
 mod reliability;
+mod restore_outputs;
 mod workers;

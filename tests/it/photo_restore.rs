@@ -8,7 +8,7 @@ use daefr::detect::{Face, FaceDetector};
 use daefr::geometry::Template;
 use daefr::image_io::read_rgb;
 use daefr::model::{LoadOptions, Restorer};
-use daefr::photo::{restore_faces, FaceOutcome, FacePipeline, PhotoOptions};
+use daefr::photo::{restore_faces, FaceOutcome, FacePipeline, FaceSelection, PhotoOptions};
 use image::{imageops, Rgb, RgbImage};
 
 const TEMPLATE: Template = Template {
@@ -267,4 +267,63 @@ fn a_face_box_wider_than_the_photo_and_a_one_pixel_photo_do_not_panic() {
     )
     .expect("ok");
     assert_eq!(out.image.dimensions(), (1, 1));
+}
+
+/// A face like `face` moved by `dx` and scaled by `k` about its box's top-left corner.
+fn moved(face: &Face, dx: f32, k: f32) -> Face {
+    let mut f = *face;
+    let (x0, y0) = (face.bbox[0], face.bbox[1]);
+    f.bbox = [
+        x0 + dx,
+        y0,
+        x0 + dx + (face.bbox[2] - x0) * k,
+        y0 + (face.bbox[3] - y0) * k,
+    ];
+    for p in f.keypoints.iter_mut() {
+        p[0] = x0 + dx + (p[0] - x0) * k;
+        p[1] = y0 + (p[1] - y0) * k;
+    }
+    f
+}
+
+#[test]
+fn only_restores_the_one_face_it_picks_and_leaves_the_others() {
+    let photo = astronaut();
+    let face = short_range_detector().detect(&photo).expect("detect")[0];
+    // best score first: a small face at the left, the real one (largest, nearest the centre)
+    let small = moved(&face, -face.bbox[0], 0.5);
+    let faces = [small, face];
+    assert_eq!(FaceSelection::Largest.pick(&faces, (512, 512)), Some(1));
+    assert_eq!(FaceSelection::Center.pick(&faces, (512, 512)), Some(1));
+    assert_eq!(FaceSelection::Index(0).pick(&faces, (512, 512)), Some(0));
+    assert_eq!(FaceSelection::Index(2).pick(&faces, (512, 512)), None);
+    assert_eq!(FaceSelection::Largest.pick(&[], (512, 512)), None);
+    let options = PhotoOptions {
+        only: Some(FaceSelection::Largest),
+        min_face: 0.0,
+        ..PhotoOptions::default()
+    };
+    let out = restore_faces(&photo, &faces, &TEMPLATE, 128, &options, brighten).expect("ok");
+    let outcomes: Vec<FaceOutcome> = out.faces.iter().map(|f| f.1).collect();
+    assert_eq!(outcomes, [FaceOutcome::NotSelected, FaceOutcome::Restored]);
+    let options = PhotoOptions {
+        only: Some(FaceSelection::Index(5)),
+        ..options
+    };
+    let out = restore_faces(&photo, &faces, &TEMPLATE, 128, &options, brighten).expect("ok");
+    assert_eq!(out.restored(), 0);
+    assert_eq!(
+        out.image, photo,
+        "no face picked: the photo is left as it is"
+    );
+    for (text, want) in [
+        ("largest", FaceSelection::Largest),
+        ("centre", FaceSelection::Center),
+        ("CENTER", FaceSelection::Center),
+        ("3", FaceSelection::Index(3)),
+    ] {
+        assert_eq!(text.parse::<FaceSelection>(), Ok(want));
+    }
+    assert!("biggest".parse::<FaceSelection>().is_err());
+    assert!("-1".parse::<FaceSelection>().is_err());
 }

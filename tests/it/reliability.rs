@@ -1010,7 +1010,7 @@ fn an_empty_folder_is_an_error_and_creates_nothing() {
             "aligned={aligned}: an empty folder succeeded"
         );
         assert!(
-            stderr(&out).contains("no PNG or JPEG files"),
+            stderr(&out).contains("no PNG, JPEG, WebP, BMP or TIFF files"),
             "{}",
             stderr(&out)
         );

@@ -1,14 +1,18 @@
 //! `daefr restore`: restore every face of a whole photo (detect, align, restore, paste back), or
-//! with `--aligned` one aligned face crop; or every PNG/JPEG in a directory.
+//! with `--aligned` one aligned face crop; or every image in a directory (`-r`: and below).
+//! [`jobs`] decides what is read and written, [`report`] what is said about it.
+
+mod jobs;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use daefr::atomic::Replace;
 use daefr::image_io::{
-    copy_file_with, has_image_extension, read_rgb, write_rgb_with, WriteOptions,
-    DEFAULT_JPEG_QUALITY,
+    copy_file_with, read_rgb, write_rgb_with, WriteOptions, DEFAULT_JPEG_QUALITY,
 };
 use daefr::model::{Fidelity, Restorer};
 use image::imageops::{self, FilterType};
@@ -18,12 +22,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::settings::{Flags, Needs, Settings};
 use super::Global;
 use daefr::detect::DetectorKind;
-use daefr::photo::{FaceOutcome, FacePipeline};
+use daefr::photo::{FacePipeline, FaceSelection, StageTimes};
+
+use jobs::Job;
+use report::{JsonReport, PhotoReport};
 
 /// Arguments of `daefr restore`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// An image file, or a directory of PNG/JPEG files.
+    /// An image file, or a directory of images (PNG, JPEG, WebP, BMP, TIFF).
     pub input: PathBuf,
     /// Output file (for a file input) or directory (for a directory input; created if missing).
     #[arg(short, long)]
@@ -86,6 +93,33 @@ pub struct Args {
     /// Overwrite output files that already exist (other than the input; see --in-place).
     #[arg(long)]
     pub force: bool,
+    /// Directory input: also restore the photos in its subfolders, mirrored under -o (symbolic
+    /// links to folders are not followed; -o, --compare and --save-faces inside it are left out).
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Directory input: name each output STEM + TEXT + .EXT (e.g. `_restored`). With a suffix
+    /// the output directory may be the input directory; inputs already ending in it are skipped.
+    #[arg(long, value_name = "TEXT", value_parser = suffix)]
+    pub suffix: Option<String>,
+    /// Leave out inputs whose output already exists (instead of refusing; --force replaces them).
+    #[arg(long, conflicts_with_all = ["force", "in_place"])]
+    pub skip_existing: bool,
+    /// Also write each input and its restoration side by side (input | restored) into DIR,
+    /// under the output's name.
+    #[arg(long, value_name = "DIR")]
+    pub compare: Option<PathBuf>,
+    /// Write a JSON report to FILE (`-`: standard output): per photo its faces (box, score,
+    /// keypoints, restored or skipped and why) and milliseconds per stage.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Whole photos: restore only one face: `largest`, `center`, or an index N (0 = the
+    /// detector's best score; `--json` lists them in that order).
+    #[arg(long, value_name = "WHICH")]
+    pub only: Option<FaceSelection>,
+    /// Whole photos: the detector's score threshold in 0..=1 (default 0.5; a face it is less
+    /// sure of is not reported).
+    #[arg(long, value_name = "S", value_parser = super::unit_weight)]
+    pub min_score: Option<f32>,
     /// Directory input: restore N files at once, each worker with its own model plan (and
     /// detector). Default: the cores available, at most one per file. Workers x --threads never
     /// exceed the cores: --threads alone sets workers to cores / threads, and --threads is
@@ -94,8 +128,13 @@ pub struct Args {
     pub workers: Option<usize>,
 }
 
-/// One file to restore: the input and where its restoration goes.
-type Job = (PathBuf, PathBuf);
+/// clap parser of `--suffix`: text that stays inside a file name.
+fn suffix(text: &str) -> Result<String, String> {
+    if text.contains(['/', '\\', '\0']) {
+        return Err(format!("{text:?}: a suffix cannot hold a path separator"));
+    }
+    Ok(text.to_string())
+}
 
 /// Runs `daefr restore`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -109,9 +148,16 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         bail!("{}: no such file or directory", args.input.display());
     }
     warn_unused_flags(&args);
-    let jobs = list_jobs(&args)?;
-    check_overwrites(&args, &jobs)?;
-    check_save_faces(&args, &jobs)?;
+    let (jobs, existing) = jobs::leave_out_existing(&args, jobs::list_jobs(&args)?);
+    if existing > 0 {
+        crate::note!("{existing} input(s) left out: their output exists (--skip-existing)");
+    }
+    jobs::check_overwrites(&args, &jobs)?;
+    jobs::check_save_faces(&args, &jobs)?;
+    let mut json = match &args.json {
+        Some(path) => Some(JsonReport::create(path, write_options(&args).replace)?),
+        None => None,
+    };
     let flags = Flags {
         model: args.model.clone(),
         detector: args.detector_model.clone(),
@@ -120,6 +166,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         fidelity: args.fidelity,
         no_cache: args.no_cache,
+        min_score: args.min_score,
     };
     let needs = if args.aligned {
         Needs::Restorer
@@ -132,16 +179,18 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(&flags, None, needs, cores, jobs.len())?;
     settings.log(cores);
     let workers = settings.workers;
+    let in_dir = args.input.is_dir();
+    if in_dir && jobs.is_empty() && existing == 0 {
+        return Err(no_images(&args.input));
+    }
     let code = if !args.aligned {
-        restore_photos(&settings, &args, &jobs)
-    } else if args.input.is_dir() {
-        restore_dir(&settings, &args, &jobs)
+        restore_photos(&settings, &args, &jobs, json.as_mut())
     } else {
-        settings
-            .load_restorer()
-            .and_then(|r| restore_file(&r, &args.input, &args.output, &args))
-            .map(|()| ExitCode::SUCCESS)
+        restore_crops(&settings, &args, &jobs, json.as_mut())
     };
+    if let Some(json) = json {
+        json.write(&settings.model)?;
+    }
     if let Some(kib) = super::pool::peak_rss_kib() {
         log::debug!("peak RSS {} MiB with {workers} worker(s)", kib / 1024);
     }
@@ -168,8 +217,28 @@ fn warn_unused_flags(args: &Args) {
         if args.min_face != daefr::photo::DEFAULT_MIN_FACE {
             unused.push("--min-face");
         }
+        if args.only.is_some() {
+            unused.push("--only");
+        }
+        if args.min_score.is_some() {
+            unused.push("--min-score");
+        }
     } else if args.keep_size {
         unused.push("--keep-size");
+    }
+    if !args.input.is_dir() {
+        let file_only: [(&str, bool); 3] = [
+            ("-r", args.recursive),
+            ("--suffix", args.suffix.is_some()),
+            ("--skip-existing", args.skip_existing),
+        ];
+        let named: Vec<&str> = file_only.iter().filter(|f| f.1).map(|f| f.0).collect();
+        if !named.is_empty() {
+            log::warn!(
+                "{} applies to a directory input; ignored for one file",
+                named.join(", ")
+            );
+        }
     }
     if !unused.is_empty() {
         let mode = if args.aligned {
@@ -179,134 +248,6 @@ fn warn_unused_flags(args: &Args) {
         };
         log::warn!("{} has no effect {mode}; ignored", unused.join(", "));
     }
-}
-
-/// The files to restore: every image directly inside a directory input (each written under
-/// `-o` with its own name, sorted by name), or the one file.
-fn list_jobs(args: &Args) -> anyhow::Result<Vec<Job>> {
-    if !args.input.is_dir() {
-        return Ok(vec![(args.input.clone(), args.output.clone())]);
-    }
-    Ok(list_images(&args.input)?
-        .into_iter()
-        .map(|input| {
-            let output = args.output.join(input.file_name().unwrap_or_default());
-            (input, output)
-        })
-        .collect())
-}
-
-/// Why writing `output` needs a flag: it is `input` itself (`--in-place`), or another existing
-/// file (`--force`). `None`: it may be written.
-fn overwrite_refusal(input: &Path, output: &Path, args: &Args) -> Option<&'static str> {
-    if !output.is_file() {
-        return None;
-    }
-    if same_file::is_same_file(input, output).unwrap_or(false) {
-        (!args.in_place).then_some("is the input itself; pass --in-place to replace it")
-    } else {
-        (!args.force).then_some("already exists; pass --force to overwrite it")
-    }
-}
-
-/// Refuses, before any work, to overwrite an input unless `--in-place` or an existing output
-/// unless `--force` (symlinks and `./` spellings are resolved: same file, same answer). `jobs`
-/// are [`list_jobs`]'s (input, output) pairs.
-fn check_overwrites(args: &Args, jobs: &[Job]) -> anyhow::Result<()> {
-    let dir = args.input.is_dir();
-    if dir && !args.in_place && same_file::is_same_file(&args.input, &args.output).unwrap_or(false)
-    {
-        bail!(
-            "{}: the output directory is the input directory; pass --in-place to replace the originals",
-            args.output.display()
-        );
-    }
-    let refused: Vec<(&PathBuf, &str)> = jobs
-        .iter()
-        .filter_map(|(input, output)| {
-            overwrite_refusal(input, output, args).map(|why| (output, why))
-        })
-        .collect();
-    match refused.first() {
-        None => Ok(()),
-        Some((output, why)) if !dir => bail!("{}: {why}", output.display()),
-        Some((first, why)) => bail!(
-            "{} of {} outputs would overwrite a file ({}: {why})",
-            refused.len(),
-            jobs.len(),
-            first.display()
-        ),
-    }
-}
-
-/// The `--save-faces` folder of each job: `DIR` itself for one photo; with several, `DIR/STEM`,
-/// or `DIR/NAME` (the whole file name) for photos that share a stem (`a.png` and `a.jpg`), so that
-/// no two photos write into one folder.
-fn crop_dirs(args: &Args, jobs: &[Job]) -> Vec<Option<PathBuf>> {
-    let Some(dir) = &args.save_faces else {
-        return vec![None; jobs.len()];
-    };
-    if jobs.len() <= 1 {
-        return vec![Some(dir.clone()); jobs.len()];
-    }
-    let stem = |p: &Path| p.file_stem().unwrap_or_default().to_owned();
-    let mut per_stem = std::collections::HashMap::new();
-    for (input, _) in jobs {
-        *per_stem.entry(stem(input)).or_insert(0usize) += 1;
-    }
-    jobs.iter()
-        .map(|(input, _)| {
-            let name = if per_stem[&stem(input)] > 1 {
-                input.file_name().unwrap_or_default().to_owned()
-            } else {
-                stem(input)
-            };
-            Some(dir.join(name))
-        })
-        .collect()
-}
-
-/// True for a file name `--save-faces` writes (`face-NN-aligned.png`, `face-NN-restored.png`).
-fn is_crop_name(name: &std::ffi::OsStr) -> bool {
-    let name = name.to_string_lossy();
-    name.starts_with("face-") && (name.ends_with("-aligned.png") || name.ends_with("-restored.png"))
-}
-
-/// Refuses, before any work, a `--save-faces` folder that holds a photo being restored under a
-/// crop's name (never replaced, not even with `--force`) or crops of an earlier run (replaced only
-/// with `--force`).
-fn check_save_faces(args: &Args, jobs: &[Job]) -> anyhow::Result<()> {
-    for ((input, _), dir) in jobs.iter().zip(crop_dirs(args, jobs)) {
-        let Some(dir) = dir else { continue };
-        let in_dir = input.parent().is_some_and(|parent| {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            same_file::is_same_file(parent, &dir).unwrap_or(false)
-        });
-        if in_dir && input.file_name().is_some_and(is_crop_name) {
-            bail!(
-                "{}: --save-faces {} would write its crops over this input photo; choose another folder",
-                input.display(),
-                dir.display()
-            );
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let old = entries
-            .filter_map(|e| e.ok())
-            .find(|e| is_crop_name(&e.file_name()));
-        if let (Some(old), false) = (old, args.force) {
-            bail!(
-                "{}: --save-faces would overwrite the crops of an earlier run; pass --force to overwrite them",
-                old.path().display()
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Resizes an aligned crop to `size` x `size` (warns when it is not square).
@@ -325,14 +266,9 @@ fn to_model_input(face: RgbImage, size: u32, path: &Path) -> RgbImage {
     imageops::resize(&face, size, size, FilterType::CatmullRom)
 }
 
-/// Restores one aligned crop from `input` into `output`.
-fn restore_file(
-    restorer: &Restorer,
-    input: &Path,
-    output: &Path,
-    args: &Args,
-) -> anyhow::Result<()> {
-    let keep_size = args.keep_size;
+/// Restores one aligned crop (`job.input`) into `job.output` (and its side-by-side).
+fn restore_file(restorer: &Restorer, job: &Job, args: &Args) -> anyhow::Result<()> {
+    let input = job.input.as_path();
     let _one_at_a_time = one_at_a_time_if_large(input);
     let face = read_rgb(input)?;
     let (width, height) = face.dimensions();
@@ -340,12 +276,33 @@ fn restore_file(
     let restored = restorer
         .restore(&model_input)
         .with_context(|| format!("{}", input.display()))?;
-    let restored = if keep_size && (width, height) != restored.dimensions() {
+    let restored = if args.keep_size && (width, height) != restored.dimensions() {
         imageops::resize(&restored, width, height, FilterType::CatmullRom)
     } else {
         restored
     };
-    write_output(output, &restored, args)
+    write_output(&job.output, &restored, args)?;
+    if let Some(compare) = &job.compare {
+        let before = imageops::resize(
+            &model_input,
+            restored.width(),
+            restored.height(),
+            FilterType::CatmullRom,
+        );
+        write_output(compare, &side_by_side(&before, &restored), args)?;
+    }
+    Ok(())
+}
+
+/// `left | right` on one canvas (black where the heights differ).
+fn side_by_side(left: &RgbImage, right: &RgbImage) -> RgbImage {
+    let mut canvas = RgbImage::new(
+        left.width() + right.width(),
+        left.height().max(right.height()),
+    );
+    imageops::replace(&mut canvas, left, 0, 0);
+    imageops::replace(&mut canvas, right, i64::from(left.width()), 0);
+    canvas
 }
 
 /// True when `input` and `output` name the same image format (by extension).
@@ -397,47 +354,25 @@ fn written(output: &Path, result: daefr::Result<()>) -> anyhow::Result<()> {
     }
 }
 
-/// Image files directly inside `dir`, sorted by name. An entry named like an image that is not a
-/// readable file (a dangling or looping link, a folder, a device) is skipped with a warning.
-fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))?;
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
-    for entry in entries {
-        let path = entry.with_context(|| format!("{}", dir.display()))?.path();
-        if !has_image_extension(&path) {
-            continue;
-        }
-        if path.is_file() {
-            files.push(path);
-        } else {
-            skipped.push(path);
-        }
-    }
-    skipped.sort();
-    for path in &skipped {
-        let why = if path.is_symlink() && !path.exists() {
-            "a symbolic link that leads nowhere (dangling, or a loop)"
-        } else {
-            "not a regular file"
-        };
-        log::warn!("{}: {why}; skipped", path.display());
-    }
-    files.sort();
-    Ok(files)
-}
-
 /// The error for a directory run with nothing to restore (nothing is created).
 fn no_images(dir: &Path) -> anyhow::Error {
-    anyhow::anyhow!("{}: no PNG or JPEG files in this directory", dir.display())
+    anyhow::anyhow!(
+        "{}: no {} files in this directory",
+        dir.display(),
+        daefr::image_io::IMAGE_FORMATS
+    )
 }
 
-/// A progress bar over `len` faces.
-fn progress_bar(len: usize) -> ProgressBar {
+/// A progress bar over `len` files called `what` (hidden with `-q`, and where stderr is not a
+/// terminal).
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
+    if super::quiet() {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new(len as u64);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {what}, {{elapsed}} elapsed, eta {{eta}}");
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} faces, {per_sec}, eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
@@ -448,33 +383,64 @@ fn create_output_dir(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("{}: cannot create output directory", args.output.display()))
 }
 
-/// `--aligned` with a directory: restores every crop on `workers` workers (one shared plan, a run
-/// state each), with a progress bar; bad files are reported and skipped.
-fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
-    if jobs.is_empty() {
-        return Err(no_images(&args.input));
-    }
+/// `--aligned`: restores every crop on `workers` workers (one shared plan, a run state each),
+/// with a progress bar for a directory; in a directory a bad file is reported and skipped.
+fn restore_crops(
+    settings: &Settings,
+    args: &Args,
+    jobs: &[Job],
+    mut json: Option<&mut JsonReport>,
+) -> anyhow::Result<ExitCode> {
+    let in_dir = args.input.is_dir();
     let stop = super::signals::StopSignals::install()?;
     let restorers = settings.load_restorers(settings.workers)?;
-    create_output_dir(args)?;
-    let bar = progress_bar(jobs.len());
+    if in_dir {
+        create_output_dir(args)?;
+    }
+    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, "crops");
     let mut failed = 0usize;
+    let mut only_error = None;
     let started = super::pool::run_until(
         jobs,
         restorers,
         &stop.flag,
-        |restorer, (input, output)| restore_file(restorer, input, output, args),
-        |_, result| {
-            if let Err(e) = result {
-                failed += 1;
-                bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
+        |restorer, job| {
+            let start = Instant::now();
+            restore_file(restorer, job, args).map(|()| start.elapsed())
+        },
+        |job, result| {
+            match result {
+                Ok(elapsed) => {
+                    if let Some(json) = json.as_deref_mut() {
+                        json.push(report::crop_json(job, elapsed));
+                    }
+                }
+                Err(e) => {
+                    if let Some(json) = json.as_deref_mut() {
+                        json.push(report::failed_json(job, &e));
+                    }
+                    if in_dir {
+                        failed += 1;
+                        bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
+                    } else {
+                        only_error = Some(e);
+                    }
+                }
             }
             bar.inc(1);
         },
     );
     bar.finish_and_clear();
+    if let Some(e) = only_error {
+        return Err(e);
+    }
+    if !in_dir {
+        return Ok(stop
+            .exit_code(started, jobs.len())
+            .unwrap_or(ExitCode::SUCCESS));
+    }
     let done = started - failed;
-    crate::say!(
+    crate::note!(
         "restored {done} of {} images into {}",
         jobs.len(),
         args.output.display()
@@ -491,7 +457,7 @@ fn restore_dir(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// The photo options of one photo whose `--save-faces` folder is `save_faces` ([`crop_dirs`]).
+/// The photo options of one photo whose `--save-faces` folder is `save_faces`.
 fn photo_options(args: &Args, save_faces: Option<PathBuf>) -> daefr::photo::PhotoOptions {
     daefr::photo::PhotoOptions {
         min_face: args.min_face,
@@ -499,43 +465,59 @@ fn photo_options(args: &Args, save_faces: Option<PathBuf>) -> daefr::photo::Phot
         draw_boxes: args.draw_boxes,
         paste: args.paste,
         blend_amount: args.blend,
+        only: args.only,
         ..daefr::photo::PhotoOptions::default()
     }
 }
 
 /// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
-/// or of every photo in a directory on `workers` workers (shared plans, a run state each). A photo
-/// without a face is written unchanged.
-fn restore_photos(settings: &Settings, args: &Args, jobs: &[Job]) -> anyhow::Result<ExitCode> {
+/// or of every photo in a directory on `workers` workers (shared plans, a run state each), with a
+/// progress bar. A photo without a face is written unchanged.
+fn restore_photos(
+    settings: &Settings,
+    args: &Args,
+    jobs: &[Job],
+    mut json: Option<&mut JsonReport>,
+) -> anyhow::Result<ExitCode> {
     let in_dir = args.input.is_dir();
-    if in_dir && jobs.is_empty() {
-        return Err(no_images(&args.input));
-    }
     let stop = super::signals::StopSignals::install()?;
     let states = settings.load_pipelines(settings.workers)?;
     if in_dir {
         create_output_dir(args)?;
     }
-    let photos: Vec<(&Job, Option<PathBuf>)> = jobs.iter().zip(crop_dirs(args, jobs)).collect();
+    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, "photos");
     let mut failed = 0usize;
     let mut only_error = None;
     let started = super::pool::run_until(
-        &photos,
+        jobs,
         states,
         &stop.flag,
-        |pipeline, ((input, output), crops)| {
-            restore_one_photo(input, output, pipeline, args, crops.clone())
-        },
-        |((input, output), _), result| match result {
-            Ok(found) => found.print(input, output),
-            // One bad photo of a directory is reported and skipped; the rest are still done.
-            Err(e) if in_dir => {
-                failed += 1;
-                crate::say!("daefr: {}", super::one_line(&e));
+        |pipeline, job| restore_one_photo(job, pipeline, args),
+        |job, result| {
+            match result {
+                Ok(found) => {
+                    bar.suspend(|| found.print(job, args.min_face));
+                    if let Some(json) = json.as_deref_mut() {
+                        json.push(found.json(job, args.min_face));
+                    }
+                }
+                Err(e) => {
+                    if let Some(json) = json.as_deref_mut() {
+                        json.push(report::failed_json(job, &e));
+                    }
+                    // One bad photo of a directory is reported and skipped; the rest are still done.
+                    if in_dir {
+                        failed += 1;
+                        bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
+                    } else {
+                        only_error = Some(e);
+                    }
+                }
             }
-            Err(e) => only_error = Some(e),
+            bar.inc(1);
         },
     );
+    bar.finish_and_clear();
     if let Some(e) = only_error {
         return Err(e);
     }
@@ -565,83 +547,42 @@ fn one_at_a_time_if_large(input: &Path) -> Option<std::sync::MutexGuard<'static,
     large.then(|| LARGE_PHOTO.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// What was found in one photo, printed by the calling thread.
-struct PhotoReport {
-    faces: usize,
-    restored: usize,
-    /// Why the faces that were not restored were left alone, as `(count, reason)`.
-    skipped: Vec<(usize, String)>,
-}
-
-impl PhotoReport {
-    /// The photo's lines on stderr: a warning without a face, then the counts.
-    fn print(&self, input: &Path, output: &Path) {
-        if self.faces == 0 {
-            crate::say!(
-                "daefr: warning: {}: no face found; written unchanged",
-                input.display()
-            );
-        }
-        let why: Vec<String> = self
-            .skipped
-            .iter()
-            .map(|(n, reason)| format!("{n} {reason}"))
-            .collect();
-        let why = if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", why.join(", "))
-        };
-        crate::say!(
-            "{}: {} face(s) found, {} restored{why} -> {}",
-            input.display(),
-            self.faces,
-            self.restored,
-            output.display()
-        );
-    }
-}
-
-/// Restores every face of one photo file and writes the result.
+/// Restores every face of one photo file and writes the result (and its side-by-side).
 fn restore_one_photo(
-    input: &Path,
-    output: &Path,
+    job: &Job,
     pipeline: &mut FacePipeline,
     args: &Args,
-    crops: Option<PathBuf>,
 ) -> anyhow::Result<PhotoReport> {
+    let (input, output) = (job.input.as_path(), job.output.as_path());
     // Workers decode, restore and encode large photos one at a time: each probe for memory then
     // sees what the others really hold (two 49-MP photos on two workers aborted the process).
     let _one_at_a_time = one_at_a_time_if_large(input);
+    let start = Instant::now();
     let photo = read_rgb(input)?;
-    let options = photo_options(args, crops);
+    let decode = start.elapsed();
+    let options = photo_options(args, job.crops.clone());
+    let mut times = StageTimes::default();
     let result = pipeline
-        .run(&photo, &options)
+        .run_timed(&photo, &options, &mut times)
         .with_context(|| format!("{}", input.display()))?;
+    let start = Instant::now();
     let untouched = result.restored() == 0 && !options.draw_boxes && result.image == photo;
-    if untouched && same_format(input, output) {
+    let copied = untouched && same_format(input, output);
+    if copied {
         copy_untouched(input, output, args)?;
     } else {
         write_output(output, &result.image, args)?;
     }
-    let count = |outcome: FaceOutcome| result.faces.iter().filter(|(_, o)| *o == outcome).count();
-    let skipped = [
-        (
-            count(FaceOutcome::TooSmall),
-            format!("narrower than --min-face {} px", args.min_face),
-        ),
-        (count(FaceOutcome::Unalignable), "not alignable".to_string()),
-        (
-            count(FaceOutcome::OverLimit),
-            "over the face limit".to_string(),
-        ),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .collect();
+    if let Some(compare) = &job.compare {
+        write_output(compare, &side_by_side(&photo, &result.image), args)?;
+    }
+    let encode: Duration = start.elapsed();
     Ok(PhotoReport {
-        faces: result.faces.len(),
-        restored: result.restored(),
-        skipped,
+        size: photo.dimensions(),
+        faces: result.faces,
+        times,
+        decode,
+        encode,
+        copied,
     })
 }

@@ -1,0 +1,252 @@
+//! `daefr restore`'s outputs and reports, through the real binary: `-r`, `--suffix`,
+//! `--skip-existing`, `--compare`, `--json`, `--only`, `--min-score`, `-q`, other image formats,
+//! and the detector named by kind in `$DAEFR_DETECTOR`.
+
+use std::path::Path;
+
+use crate::util::*;
+
+use image::{Rgb, RgbImage};
+
+/// A picture without a face.
+fn sky(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        Rgb([40, (90 + y / 4) as u8, (160 + x / 8) as u8])
+    })
+}
+
+/// `daefr restore ARGS... --model identity-32 --detector short-range`.
+fn restore(args: &[&str]) -> std::process::Output {
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let mut all: Vec<&str> = vec!["restore"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--model", &model, "--detector", "short-range"]);
+    daefr(&all)
+}
+
+#[test]
+fn recursive_runs_with_a_suffix_write_beside_the_inputs_and_skip_existing_outputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(photos.join("sub")).expect("mkdir");
+    sky(120, 80).save(photos.join("a.png")).expect("write");
+    std::fs::copy(
+        repo("tests/fixtures/astronaut.png"),
+        photos.join("sub/b.png"),
+    )
+    .expect("copy");
+    let p = s(&photos);
+
+    let refused = restore(&[&p, "-o", &p, "-r"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("--suffix"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let out = restore(&[&p, "-o", &p, "-r", "--suffix", "_r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(photos.join("a_r.png").is_file());
+    assert!(photos.join("sub/b_r.png").is_file());
+    let flat = restore(&[&p, "-o", &s(&dir.path().join("flat"))]);
+    assert!(flat.status.success(), "{}", stderr(&flat));
+    assert!(
+        !dir.path().join("flat/sub").exists(),
+        "without -r subfolders are not read"
+    );
+
+    // again: the outputs exist; the earlier outputs are not inputs
+    let again = restore(&[&p, "-o", &p, "-r", "--suffix", "_r"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let skipped = restore(&[&p, "-o", &p, "-r", "--suffix", "_r", "--skip-existing"]);
+    let err = stderr(&skipped);
+    assert!(skipped.status.success(), "{err}");
+    assert!(
+        err.contains("2 input(s) left out: their output exists"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 input(s) already end in --suffix _r"),
+        "{err}"
+    );
+    assert!(!photos.join("a_r_r.png").exists());
+    let both = restore(&[&p, "-o", &p, "--suffix", "_r", "--skip-existing", "--force"]);
+    assert!(
+        !both.status.success(),
+        "--skip-existing and --force conflict"
+    );
+}
+
+#[test]
+fn compare_and_json_report_each_face_and_only_picks_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("out.png");
+    let cmp = dir.path().join("cmp");
+    let report = dir.path().join("report.json");
+    let out = restore(&[
+        &repo_arg("tests/fixtures/astronaut.png"),
+        "-o",
+        &s(&output),
+        "--compare",
+        &s(&cmp),
+        "--json",
+        &s(&report),
+        "--only",
+        "largest",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let side = image::open(cmp.join("out.png"))
+        .expect("side by side")
+        .to_rgb8();
+    assert_eq!(side.dimensions(), (1024, 512));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    let photo = &json["photos"][0];
+    assert_eq!(photo["restored"], 1);
+    assert_eq!(photo["faces"][0]["outcome"], "restored");
+    assert_eq!(
+        photo["faces"][0]["keypoints"].as_array().map(Vec::len),
+        Some(6)
+    );
+    assert!(photo["faces"][0]["score"].as_f64().is_some_and(|s| s > 0.5));
+    for stage in ["decode", "detect", "align", "restore", "paste", "encode"] {
+        assert!(photo["ms"][stage].as_f64().is_some(), "{stage}: {photo}");
+    }
+
+    // a report is never replaced without --force; `-` goes to standard output
+    let again = restore(&[
+        &repo_arg("tests/fixtures/astronaut.png"),
+        "-o",
+        &s(&dir.path().join("2.png")),
+        "--json",
+        &s(&report),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("--json report already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let piped = restore(&[
+        &repo_arg("tests/fixtures/astronaut.png"),
+        "-o",
+        &s(&dir.path().join("3.png")),
+        "--json",
+        "-",
+        "--only",
+        "4",
+    ]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let json: serde_json::Value = serde_json::from_slice(&piped.stdout).expect("JSON on stdout");
+    let face = &json["photos"][0]["faces"][0];
+    assert_eq!(face["outcome"], "not-selected");
+    assert_eq!(face["reason"], "not picked by --only");
+    assert_eq!(json["photos"][0]["status"], "unchanged");
+    assert!(
+        stderr(&piped).contains("1 not picked by --only"),
+        "{}",
+        stderr(&piped)
+    );
+}
+
+#[test]
+fn min_score_quiet_and_other_formats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let portrait = repo_arg("tests/fixtures/astronaut.png");
+    let out = restore(&[
+        &portrait,
+        "-o",
+        &s(&dir.path().join("a.png")),
+        "--min-score",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no face found"), "{}", stderr(&out));
+    let bad = restore(&[
+        &portrait,
+        "-o",
+        &s(&dir.path().join("b.png")),
+        "--min-score",
+        "2",
+    ]);
+    assert!(!bad.status.success());
+
+    let quiet = restore(&[&portrait, "-o", &s(&dir.path().join("c.png")), "-q"]);
+    assert!(quiet.status.success());
+    assert_eq!(stderr(&quiet), "", "-q prints nothing on success");
+
+    // BMP in, BMP out (untouched: copied byte for byte); a face in a WebP is found
+    let bmp = dir.path().join("sky.bmp");
+    sky(64, 48).save(&bmp).expect("bmp");
+    let out_bmp = dir.path().join("out.bmp");
+    let out = restore(&[&s(&bmp), "-o", &s(&out_bmp)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&bmp).expect("in"),
+        std::fs::read(&out_bmp).expect("out")
+    );
+    let webp = dir.path().join("portrait.webp");
+    astronaut().save(&webp).expect("webp");
+    let out = restore(&[&s(&webp), "-o", &s(&dir.path().join("portrait-out.webp"))]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 face(s) found, 1 restored"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(Path::new(&dir.path().join("portrait-out.webp")).is_file());
+}
+
+#[test]
+fn the_detector_environment_variable_takes_a_kind_or_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let run = |value: &str, name: &str| {
+        daefr_cmd()
+            .args(["restore", &repo_arg("tests/fixtures/astronaut.png"), "-o"])
+            .arg(dir.path().join(name))
+            .args(["--model", &model])
+            .env("DAEFR_DETECTOR", value)
+            .output()
+            .expect("run daefr")
+    };
+    let by_kind = run("short-range", "kind.png");
+    assert!(by_kind.status.success(), "{}", stderr(&by_kind));
+    let by_file = run(
+        &repo_arg("models/blazeface/face_detection_front_128x128_barracuda.onnx"),
+        "file.png",
+    );
+    assert!(by_file.status.success(), "{}", stderr(&by_file));
+    let neither = run("sideways", "no.png");
+    assert!(!neither.status.success());
+    assert!(
+        stderr(&neither).contains("DAEFR_DETECTOR"),
+        "{}",
+        stderr(&neither)
+    );
+}
+
+#[test]
+fn inspect_names_outputs_as_the_file_does_and_reads_blazeface() {
+    let out = daefr(&["inspect", &repo_arg("models/daefr-lite-128-int8.onnx")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("output 0: output "), "{text}");
+    let out = daefr(&[
+        "inspect",
+        &repo_arg("models/blazeface/face_detection_front_128x128_barracuda.onnx"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("kind: BlazeFace face detector, 128x128 input"),
+        "{text}"
+    );
+    assert!(text.contains("MACs per run"), "{text}");
+}
