@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use daefr::config::Config;
 use daefr::detect::{
-    default_detector_path, detector_path, BlazeFace, DetectorKind, DetectorOptions,
+    default_detector_path, detector_path, BlazeFace, DetectorKind, DetectorOptions, FaceDetector,
+    TiledDetector,
 };
 use daefr::model::{Fidelity, LoadOptions, Restorer};
 use daefr::photo::FacePipeline;
@@ -44,6 +45,8 @@ pub struct Flags {
     pub no_cache: bool,
     /// `--min-score` (restore): the detector's score threshold.
     pub min_score: Option<f32>,
+    /// `--no-tiles` (restore): detect on the whole photo only.
+    pub no_tiles: bool,
 }
 
 /// What a command needs resolved besides the model.
@@ -69,6 +72,9 @@ pub struct Settings {
     pub detector: Option<PathBuf>,
     /// The detector's thresholds.
     pub detector_options: DetectorOptions,
+    /// Whole photos larger than the detector's tile are also searched tile by tile
+    /// ([`TiledDetector`]).
+    pub tiles: bool,
     /// Workers, each with its own run state over the shared plan.
     pub workers: usize,
     /// Why a count asked for was lowered, one line each (logged by [`Settings::log`]).
@@ -128,6 +134,7 @@ impl Settings {
             },
             detector,
             detector_options,
+            tiles: !flags.no_tiles,
             workers: parallelism.workers,
             warnings: parallelism.warnings,
         })
@@ -170,13 +177,23 @@ impl Settings {
     }
 
     /// Loads the restorer and the detector once and makes `workers` (at least one) face paths
-    /// that share their plans.
+    /// that share their plans; with [`Settings::tiles`] the detector also searches tiles of four
+    /// times its input (1024 px for long-range BlazeFace) in larger photos.
     pub fn load_pipelines(&self, workers: usize) -> anyhow::Result<Vec<FacePipeline>> {
         let detector = self.load_detector()?;
+        let tile = 4 * detector.input_size();
+        let iou = detector.options().iou_threshold;
         Ok(self
             .load_restorers(workers)?
             .into_iter()
-            .map(|restorer| FacePipeline::new(Box::new(detector.clone()), restorer))
+            .map(|restorer| {
+                let detector: Box<dyn FaceDetector> = if self.tiles {
+                    Box::new(TiledDetector::new(detector.clone(), tile, iou))
+                } else {
+                    Box::new(detector.clone())
+                };
+                FacePipeline::new(detector, restorer)
+            })
             .collect())
     }
 

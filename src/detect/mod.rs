@@ -6,6 +6,7 @@
 mod anchors;
 mod blazeface;
 mod nms;
+mod tiled;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use image::RgbImage;
 pub use anchors::{Anchor, AnchorLayer};
 pub use blazeface::{BlazeFace, DetectorOptions};
 pub use nms::weighted_nms;
+pub use tiled::{owned_span, window_starts, TiledDetector};
 
 // Face data lives in the core layer; re-exported here because every detector returns it.
 pub use crate::geometry::{keypoint, Face};

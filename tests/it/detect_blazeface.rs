@@ -6,7 +6,7 @@ use std::path::Path;
 
 use daefr::detect::{
     default_detector_path, detector_path, keypoint, BlazeFace, DetectorKind, DetectorOptions, Face,
-    FaceDetector,
+    FaceDetector, TiledDetector,
 };
 use image::{imageops, Rgb, RgbImage};
 
@@ -167,4 +167,50 @@ fn a_file_that_is_not_blazeface_is_refused_with_its_name() {
         missing.to_string().contains("/nonexistent/bf.onnx"),
         "{missing}"
     );
+}
+
+#[test]
+fn tiles_find_small_faces_in_a_large_photo_that_the_whole_photo_pass_misses() {
+    let path = daefr::detect::detector_path(DetectorKind::LongRange).expect("bundled long-range");
+    let detector = BlazeFace::load(&path, &DetectorOptions::default()).expect("loads");
+    // three ~30-px faces on a 3200x2400 grey photo (a 4:3 phone picture, scaled down)
+    let small = image::imageops::resize(
+        &astronaut(),
+        200,
+        200,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut photo = RgbImage::from_pixel(3200, 2400, image::Rgb([120, 120, 120]));
+    let spots = [(300, 400), (1500, 1100), (2800, 1900)];
+    for (x, y) in spots {
+        image::imageops::replace(&mut photo, &small, x, y);
+    }
+    let mut whole = detector.clone();
+    let alone = whole.detect(&small).expect("detect")[0];
+    let centre = (
+        (alone.bbox[0] + alone.bbox[2]) / 2.0,
+        (alone.bbox[1] + alone.bbox[3]) / 2.0,
+    );
+    assert!(
+        whole.detect(&photo).expect("detect").is_empty(),
+        "the whole-photo pass finds them"
+    );
+    let mut tiled = TiledDetector::new(detector, 1024, 0.3);
+    let faces = tiled.detect(&photo).expect("detect");
+    assert_eq!(faces.len(), 3, "{faces:?}");
+    assert!(
+        tiled.last_runs() > 1 && tiled.last_runs() <= 65,
+        "{}",
+        tiled.last_runs()
+    );
+    for (x, y) in spots {
+        let found = faces.iter().any(|f| {
+            let (cx, cy) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+            (cx - x as f32 - centre.0).abs() < 6.0 && (cy - y as f32 - centre.1).abs() < 6.0
+        });
+        assert!(found, "no face at {x},{y}: {faces:?}");
+    }
+    // a photo that fits one tile costs one run, as before
+    let faces = tiled.detect(&astronaut()).expect("detect");
+    assert_eq!((faces.len(), tiled.last_runs()), (1, 1));
 }

@@ -120,6 +120,11 @@ pub struct Args {
     /// sure of is not reported).
     #[arg(long, value_name = "S", value_parser = super::unit_weight)]
     pub min_score: Option<f32>,
+    /// Whole photos: run the detector on the whole photo only. By default a photo larger than
+    /// four detector inputs (1024 px for long-range) is also searched in overlapping tiles, so
+    /// that small faces in big photos are found (at most 64 tiles; `-v` says how many).
+    #[arg(long)]
+    pub no_tiles: bool,
     /// Directory input: restore N files at once, each worker with its own model plan (and
     /// detector). Default: the cores available, at most one per file. Workers x --threads never
     /// exceed the cores: --threads alone sets workers to cores / threads, and --threads is
@@ -167,6 +172,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         fidelity: args.fidelity,
         no_cache: args.no_cache,
         min_score: args.min_score,
+        no_tiles: args.no_tiles,
     };
     let needs = if args.aligned {
         Needs::Restorer
@@ -222,6 +228,9 @@ fn warn_unused_flags(args: &Args) {
         }
         if args.min_score.is_some() {
             unused.push("--min-score");
+        }
+        if args.no_tiles {
+            unused.push("--no-tiles");
         }
     } else if args.keep_size {
         unused.push("--keep-size");
