@@ -17,7 +17,7 @@ block and the transformer predict HQ code indices. Loss: cross-entropy against t
 the ground truth (from a frozen copy of the stage-2 HQ encoder + codebook) + 10 x MSE between the
 fused feature and the quantised ground-truth feature. HQ codebook and decoder are frozen.
 Stage 4 - fidelity path: the fusion blocks and the residual head train, the HQ decoder at a low rate
-(``FidelityTrainer``); ``w ~ U(0, 1)`` per sample, loss L1 + (1 - SSIM) + gradient L1 on the output.
+(``trainers.FidelityTrainer``); ``w ~ U(0, 1)`` per sample, loss L1 + (1 - SSIM) + gradient L1 on the output.
 
 Each stage writes ``OUT/stageK.pt`` (resumable: it is rewritten every ``--ckpt-seconds``; a rerun
 resumes a stage that is not done and skips one that is) and stage 3 finally writes ``OUT/model.pt``
@@ -30,14 +30,16 @@ GroupNorm), ``--threads`` defaulting to the cores available, batch 16.
 
 The flags become one frozen ``TrainOptions`` (a field per flag, same defaults) that is all the
 stages and trainers read; from Python, ``run(TrainOptions(data=..., out=..., steps=...))``.
-Validation of stages 3 and 4 is ``evaluate.evaluate`` (through ``validation_metrics``), the same
-code as the evaluation command line.
+This module holds the options, the device set-up (``make_env``), budgets, checkpoints, the stage
+loop (``run_stage``) and the command line; each stage's trainer (its optimisers, degradations and
+losses, behind the ``trainers.Trainer`` interface) is in ``trainers.py``. Validation of stages 3
+and 4 is ``evaluate.evaluate`` (through ``trainers.validation_metrics``), the same code as the
+evaluation command line.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -49,17 +51,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import degrade
 from .augment import Augmenter
-from .arch import DAEFR, AssociationHead, association_loss, quantize_fp32
+from .arch import DAEFR
 from .config import get_config
 from .data import load_folder, synthetic_faces, to_model_range
-from .discriminator import PatchDiscriminator
-from .evaluate import restorer_metrics
-from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, psnr, reconstruction_loss, ssim
+# The trainers live in trainers.py; their names stay importable from here (train.FidelityTrainer,
+# train.validation_metrics, ...).
+from .trainers import AutoencoderTrainer, FidelityTrainer, RestorerTrainer, make_trainer, validation_metrics  # noqa: F401
 
 #: Ablation variants: which parts the restorer has and whether stage 2 runs.
 VARIANTS = {
@@ -270,65 +270,6 @@ def sample_batch(env: Env, gen: torch.Generator, augmenter: Augmenter | None = N
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-class DegradationMix:
-    """Degrades each batch with one of several recipes, chosen by a seeded draw per batch."""
-
-    def __init__(self, parts: list[tuple[float, degrade.Degrader]], seed: int):
-        total = sum(p for p, _ in parts)
-        self.parts = [(p / total, d) for p, d in parts if p > 0]
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def __call__(self, gt: torch.Tensor) -> torch.Tensor:
-        u, acc = float(torch.rand(1, generator=self.gen)), 0.0
-        for p, d in self.parts:
-            acc += p
-            if u < acc:
-                return d(gt)
-        return self.parts[-1][1](gt)
-
-    def state(self) -> dict:
-        return {"gen": self.gen.get_state(), "parts": [d.param_gen.get_state() for _, d in self.parts]}
-
-    def set_state(self, st: dict) -> None:
-        self.gen.set_state(st["gen"])
-        for (_, d), g in zip(self.parts, st["parts"]):
-            d.param_gen.set_state(g)
-
-
-class CodeRestarter:
-    """Re-initialise codebook entries that no batch has used for ``patience`` steps.
-
-    Dead codes are replaced by (slightly jittered) encoder outputs of the current batch, the standard
-    fix for codebook collapse; after ``stop_at`` (fraction of the budget) the codebook is left alone.
-    """
-
-    def __init__(self, n_embed: int, device, patience: int = 50, stop_at: float = 0.8):
-        self.last_used = torch.zeros(n_embed, dtype=torch.long, device=device)
-        self.patience = patience
-        self.stop_at = stop_at
-
-    @torch.no_grad()
-    def update(self, vq, feats: torch.Tensor, indices: torch.Tensor, step: int, progress: float) -> int:
-        self.last_used[indices.flatten().unique()] = step
-        if progress >= self.stop_at or step % 10:
-            return 0
-        dead = torch.nonzero(step - self.last_used > self.patience).flatten()
-        if dead.numel() == 0:
-            return 0
-        pool = feats.detach().float().permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
-        pick = torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)
-        new = pool[pick] + 0.01 * pool.std() * torch.randn_like(pool[pick])
-        vq.embedding.weight.data[dead] = new.to(vq.embedding.weight.dtype)
-        self.last_used[dead] = step
-        return int(dead.numel())
-
-
-def lr_at(base: float, progress: float, step: int, warmup: int = 50) -> float:
-    """Linear warm-up, then cosine decay to 10% over the budget."""
-    w = min(1.0, (step + 1) / warmup)
-    return base * w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 # --------------------------------------------------------------------------------- checkpoints
 def ckpt_path(out: Path, stage: int) -> Path:
     return out / f"stage{stage}.pt"
@@ -344,294 +285,6 @@ def load(path: Path) -> dict | None:
     if not path.exists():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)
-
-
-# ------------------------------------------------------------------------------------- stages
-class AutoencoderTrainer:
-    """Stages 1 and 2: both autoencoders (the LQ one when the variant has it) + discriminators."""
-
-    def __init__(self, model: DAEFR, env: Env, opts: TrainOptions, stage: int):
-        self.model, self.env, self.opts, self.stage = model, env, opts, stage
-        self.aes = {"hq": model.hq} if model.lq is None else {"hq": model.hq, "lq": model.lq}
-        dev = env.device
-        disc_ch = 32 if model.cfg.vq.resolution <= 128 else 64
-        self.discs = {k: PatchDiscriminator(ch=disc_ch).to(dev) for k in self.aes}
-        self.assoc = AssociationHead().to(dev) if stage == 2 else None
-        # Stage 2 aligns the encoders; the HQ codebook and decoder need not move (left free, the
-        # full-rate restart cost the HQ reconstruction 1.8 dB on the shared lite-128 run).
-        self.frozen_hq = stage == 2 and opts.stage2_freeze_hq
-        if self.frozen_hq:
-            for m in (model.hq.quantize, model.hq.post_quant_conv, model.hq.decoder):
-                for p in m.parameters():
-                    p.requires_grad_(False)
-        params = [p for ae in self.aes.values() for p in ae.parameters() if p.requires_grad]
-        # a frozen decoder has nothing for the GAN to train
-        self.gan_keys = [k for k in self.aes if not (k == "hq" and self.frozen_hq)]
-        if self.assoc is not None:
-            params += list(self.assoc.parameters())
-        self.opt = torch.optim.Adam(params, lr=opts.lr, betas=(0.5, 0.9))
-        self.opt_d = torch.optim.Adam([p for d in self.discs.values() for p in d.parameters()],
-                                      lr=opts.lr, betas=(0.5, 0.9))
-        self.restart = {k: CodeRestarter(model.cfg.vq.n_embed, dev) for k in self.aes}
-        self.degrader = degrade.Degrader(degrade.ranges_for_stage(stage), model.cfg.vq.resolution,
-                                         seed=opts.seed + 100 * stage, resize_back="random")
-        # GAN from the start of stage 2 if stage 1 got there (paper: disc_start 11 in stage 2)
-        self.gan_start = opts.gan_start if stage == 1 else 0.0
-
-    def state(self) -> dict:
-        return {"discs": {k: d.state_dict() for k, d in self.discs.items()}, "opt": self.opt.state_dict(),
-                "opt_d": self.opt_d.state_dict(),
-                "assoc": self.assoc.state_dict() if self.assoc is not None else None}
-
-    def load_state(self, st: dict, optim: bool) -> None:
-        for k, d in self.discs.items():
-            if st.get("discs") and k in st["discs"]:
-                d.load_state_dict(st["discs"][k])
-        if optim:
-            self.opt.load_state_dict(st["opt"])
-            self.opt_d.load_state_dict(st["opt_d"])
-            if self.assoc is not None and st.get("assoc"):
-                self.assoc.load_state_dict(st["assoc"])
-
-    def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
-        env = self.env
-        for g in self.opt.param_groups + self.opt_d.param_groups:
-            g["lr"] = lr_at(self.opts.lr, progress, step)
-        with torch.no_grad():
-            lq = self.degrader(gt)
-        targets = {"hq": env.prep(gt), "lq": env.prep(lq)}
-        use_gan = progress >= self.gan_start and self.opts.disc_weight > 0 and bool(self.gan_keys)
-        total, logs, recons, feats = 0.0, {}, {}, {}
-        with env.autocast():
-            for k, ae in self.aes.items():
-                x = targets[k]
-                h = ae.encode(x)
-                z_q, vq_loss, idx = quantize_fp32(ae, h)
-                recon = ae.decode(z_q)
-                rec, parts = reconstruction_loss(recon, x)
-                loss = rec + vq_loss
-                if use_gan and k in self.gan_keys:
-                    g_loss = generator_adv_loss(self.discs[k](recon))
-                    last = ae.decoder.conv_out.weight
-                    w = adaptive_gan_weight(rec, g_loss, last) if torch.is_grad_enabled() else 1.0
-                    loss = loss + self.opts.disc_weight * w * g_loss
-                    logs[f"{k}_g"] = float(g_loss.detach())
-                total = total + loss
-                recons[k], feats[k] = recon, h
-                logs[f"{k}_l1"] = float(parts["l1"])
-                logs[f"{k}_vq"] = float(vq_loss.detach())
-                if not (k == "hq" and self.frozen_hq):
-                    self.restart[k].update(ae.quantize, h, idx, step, progress)
-            if self.assoc is not None:
-                fh, fl = feats["hq"], feats["lq"]
-                n = fh.shape[0] * fh.shape[2] * fh.shape[3]
-                tok_h = fh.float().permute(1, 0, 2, 3).reshape(1, fh.shape[1], 1, n)
-                tok_l = fl.float().permute(1, 0, 2, 3).reshape(1, fl.shape[1], 1, n)
-                if n > self.opts.assoc_tokens:
-                    pick = torch.randperm(n, device=fh.device)[: self.opts.assoc_tokens]
-                    tok_h, tok_l = tok_h[..., pick], tok_l[..., pick]
-                clip = association_loss(tok_h, tok_l, self.assoc.logit_scale)
-                total = total + self.opts.assoc_weight * clip
-                logs["clip"] = float(clip.detach())
-        self.opt.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt.step()
-        if use_gan:
-            with env.autocast():
-                d_loss = sum(hinge_d_loss(self.discs[k](targets[k]), self.discs[k](recons[k].detach()))
-                             for k in self.gan_keys)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
-            logs["d"] = float(d_loss.detach())
-        logs["loss"] = float(total.detach())
-        return logs
-
-    @torch.no_grad()
-    def validate(self) -> dict:
-        env = self.env
-        out = {}
-        for m in self.aes.values():
-            m.eval()
-        deg = degrade.Degrader(degrade.ranges_for_stage(self.stage), self.model.cfg.vq.resolution, seed=1234)
-        metrics = {k: [] for k in ("hq_psnr", "hq_ssim", "lq_psnr", "assoc_acc")}
-        used = set()
-        for i in range(0, len(env.val), env.batch):
-            gt = to_model_range(env.val[i : i + env.batch])
-            lq = deg(gt)
-            with env.autocast():
-                for k, ae in self.aes.items():
-                    x = gt if k == "hq" else lq
-                    h = ae.encode(env.prep(x))
-                    z_q, _, idx = quantize_fp32(ae, h)
-                    rec = ae.decode(z_q).float().clamp(-1, 1)
-                    if k == "hq":
-                        used.update(idx.flatten().tolist())
-                        metrics["hq_psnr"] += psnr((rec + 1) / 2, (x + 1) / 2).tolist()
-                        metrics["hq_ssim"] += ssim((rec + 1) / 2, (x + 1) / 2).tolist()
-                        fh = h
-                    else:
-                        metrics["lq_psnr"] += psnr((rec + 1) / 2, (x + 1) / 2).tolist()
-                        fl = h
-            if self.model.lq is not None:
-                # token retrieval: does each HQ token's most similar LQ token (same batch) sit at the same place?
-                th = F.normalize(fh.float().flatten(2).transpose(1, 2).reshape(-1, fh.shape[1]), dim=1)
-                tl = F.normalize(fl.float().flatten(2).transpose(1, 2).reshape(-1, fl.shape[1]), dim=1)
-                hit = (th @ tl.t()).argmax(1) == torch.arange(th.shape[0], device=th.device)
-                metrics["assoc_acc"] += hit.float().tolist()
-        for m in self.aes.values():
-            m.train()
-        out = {k: sum(v) / len(v) for k, v in metrics.items() if v}
-        out["hq_codes_used"] = len(used)
-        return out
-
-
-class RestorerTrainer:
-    """Stage 3: encoders + fusion + transformer; HQ codebook/decoder frozen; teacher gives targets."""
-
-    def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
-        self.model, self.env, self.opts = model, env, opts
-        self.teacher = copy.deepcopy(model.hq).eval()
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
-        frozen = [model.hq.quantize, model.hq.post_quant_conv, model.hq.decoder]
-        if model.lq is not None:
-            frozen += [model.lq.quantize, model.lq.post_quant_conv, model.lq.decoder]
-        for m in frozen:
-            for p in m.parameters():
-                p.requires_grad_(False)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(trainable, lr=opts.lr, betas=(0.9, 0.99), weight_decay=0.01)
-        size = model.cfg.vq.resolution
-        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=opts.seed + 300,
-                                         resize_back="random")
-        self.mix = DegradationMix([
-            (1 - opts.near_clean, self.degrader),
-            (opts.near_clean, degrade.Degrader(degrade.NEAR_CLEAN, size, seed=opts.seed + 310, resize_back="random")),
-        ], seed=opts.seed + 320)
-        self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
-
-    def state(self) -> dict:
-        return {"opt": self.opt.state_dict(), "teacher": self.teacher.state_dict(), "mix": self.mix.state()}
-
-    def load_state(self, st: dict, optim: bool) -> None:
-        if st.get("teacher"):
-            self.teacher.load_state_dict(st["teacher"])
-        if optim:
-            self.opt.load_state_dict(st["opt"])
-            if st.get("mix"):
-                self.mix.set_state(st["mix"])
-
-    @torch.no_grad()
-    def targets(self, gt: torch.Tensor):
-        with self.env.autocast():
-            h = self.teacher.encode(gt)
-        z_q, _, idx = quantize_fp32(self.teacher, h)
-        return idx, z_q.float()
-
-    def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
-        env = self.env
-        for g in self.opt.param_groups:
-            g["lr"] = lr_at(self.opts.lr, progress, step)
-        with torch.no_grad():
-            lq = env.prep(self.mix(gt))
-        idx, z_gt = self.targets(env.prep(gt))
-        with env.autocast():
-            logits, fused = self.model(lq)
-            ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), idx.reshape(-1))
-            mse = F.mse_loss(fused.float(), z_gt)
-            loss = ce + self.opts.feat_weight * mse
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 1.0)
-        self.opt.step()
-        acc = (logits.argmax(-1) == idx).float().mean()
-        return {"loss": float(loss.detach()), "ce": float(ce.detach()), "mse": float(mse.detach()), "acc": float(acc)}
-
-    @torch.no_grad()
-    def validate(self) -> dict:
-        return validation_metrics(self.model, self.env, teacher=self.teacher)
-
-
-class FidelityTrainer:
-    """Stage 4: the fidelity path at ``--fidelity-lr`` and the HQ decoder at the low
-    ``--stage4-decoder-lr`` (0 freezes it); encoders, codebooks, fusion and transformer stay frozen,
-    so the code indices are the stage-3 restorer's (with the decoder frozen, ``w = 0`` is the
-    stage-3 output bit for bit).
-
-    Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
-    ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
-    the path learns to leave them alone; ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
-    gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
-    stage 3 are constant here (nothing they depend on trains) and are not computed.
-    """
-
-    def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
-        self.model, self.env, self.opts = model, env, opts
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in model.fidelity.parameters():
-            p.requires_grad_(True)
-        groups = [{"params": list(model.fidelity.parameters()), "base_lr": opts.fidelity_lr}]
-        if opts.stage4_decoder_lr > 0:
-            # the HQ decoder follows at a low rate: it turns the fused features into pixels
-            for p in model.hq.decoder.parameters():
-                p.requires_grad_(True)
-            groups.append({"params": list(model.hq.decoder.parameters()), "base_lr": opts.stage4_decoder_lr})
-        self.trainable = [p for g in groups for p in g["params"]]
-        self.opt = torch.optim.AdamW(groups, lr=opts.fidelity_lr, betas=(0.9, 0.99), weight_decay=0.0)
-        size = model.cfg.vq.resolution
-        self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=opts.seed + 400, resize_back="random")
-        self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=opts.seed + 410, resize_back="random")
-        rest = (1 - opts.near_clean) / 2
-        self.mix = DegradationMix([
-            (rest, self.degrader), (rest, self.mild),
-            (opts.near_clean, degrade.Degrader(degrade.NEAR_CLEAN, size, seed=opts.seed + 430, resize_back="random")),
-        ], seed=opts.seed + 440)
-        self.w_gen = torch.Generator().manual_seed(opts.seed + 420)
-        self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
-
-    def state(self) -> dict:
-        return {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state()}
-
-    def load_state(self, st: dict, optim: bool) -> None:
-        if optim:
-            self.opt.load_state_dict(st["opt"])
-            if st.get("mix"):
-                self.mix.set_state(st["mix"])
-            self.w_gen.set_state(st["w_gen"])
-
-    def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
-        env, model = self.env, self.model
-        for g in self.opt.param_groups:
-            g["lr"] = lr_at(g["base_lr"], progress, step)
-        with torch.no_grad():
-            lq = env.prep(self.mix(gt))
-            w = torch.rand(gt.shape[0], 1, 1, 1, generator=self.w_gen).to(env.device)
-            with env.autocast():
-                logits, fused, skips = model.code_path(lq)
-            indices = logits.float().argmax(-1)
-        with env.autocast():
-            out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
-        loss, parts = reconstruction_loss(out, gt)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
-        self.opt.step()
-        return {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
-
-    @torch.no_grad()
-    def validate(self) -> dict:
-        return validation_metrics(self.model, self.env, weights=(0.0, 0.5, 1.0))
-
-
-def validation_metrics(model: DAEFR, env: Env, level: str = "moderate", seed: int = 1234, teacher=None,
-                       weights=(None,)) -> dict:
-    """``evaluate.restorer_metrics`` on ``env.val`` in ``env``'s batches, precision and memory format:
-    ``input_psnr``/``input_ssim``, then ``psnr``/``ssim``/``code_acc`` (stage 3, against ``teacher``)
-    or ``w{w:g}_psnr``/``w{w:g}_ssim`` per fidelity weight (stage 4, ``choose_fidelity``)."""
-    return restorer_metrics(model, env.val, level, seed, teacher=teacher, weights=weights, chunk=env.batch,
-                            autocast=env.autocast, prep=env.prep)
 
 
 # -------------------------------------------------------------------------------- stage driver
@@ -656,12 +309,7 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
     if env.channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
-    if stage == 4:
-        trainer = FidelityTrainer(model, env, opts)
-    elif stage == 3:
-        trainer = RestorerTrainer(model, env, opts)
-    else:
-        trainer = AutoencoderTrainer(model, env, opts, stage)
+    trainer = make_trainer(stage, model, env, opts)
     if stage == 2 and prev is None:
         st1 = load(ckpt_path(out, 1))
         if st1 is not None:
