@@ -18,14 +18,9 @@ import numpy as np
 
 INPUT_SIZE = 128
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
-DEFAULT_MODEL = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "models"
-    / "blazeface"
-    / "face_detection_front_128x128_barracuda.onnx"
-)
+#: The committed short-range detector (models/blazeface/, the runtime's; it computes exactly what
+#: MediaPipe's file does, see models/blazeface/README.md).
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "blazeface" / "face_detection_front_128x128_barracuda.onnx"
 
 
 def front_anchors() -> np.ndarray:

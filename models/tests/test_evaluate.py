@@ -59,7 +59,6 @@ def test_letterbox_is_the_runtimes():
     assert (inp[32:96] == 200).all() and (inp[:32] == 0).all() and (inp[96:] == 0).all()
 
 
-@pytest.mark.skipif(not DEFAULT_MODEL.is_file() or not ASTRONAUT.is_file(), reason="needs ../shared BlazeFace model")
 def test_align_maps_the_astronaut_keypoints_by_the_fitted_similarity():
     tmpl = json.loads((MODELS / "template-celeba-128.json").read_text())
     img = Image.open(ASTRONAUT)

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from daefr_models.blazeface import DEFAULT_MODEL, KEYPOINT_NAMES, BlazeFace, front_anchors
@@ -38,7 +37,6 @@ def test_committed_template_is_a_plausible_face():
     assert t["right_ear"][0] < re[0] and t["left_ear"][0] > le[0]
 
 
-@pytest.mark.skipif(not DEFAULT_MODEL.is_file() or not ASTRONAUT.is_file(), reason="needs ../shared BlazeFace model")
 def test_blazeface_finds_the_astronaut_face_with_ordered_keypoints():
     img = np.asarray(centre_square(Image.open(ASTRONAUT).convert("RGB")).resize((128, 128), Image.BILINEAR))
     det = BlazeFace(DEFAULT_MODEL).detect(img)
