@@ -47,21 +47,30 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage> {
 /// [`MIN_SIDE`] are refused before any pixel is decoded. EXIF orientation is applied.
 pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
     let bytes = read_image_file(path)?;
-    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+    decode_rgb(&bytes, path, max_pixels)
+}
+
+/// Decodes an image file's bytes as [`read_rgb_with_limit`] does (standard input, a pipe);
+/// `path` names it in errors.
+pub fn decode_rgb(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(decode_error(path, "no data (0 bytes)"));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| Error::Io { source }.with_path(path.to_path_buf()))?;
     let format = reader.format();
     if format.is_none() {
         return Err(decode_error(path, format!("not a {IMAGE_FORMATS} file")));
     }
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
         // The JPEG decoder fills missing scans with grey instead of failing: catch it here.
         return Err(decode_error(
             path,
             "JPEG has no end-of-image marker after its image data (truncated file?)",
         ));
     }
-    if let Some((width, height)) = png_dimensions(&bytes) {
+    if let Some((width, height)) = png_dimensions(bytes) {
         // Before the decoder sees it: a lying IHDR is a size refusal, not a memory-budget one.
         check_dimensions(path, width, height, max_pixels)?;
     }
@@ -83,7 +92,7 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
             .saturating_add(pixels.saturating_mul(3)),
     )?;
     if format == Some(ImageFormat::Jpeg) {
-        check_jpeg_scans(path, &bytes)?;
+        check_jpeg_scans(path, bytes)?;
     }
     // A broken EXIF block must not make a readable image unreadable: ignore it, log it.
     let orientation = decoder.orientation().unwrap_or_else(|e| {
@@ -320,6 +329,30 @@ impl Default for WriteOptions {
             jpeg_quality: DEFAULT_JPEG_QUALITY,
         }
     }
+}
+
+/// Encodes `image` in memory as `format` (PNG, JPEG at `jpeg_quality`, WebP lossless, BMP, TIFF):
+/// for standard output, where there is no file to name the format.
+pub fn encode_rgb(image: &RgbImage, format: ImageFormat, jpeg_quality: u8) -> Result<Vec<u8>> {
+    let mut out = Cursor::new(Vec::new());
+    let result = match format {
+        ImageFormat::Jpeg => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, jpeg_quality.clamp(1, 100))
+                .encode_image(image)
+        }
+        ImageFormat::Png | ImageFormat::WebP | ImageFormat::Bmp | ImageFormat::Tiff => {
+            image.write_to(&mut out, format)
+        }
+        other => {
+            return Err(Error::ImageEncode {
+                message: format!("cannot write {other:?}"),
+            })
+        }
+    };
+    result.map_err(|e| Error::ImageEncode {
+        message: e.to_string(),
+    })?;
+    Ok(out.into_inner())
 }
 
 /// [`write_rgb`] with [`WriteOptions`].

@@ -9,7 +9,8 @@
 //!   model lookup, and every tract knob in [`tuning`];
 //! - I/O: [`image_io`], [`atomic`] writes, frame sources in [`capture`], sinks in [`display`];
 //! - application: [`config`] (board profiles, converted into the option structs of the layers
-//!   below), [`photo`] (the one face path) and the live loop's threads ([`pipeline::run_live`]).
+//!   below), [`photo`] (the one face path), [`video`] (that path over every frame of a Y4M
+//!   stream, faces tracked) and the live loop's threads ([`pipeline::run_live`]).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -28,5 +29,6 @@ pub mod model;
 pub mod photo;
 pub mod pipeline;
 pub mod tuning;
+pub mod video;
 
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ use crate::align::{align_face, paste_restored, AlignedFace, BlendMask, PasteMode
 use crate::detect::{Face, FaceDetector};
 use crate::geometry::Template;
 use crate::model::Restorer;
+use crate::pipeline::Tracker;
 use crate::Result;
 
 /// Default minimum face width (detector box, input pixels) worth restoring.
@@ -188,6 +189,37 @@ impl FacePipeline {
         let restorer = &self.restorer;
         restore_faces_timed(
             photo,
+            &faces,
+            restorer.template(),
+            restorer.input_size(),
+            options,
+            |crop| restorer.restore(crop),
+            times,
+        )
+    }
+}
+
+impl FacePipeline {
+    /// One frame of a video: detect, follow the faces with `tracker` (frame number `seq`), then
+    /// align, restore and paste back the tracked faces seen in this frame with their smoothed
+    /// boxes and keypoints, so that alignment does not jitter from frame to frame.
+    pub fn run_tracked(
+        &mut self,
+        frame: &RgbImage,
+        tracker: &mut Tracker,
+        seq: u64,
+        options: &PhotoOptions,
+        times: &mut StageTimes,
+    ) -> Result<PhotoOutput> {
+        let start = Instant::now();
+        let detected = self.detector.detect(frame)?;
+        tracker.update(&detected, seq);
+        let mut faces: Vec<Face> = tracker.visible().map(|track| track.face).collect();
+        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        times.detect += start.elapsed();
+        let restorer = &self.restorer;
+        restore_faces_timed(
+            frame,
             &faces,
             restorer.template(),
             restorer.input_size(),

@@ -22,7 +22,7 @@ pub use camera::CameraSource;
 pub use directory::DirectorySource;
 pub use pacing::{Pacer, STOP_POLL};
 pub use synthetic::{SyntheticFace, SyntheticSource, TruthFeed, SYNTHETIC_FACE_PNG};
-pub use video::Y4mSource;
+pub use video::{Chroma, Y4mFormat, Y4mFrame, Y4mReader, Y4mSource};
 
 /// A failure of a frame source. The live loop retries these with backoff and shows NO SIGNAL.
 #[derive(Debug, thiserror::Error)]

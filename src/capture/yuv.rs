@@ -16,6 +16,18 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     ]
 }
 
+/// Converts one RGB pixel to BT.601 limited-range Y, Cb, Cr: the inverse of [`yuv_to_rgb`]
+/// (a round trip moves a value by at most a few levels).
+pub fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
+    let (r, g, b) = (r as i32, g as i32, b as i32);
+    let clamp = |x: i32| x.clamp(0, 255) as u8;
+    [
+        clamp(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16),
+        clamp(((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128),
+        clamp(((112 * r - 94 * g - 18 * b + 128) >> 8) + 128),
+    ]
+}
+
 /// Converts packed YUYV 4:2:2 (`Y0 U Y1 V` per two pixels) to RGB. `None` if `data` is too short.
 pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
     let (w, h) = (width as usize, height as usize);
@@ -89,6 +101,29 @@ pub fn camera_frame_to_rgb(
 mod tests {
     use super::*;
     use crate::capture::PixelFormat;
+
+    #[test]
+    fn rgb_to_yuv_and_back_stays_within_a_few_levels() {
+        for rgb in [
+            [0, 0, 0],
+            [255, 255, 255],
+            [200, 30, 90],
+            [12, 240, 128],
+            [128, 128, 128],
+        ] {
+            let [y, u, v] = rgb_to_yuv(rgb);
+            let back = yuv_to_rgb(y, u, v);
+            for c in 0..3 {
+                assert!(
+                    (back[c] as i32 - rgb[c] as i32).abs() <= 3,
+                    "{rgb:?} -> {:?} -> {back:?}",
+                    [y, u, v]
+                );
+            }
+        }
+        assert_eq!(rgb_to_yuv([0, 0, 0]), [16, 128, 128]);
+        assert_eq!(rgb_to_yuv([255, 255, 255]), [235, 128, 128]);
+    }
 
     #[test]
     fn camera_buffers_of_both_formats_become_rgb() {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::Fidelity;
+use crate::pipeline::TrackerConfig;
 
 mod convert;
 mod display;
@@ -282,17 +283,18 @@ fn default_min_score() -> f32 {
 fn default_max_faces() -> u32 {
     3
 }
+// The tracking defaults are the tracker's own (one place).
 fn default_match_iou() -> f32 {
-    0.3
+    TrackerConfig::default().match_iou
 }
 fn default_max_missed() -> u32 {
-    5
+    TrackerConfig::default().max_missed
 }
 fn default_min_cutoff() -> f32 {
-    1.0
+    TrackerConfig::default().min_cutoff_hz
 }
 fn default_beta() -> f32 {
-    0.02
+    TrackerConfig::default().beta
 }
 fn default_display_kind() -> DisplayKind {
     DisplayKind::Framebuffer

@@ -18,6 +18,7 @@ mod testing;
 mod watchdog;
 #[cfg(feature = "simulator")]
 mod window;
+mod y4m;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,7 @@ pub use png::{NullDisplay, PngSnapshots};
 pub use watchdog::{NotifySocket, WatchdogDisplay, PING_EVERY};
 #[cfg(feature = "simulator")]
 pub use window::WindowDisplay;
+pub use y4m::{Y4mWriteError, Y4mWriter};
 
 /// Which sink [`open_display`] opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

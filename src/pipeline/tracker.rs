@@ -23,6 +23,19 @@ pub struct TrackerConfig {
     pub fps: f32,
 }
 
+impl Default for TrackerConfig {
+    /// The profile's `[pipeline]` defaults at 30 frames per second.
+    fn default() -> Self {
+        TrackerConfig {
+            match_iou: 0.3,
+            max_missed: 5,
+            min_cutoff_hz: 1.0,
+            beta: 0.02,
+            fps: 30.0,
+        }
+    }
+}
+
 /// One face followed over time.
 #[derive(Debug, Clone)]
 pub struct Track {

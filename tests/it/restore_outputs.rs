@@ -250,3 +250,132 @@ fn inspect_names_outputs_as_the_file_does_and_reads_blazeface() {
     );
     assert!(text.contains("MACs per run"), "{text}");
 }
+
+/// A 4:4:4 Y4M stream of `frames` frames: the portrait at 256 px, moved 3 px right per frame.
+fn portrait_video(frames: u32) -> Vec<u8> {
+    let small = image::imageops::resize(
+        &astronaut(),
+        256,
+        256,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut bytes = b"YUV4MPEG2 W256 H256 F25:1 Ip A1:1 C444\n".to_vec();
+    for f in 0..frames {
+        let frame = RgbImage::from_fn(256, 256, |x, y| {
+            *small.get_pixel(x.saturating_sub(3 * f), y)
+        });
+        let yuv: Vec<[u8; 3]> = frame
+            .pixels()
+            .map(|p| daefr::capture::yuv::rgb_to_yuv(p.0))
+            .collect();
+        bytes.extend_from_slice(b"FRAME\n");
+        for plane in 0..3 {
+            bytes.extend(yuv.iter().map(|v| v[plane]));
+        }
+    }
+    bytes
+}
+
+#[test]
+fn a_y4m_video_is_restored_frame_by_frame_to_a_file_or_through_pipes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("clip.y4m");
+    let video = portrait_video(4);
+    std::fs::write(&input, &video).expect("write");
+    let output = dir.path().join("out.y4m");
+    let out = restore(&[&s(&input), "-o", &s(&output)]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("4 frame(s), 4 face(s) restored in 4 frame(s)"),
+        "{err}"
+    );
+    let written = std::fs::read(&output).expect("output");
+    let header = |b: &[u8]| b.iter().position(|&c| c == b'\n').expect("header") + 1;
+    let frames = |b: &[u8]| b[header(b)..].to_vec();
+    // the identity model changes no pixel: every frame passes through bit for bit
+    assert_eq!(frames(&written), frames(&video));
+    let head = String::from_utf8_lossy(&written[..header(&written)]).into_owned();
+    for field in ["W256", "H256", "F25:1", "C444"] {
+        assert!(head.contains(field), "{field} in {head}");
+    }
+
+    // again without --force: refused, the first output kept
+    let again = restore(&[&s(&input), "-o", &s(&output)]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let bad_name = restore(&[&s(&input), "-o", &s(&dir.path().join("out.png"))]);
+    assert!(!bad_name.status.success());
+    assert!(stderr(&bad_name).contains(".y4m"), "{}", stderr(&bad_name));
+
+    // standard input to standard output gives the same bytes
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let mut child = daefr_cmd()
+        .args([
+            "restore",
+            "-",
+            "-o",
+            "-",
+            "--model",
+            &model,
+            "--detector",
+            "short-range",
+            "-q",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feed = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &video));
+    let piped = child.wait_with_output().expect("wait");
+    feed.join().expect("feeder").expect("fed");
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(piped.stdout, written);
+}
+
+#[test]
+fn an_image_goes_through_standard_input_and_output_in_its_own_format() {
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let png = std::fs::read(repo("tests/fixtures/astronaut.png")).expect("fixture");
+    let mut child = daefr_cmd()
+        .args([
+            "restore",
+            "-",
+            "-o",
+            "-",
+            "--model",
+            &model,
+            "--detector",
+            "short-range",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feed = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &png));
+    let out = child.wait_with_output().expect("wait");
+    feed.join().expect("feeder").expect("fed");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        image::guess_format(&out.stdout).ok(),
+        Some(image::ImageFormat::Png)
+    );
+    let restored = image::load_from_memory(&out.stdout).expect("PNG").to_rgb8();
+    assert_eq!(restored.dimensions(), (512, 512));
+    assert!(
+        stderr(&out).contains("<stdin>: 1 face(s) found, 1 restored -> -"),
+        "{}",
+        stderr(&out)
+    );
+    let none = daefr(&["restore", "-", "-o", "x.png", "--aligned"]);
+    assert!(!none.status.success());
+    assert!(stderr(&none).contains("--aligned"), "{}", stderr(&none));
+}

@@ -4,6 +4,7 @@
 
 mod jobs;
 mod report;
+mod stream;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,9 +31,11 @@ use report::{JsonReport, PhotoReport};
 /// Arguments of `daefr restore`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// An image file, or a directory of images (PNG, JPEG, WebP, BMP, TIFF).
+    /// An image file, a directory of images (PNG, JPEG, WebP, BMP, TIFF), a Y4M video (every
+    /// frame restored, faces tracked), or `-` for standard input (an image or a Y4M stream).
     pub input: PathBuf,
-    /// Output file (for a file input) or directory (for a directory input; created if missing).
+    /// Output file (for a file input), directory (for a directory input; created if missing), or
+    /// `-` for standard output (in the input's format).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Inputs are already aligned face crops (resized to the model input as they are).
@@ -143,7 +146,9 @@ fn suffix(text: &str) -> Result<String, String> {
 
 /// Runs `daefr restore`.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
-    if !args.input.exists() {
+    let streaming = stream::is_stream(&args);
+    let from_stdin = streaming && args.input.as_os_str() == "-";
+    if !from_stdin && !args.input.exists() {
         if std::fs::symlink_metadata(&args.input).is_ok() {
             bail!(
                 "{}: a symbolic link that leads nowhere (dangling, or a loop)",
@@ -153,6 +158,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         bail!("{}: no such file or directory", args.input.display());
     }
     warn_unused_flags(&args);
+    if streaming {
+        stream::check(&args)?;
+        let settings = Settings::resolve(&flags(&args, global), None, photo_needs(), 1, 1)?;
+        settings.log(super::available_cores());
+        return stream::run(&args, &settings);
+    }
     let (jobs, existing) = jobs::leave_out_existing(&args, jobs::list_jobs(&args)?);
     if existing > 0 {
         crate::note!("{existing} input(s) left out: their output exists (--skip-existing)");
@@ -163,26 +174,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Some(path) => Some(JsonReport::create(path, write_options(&args).replace)?),
         None => None,
     };
-    let flags = Flags {
-        model: args.model.clone(),
-        detector: args.detector_model.clone(),
-        detector_kind: args.detector,
-        threads: global.threads,
-        workers: args.workers,
-        fidelity: args.fidelity,
-        no_cache: args.no_cache,
-        min_score: args.min_score,
-        no_tiles: args.no_tiles,
-    };
     let needs = if args.aligned {
         Needs::Restorer
     } else {
-        Needs::Detector {
-            default_kind: DetectorKind::LongRange,
-        }
+        photo_needs()
     };
     let cores = super::available_cores();
-    let settings = Settings::resolve(&flags, None, needs, cores, jobs.len())?;
+    let settings = Settings::resolve(&flags(&args, global), None, needs, cores, jobs.len())?;
     settings.log(cores);
     let workers = settings.workers;
     let in_dir = args.input.is_dir();
@@ -201,6 +199,28 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         log::debug!("peak RSS {} MiB with {workers} worker(s)", kib / 1024);
     }
     code
+}
+
+/// What the command line says, for [`Settings::resolve`].
+fn flags(args: &Args, global: &Global) -> Flags {
+    Flags {
+        model: args.model.clone(),
+        detector: args.detector_model.clone(),
+        detector_kind: args.detector,
+        threads: global.threads,
+        workers: args.workers,
+        fidelity: args.fidelity,
+        no_cache: args.no_cache,
+        min_score: args.min_score,
+        no_tiles: args.no_tiles,
+    }
+}
+
+/// Whole photos and videos need the detector, long-range BlazeFace unless told otherwise.
+fn photo_needs() -> Needs {
+    Needs::Detector {
+        default_kind: DetectorKind::LongRange,
+    }
 }
 
 /// Warns about flags that do nothing in this mode (whole photos vs `--aligned` crops) instead of
