@@ -2,7 +2,7 @@
 //! alignment template a model is trained on. No tract, no I/O, no configuration: the layers above
 //! (inference, capture, display, the command line) depend on this one, never the reverse.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Index of each keypoint in [`Face::keypoints`] (BlazeFace's own order).
 pub mod keypoint {
@@ -86,7 +86,7 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 /// Alignment template: mean landmark positions in model-input pixels (x right, y down).
 ///
 /// `right_eye` is the subject's right eye, on the image's left side.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 pub struct Template {
     /// Subject's right eye (image left).
     pub right_eye: [f32; 2],

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use daefr::detect::{BlazeFace, DetectorOptions};
+use daefr::model::describe::{sidecar_path, KEY_DESCRIBED_BY};
 use daefr::model::load::{
     format_of, load_any, load_onnx_plain, read_onnx_metadata, GraphSummary, ModelFormat,
 };
@@ -42,12 +43,15 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         // Shown before validation so a model that fails the contract still shows what it has.
         let raw = read_onnx_metadata(&path)?;
         print_metadata(raw.iter());
-        if !raw.contains_key(FORMAT_VERSION_KEY) {
+        if !raw.contains_key(FORMAT_VERSION_KEY) && !sidecar_path(&path).is_file() {
             return inspect_foreign(&path);
         }
     }
     let (loaded, meta) = load_any(&path)?;
     if loaded.format == ModelFormat::Nnef {
+        print_metadata(meta.raw.iter());
+    } else if let Some(sidecar) = meta.get(KEY_DESCRIBED_BY) {
+        println!("described by {sidecar}:");
         print_metadata(meta.raw.iter());
     }
     println!("load (read + type + declutter): {:.1?}", loaded.load_time);

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::metadata::{ModelMetadata, WEIGHT_INPUT};
+use super::describe::KEY_OUTPUT_NAME;
+use super::metadata::{ModelMetadata, KEY_FORMAT_VERSION, WEIGHT_INPUT};
 use crate::{Error, Result};
 
 /// Prefix tract gives ONNX `metadata_props` entries in a model's properties.
@@ -316,11 +317,23 @@ fn read_onnx_proto(path: &Path) -> Result<pb::ModelProto> {
 pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
     let start = Instant::now();
     let proto = read_onnx_proto(path)?;
-    let raw: BTreeMap<String, String> = proto
+    let mut raw: BTreeMap<String, String> = proto
         .metadata_props
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
+    let sidecar = super::describe::sidecar_path(path);
+    if sidecar.is_file() {
+        if raw.contains_key(KEY_FORMAT_VERSION) {
+            log::warn!(
+                "{}: ignored; {} carries its own daefr metadata",
+                sidecar.display(),
+                path.display()
+            );
+        } else {
+            raw.extend(super::describe::ModelDescription::read(&sidecar)?.to_props(&sidecar)?);
+        }
+    }
     let meta = ModelMetadata::from_props(path, raw)?;
     let size = meta.input_size;
 
@@ -336,7 +349,23 @@ pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
         .filter(|i| !initializers.contains(i.name.as_str()))
         .collect();
     let want_inputs = expected_inputs(&meta);
-    if inputs.len() != want_inputs || graph.output.len() != 1 {
+    let output_index = match meta.get(KEY_OUTPUT_NAME) {
+        Some(name) => graph
+            .output
+            .iter()
+            .position(|o| o.name == name)
+            .ok_or_else(|| {
+                load_error(
+                    path,
+                    format!(
+                        "{KEY_OUTPUT_NAME} names {name:?}, which is not an output of the graph"
+                    ),
+                )
+            })?,
+        None => 0,
+    };
+    let outputs_ok = graph.output.len() == 1 || meta.get(KEY_OUTPUT_NAME).is_some();
+    if inputs.len() != want_inputs || !outputs_ok {
         return Err(load_error(
             path,
             format!(
@@ -350,10 +379,12 @@ pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
     check_declared_input(path, inputs[0], true)?;
     check_shape(path, "input", &proto_dims(inputs[0]), size)?;
     if meta.has_fidelity_input() {
-        check_declared_input(path, inputs[1], false)?;
+        if !meta.weight_is_double() {
+            check_declared_input(path, inputs[1], false)?;
+        }
         check_weight_input(path, &inputs[1].name, &proto_dims(inputs[1]))?;
     }
-    let out_dims = proto_dims(&graph.output[0]);
+    let out_dims = proto_dims(&graph.output[output_index]);
     if !out_dims.is_empty() {
         check_shape(path, "output", &out_dims, size)?;
     }
@@ -369,8 +400,23 @@ pub fn load_onnx(path: &Path) -> Result<(LoadedModel, ModelMetadata)> {
         .set_input_fact(0, f32::fact([1, 3, s, s]).into())
         .map_err(|e| load_error(path, one_line(&e)))?;
     if meta.has_fidelity_input() {
+        let fact = if meta.weight_is_double() {
+            f64::fact([1])
+        } else {
+            f32::fact([1])
+        };
         model
-            .set_input_fact(1, f32::fact([1]).into())
+            .set_input_fact(1, fact.into())
+            .map_err(|e| load_error(path, one_line(&e)))?;
+    }
+    if graph.output.len() > 1 {
+        // only the face: the other outputs (CodeFormer's logits) are pruned away
+        let outlets = model
+            .output_outlets()
+            .map_err(|e| load_error(path, one_line(&e)))?
+            .to_vec();
+        model
+            .select_output_outlets(&outlets[output_index..=output_index])
             .map_err(|e| load_error(path, one_line(&e)))?;
     }
     let typed = model

@@ -189,6 +189,12 @@ impl ModelMetadata {
         self.fidelity_default.is_some()
     }
 
+    /// True when the fidelity input is float64 (`daefr.weight_type = double`, as facefusion's
+    /// CodeFormer export has it) rather than float32.
+    pub fn weight_is_double(&self) -> bool {
+        self.get(super::describe::KEY_WEIGHT_TYPE) == Some("double")
+    }
+
     /// Looks up any raw metadata value (e.g. `daefr.licence`).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.raw.get(key).map(String::as_str)

@@ -1,6 +1,7 @@
 //! The DAEFR network: loading (ONNX or NNEF cache), metadata, pre/post-processing, [`Restorer`].
 
 pub mod cache;
+pub mod describe;
 pub mod fidelity;
 pub mod load;
 pub mod metadata;

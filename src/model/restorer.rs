@@ -113,7 +113,9 @@ impl Restorer {
         if let Some(Fidelity::Weight(w)) = opts.fidelity {
             check_fidelity(w)?;
         }
-        let cached = match (format_of(path), opts.use_cache) {
+        // A described model's cache would not see its sidecar change: it is read from the files.
+        let described = super::describe::sidecar_path(path).is_file();
+        let cached = match (format_of(path), opts.use_cache && !described) {
             (ModelFormat::Onnx, true) => fresh_cache_for(path),
             _ => None,
         };
@@ -275,7 +277,12 @@ impl Restorer {
         let mut inputs = tvec!(self.input_tensor(face)?.into_tvalue());
         if self.meta.has_fidelity_input() {
             let w = check_fidelity(w.or_else(|| self.weight_for(face)).unwrap_or(0.0))?;
-            inputs.push(tensor1(&[w]).into_tvalue());
+            let weight = if self.meta.weight_is_double() {
+                tensor1(&[f64::from(w)])
+            } else {
+                tensor1(&[w])
+            };
+            inputs.push(weight.into_tvalue());
         }
         Ok(inputs)
     }

@@ -10,6 +10,7 @@ mod cli_runtime;
 mod config_profiles;
 mod detect_blazeface;
 mod fidelity;
+mod foreign_models;
 mod golden;
 mod image_io_errors;
 mod layers;
