@@ -2,7 +2,7 @@
 
 Each named config fixes every width and depth of the two VQGAN autoencoders (HQ and LQ share one
 `VQConfig`), the fusion block and the code-prediction transformer. `get_config(name)` returns one;
-`CONFIG_NAMES` lists them. Why the edge widths are what they are is written in docs/architecture.md.
+`CONFIG_NAMES` lists them. Why the edge widths are what they are is written in models/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _paper_512() -> DaefrConfig:
 
 def _lite_128() -> DaefrConfig:
     # Edge config: 128x128 faces, 16x16 tokens (the paper's token grid), <= 2 GMAC per face.
-    # See docs/architecture.md ("lite-128") for how these widths were chosen.
+    # See models/ARCHITECTURE.md ("lite-128") for how these widths were chosen.
     return DaefrConfig(
         name="lite-128",
         vq=VQConfig(

@@ -4,7 +4,7 @@
     python -m daefr_models.quantize IN.onnx -o OUT.onnx --recipe qlinear-conv --calib DIR
     python -m daefr_models.quantize IN.onnx -o OUT.onnx --recipe int8-dot --calib DIR --max-images 64
 
-Recipes (what tract 0.23 does with each is measured in docs/architecture.md, "int8"):
+Recipes (what tract 0.23 does with each is measured in models/ARCHITECTURE.md, "int8"):
 
 - `weights-int8` (default, the shipped form): every Conv / Gemm / MatMul weight initializer becomes
   int8, symmetric, one scale per output channel, followed by a DequantizeLinear; activations stay
@@ -17,7 +17,7 @@ Recipes (what tract 0.23 does with each is measured in docs/architecture.md, "in
   onnxruntime's QLinearMul from GroupNorm is unimplemented in tract).
 - `qdq-conv`: the same calibration in QDQ form (DequantizeLinear -> Conv -> QuantizeLinear).
 - `int8-dot` (for boards with the dot-product extension, `asimddp`: Pi 5, Jetson Orin; see
-  docs/architecture.md, "int8 on dot-product ARM"): mixed precision chosen per Conv. A chosen Conv
+  models/ARCHITECTURE.md, "int8 on dot-product ARM"): mixed precision chosen per Conv. A chosen Conv
   becomes QuantizeLinear (uint8, min/max over `--calib` faces at fidelity weights 0, 0.5 and 1) ->
   ConvInteger (int8 weights, symmetric per output channel) -> Cast -> Mul (input scale x weight
   scale per channel) -> Add (bias): tract runs the ConvInteger with its i8 kernels

@@ -16,7 +16,7 @@ from daefr_models.export import export, parity, parity_inputs, random_model
 from daefr_models.onnx_meta import FORMAT_VERSION, load_template, provisional_template, read_metadata
 from daefr_models.onnx_tools import REPO_ROOT, feeds, ort_session
 
-# Ops tract's ONNX front-end supports and that the export is allowed to use (docs/architecture.md).
+# Ops tract's ONNX front-end supports and that the export is allowed to use (models/ARCHITECTURE.md).
 TRACT_OPS = {
     "Conv", "InstanceNormalization", "Reshape", "Mul", "Add", "Sub", "Div", "Sigmoid", "Transpose",
     "MatMul", "Gemm", "Softmax", "LayerNormalization", "Pad", "Erf", "Resize", "ArgMax", "Gather",

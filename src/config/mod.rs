@@ -142,13 +142,16 @@ pub struct ModelConfig {
     pub restorer: Option<PathBuf>,
     /// Face detector (BlazeFace ONNX); default: the bundled detector.
     pub detector: Option<PathBuf>,
-    /// Threads tract may use for one inference (0: leave tract's default).
+    /// Matrix-kernel threads tract may use for one inference (0: unset, which means one thread
+    /// unless `--threads` says otherwise).
     #[serde(default)]
     pub threads: u32,
-    /// Restore worker threads, each with its own copy of the model (1..=4).
+    /// Restore worker threads (1..=4), each with its own run state over one shared, optimized
+    /// plan (the weights are loaded once).
     #[serde(default = "one")]
     pub restore_workers: u32,
-    /// Minimum detector score for a face.
+    /// Minimum detector score for a face (default 0.6 in a profile; `restore` without a profile
+    /// uses 0.5, or `--min-score`).
     #[serde(default = "default_min_score")]
     pub min_score: f32,
     /// Fidelity of a version-2 model: a weight in `0.0..=1.0` (0: pure DAEFR codes, 1: closest

@@ -22,7 +22,8 @@ pub struct LoadOptions {
     /// Threads for tract's matrix kernels; `None` or `Some(1)` runs single-threaded.
     pub threads: Option<usize>,
     /// For an `.onnx` path, load its NNEF cache (`<stem>.nnef.tar`) instead when one exists and
-    /// is not older than the ONNX file.
+    /// was made from this very file (its stored size and CRC-32 match; its tensors' checksum is
+    /// verified too). Not for a model described by a sidecar TOML.
     pub use_cache: bool,
     /// Fidelity of a version-2 model: a weight `w` in `[0, 1]` (0: pure DAEFR code path,
     /// 1: closest to the input) or [`Fidelity::Auto`] (per face, from the model's
