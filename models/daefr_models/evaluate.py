@@ -55,7 +55,7 @@ from .onnx_tools import REPO_ROOT, feeds, has_weight_input, ort_session, with_co
 # ------------------------------------------------------------------------------- face loading
 # ``--align`` follows the runtime (src/detect/blazeface.rs, src/align/): the same detector input,
 # the same least-squares fit onto the template and the same warp, in the same float32 arithmetic.
-DETECTOR_INPUT = 128  # BlazeFace short-range, the runtime's default detector
+DETECTOR_INPUT = 128  # BlazeFace short-range (`daefr restore --detector short-range`; the runtime's default is long-range)
 ALIGN_POINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center")
 
 

@@ -28,6 +28,22 @@ pub fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
     ]
 }
 
+/// Packs an RGB frame as YUYV 4:2:2 (BT.601 limited range, [`rgb_to_yuv`]; each pair's chroma
+/// from its first pixel), the layout a UVC camera sends: `daefr bench` times the camera path's
+/// conversion on it.
+pub fn rgb_to_yuyv(frame: &RgbImage) -> Vec<u8> {
+    let (w, h) = frame.dimensions();
+    let mut out = Vec::with_capacity(w as usize * h as usize * 2);
+    for y in 0..h {
+        for x in (0..w).step_by(2) {
+            let [y0, u, v] = rgb_to_yuv(frame.get_pixel(x, y).0);
+            let [y1, _, _] = rgb_to_yuv(frame.get_pixel((x + 1).min(w - 1), y).0);
+            out.extend_from_slice(&[y0, u, y1, v]);
+        }
+    }
+    out
+}
+
 /// Converts packed YUYV 4:2:2 (`Y0 U Y1 V` per two pixels) to RGB. `None` if `data` is too short.
 pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32) -> Option<RgbImage> {
     let (w, h) = (width as usize, height as usize);
@@ -101,6 +117,21 @@ pub fn camera_frame_to_rgb(
 mod tests {
     use super::*;
     use crate::capture::PixelFormat;
+
+    #[test]
+    fn yuyv_packing_round_trips_through_the_camera_conversion() {
+        let frame = RgbImage::from_fn(6, 2, |x, y| {
+            image::Rgb([(x * 40) as u8, (y * 90) as u8, 200])
+        });
+        let packed = rgb_to_yuyv(&frame);
+        assert_eq!(packed.len(), 6 * 2 * 2);
+        let back = yuyv_to_rgb(&packed, 6, 2).expect("decodes");
+        for (a, b) in frame.pixels().zip(back.pixels()).step_by(2) {
+            for c in 0..3 {
+                assert!((a[c] as i32 - b[c] as i32).abs() <= 3, "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn rgb_to_yuv_and_back_stays_within_a_few_levels() {

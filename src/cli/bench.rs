@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use daefr::capture::yuv::yuyv_to_rgb;
+use daefr::capture::yuv::{rgb_to_yuyv, yuyv_to_rgb};
 use daefr::capture::SyntheticSource;
 use daefr::config::{CameraFormat, Config, SourceKind};
 use daefr::detect::DetectorKind;
@@ -328,36 +328,6 @@ fn run_once(
         total: begin.elapsed(),
         faces,
     })
-}
-
-/// Packs an RGB frame as YUYV 4:2:2 (BT.601 limited range), the layout a UVC camera sends.
-fn rgb_to_yuyv(frame: &RgbImage) -> Vec<u8> {
-    let luma = |[r, g, b]: [u8; 3]| -> u8 {
-        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-        (16.0 + 0.257 * r + 0.504 * g + 0.098 * b)
-            .round()
-            .clamp(0.0, 255.0) as u8
-    };
-    let chroma = |[r, g, b]: [u8; 3]| -> (u8, u8) {
-        let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-        let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
-        let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;
-        (
-            u.round().clamp(0.0, 255.0) as u8,
-            v.round().clamp(0.0, 255.0) as u8,
-        )
-    };
-    let (w, h) = frame.dimensions();
-    let mut out = Vec::with_capacity(w as usize * h as usize * 2);
-    for y in 0..h {
-        for x in (0..w).step_by(2) {
-            let p0 = frame.get_pixel(x, y).0;
-            let p1 = frame.get_pixel((x + 1).min(w - 1), y).0;
-            let (u, v) = chroma(p0);
-            out.extend_from_slice(&[luma(p0), u, luma(p1), v]);
-        }
-    }
-    out
 }
 
 /// Everything `daefr bench` prints.

@@ -11,6 +11,7 @@ mod config_profiles;
 mod detect_blazeface;
 mod fidelity;
 mod foreign_models;
+mod fuzz_corpus;
 mod golden;
 mod image_io_errors;
 mod layers;

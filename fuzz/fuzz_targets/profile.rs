@@ -1,0 +1,7 @@
+//! cargo-fuzz target: `common::profile` (see fuzz/fuzz_targets/common.rs).
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::profile(data));
