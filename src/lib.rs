@@ -6,7 +6,7 @@
 //! - core, no tract and no I/O: [`geometry`], [`align`], the tracker, smoothing, scheduling and
 //!   composition of [`pipeline`], non-maximum suppression in [`detect`];
 //! - inference: [`model`] (the DAEFR [`model::Restorer`]), BlazeFace in [`detect`], [`bundled`]
-//!   model lookup, and every tract knob in [`tuning`];
+//!   model lookup, every tract knob in [`tuning`], and the one way to run a plan in [`runner`];
 //! - I/O: [`image_io`], [`atomic`] writes, frame sources in [`capture`], sinks in [`display`];
 //! - application: [`config`] (board profiles, converted into the option structs of the layers
 //!   below), [`photo`] (the one face path), [`video`] (that path over every frame of a Y4M
@@ -28,6 +28,7 @@ pub mod image_io;
 pub mod model;
 pub mod photo;
 pub mod pipeline;
+pub mod runner;
 pub mod tuning;
 pub mod video;
 

@@ -8,7 +8,7 @@
 //! | restorer model | `--model` | `model.restorer` | `$DAEFR_MODEL`, else the bundled model |
 //! | detector model | `--detector-model` (restore, bench) | `model.detector` | `--detector KIND` (restore, bench) picks a bundled variant; else `$DAEFR_DETECTOR` (a file, or a kind such as `short-range`), else the bundled default (long-range for `restore`, short-range for `run` and `bench`) |
 //! | fidelity `w` | `--fidelity` | `model.fidelity` | `auto` where the model has `daefr.fidelity_auto`, else its `daefr.fidelity_default` |
-//! | matrix threads | `--threads` | `model.threads` (0 = unset) | 1 |
+//! | matrix threads (restorer and detector) | `--threads` | `model.threads` (0 = unset) | 1 |
 //! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
 //! | detector threshold | `--min-score` (restore) | `model.min_score` (0.6 when a profile leaves it out) | 0.5 |
 //!
@@ -118,7 +118,11 @@ impl Settings {
         let fidelity = flags
             .fidelity
             .or_else(|| model_config.and_then(|m| m.fidelity));
-        let mut detector_options = DetectorOptions::default();
+        let mut detector_options = DetectorOptions {
+            // one runner for both networks: the detector's plan gets the restorer's threads
+            threads: Some(parallelism.threads),
+            ..DetectorOptions::default()
+        };
         if let Some(threshold) = flags
             .min_score
             .or_else(|| model_config.map(|m| m.min_score))
@@ -289,6 +293,7 @@ mod tests {
         assert_eq!(s.workers, 3);
         assert_eq!(s.load.fidelity, Some(Fidelity::Weight(0.2)));
         assert_eq!(s.detector_options.score_threshold, 0.75);
+        assert_eq!(s.detector_options.threads, Some(2), "the detector runs on --threads too");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! relative to the anchor centre.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use crate::runner::PlanRunner;
 
 use image::imageops::{self, FilterType};
 use image::RgbImage;
@@ -30,6 +30,8 @@ pub struct DetectorOptions {
     pub score_threshold: f32,
     /// IoU from which two detections are merged into one (MediaPipe: 0.3).
     pub iou_threshold: f32,
+    /// Matrix-kernel threads of each run (`None`: one), as the restorer's (`--threads`).
+    pub threads: Option<usize>,
 }
 
 impl Default for DetectorOptions {
@@ -37,6 +39,7 @@ impl Default for DetectorOptions {
         DetectorOptions {
             score_threshold: 0.5,
             iou_threshold: 0.3,
+            threads: None,
         }
     }
 }
@@ -88,11 +91,12 @@ struct OutputSlots {
 }
 
 /// The BlazeFace detector: an optimized tract plan plus its anchors. A clone shares the plan
-/// (each run has its own state), so every worker can have one for the cost of a pointer.
+/// (with a run state of its own, [`PlanRunner::another`]), so every worker can have one for the
+/// cost of its activations.
 #[derive(Clone)]
 pub struct BlazeFace {
     path: PathBuf,
-    plan: Arc<TypedRunnableModel>,
+    runner: PlanRunner,
     input_size: u32,
     anchors: Vec<Anchor>,
     slots: OutputSlots,
@@ -141,18 +145,15 @@ impl BlazeFace {
             }
         };
         let slots = find_output_slots(&model).map_err(not_blazeface)?;
-        // Same convolution choice as the restorer (see `tuning::optimize`).
-        let plan = crate::tuning::optimize(model)
-            .map_err(load_error)?
-            .into_runnable()
-            .map_err(load_error)?;
+        // The restorer's runner: same convolution choice (`tuning::optimize`), same threads.
+        let runner = PlanRunner::new(model, options.threads).map_err(load_error)?;
         let anchors = AnchorLayer::BLAZEFACE
             .iter()
             .flat_map(|layer| layer.anchors())
             .collect();
         Ok(BlazeFace {
             path: path.to_path_buf(),
-            plan,
+            runner,
             input_size,
             anchors,
             slots,
@@ -291,7 +292,7 @@ impl FaceDetector for BlazeFace {
         }
         let (input, letterbox) = self.preprocess(frame)?;
         let outputs = self
-            .plan
+            .runner
             .run(tvec!(input.into()))
             .map_err(|e| self.inference_error(format!("{e:#}")))?;
         let output = |slot| output_slice(&outputs, slot).map_err(|m| self.inference_error(m));

@@ -1,7 +1,6 @@
 //! [`Restorer`]: one optimized tract plan, loaded once and reused for every face.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
@@ -13,7 +12,7 @@ use super::load::{format_of, load_any, load_onnx, one_line, ModelFormat};
 use super::metadata::ModelMetadata;
 use super::tensor_io::{image_to_planes, planes_to_image};
 use crate::geometry::Template;
-use crate::tuning::{optimize, KernelThreads};
+use crate::runner::PlanRunner;
 use crate::{Error, Result};
 
 /// How to load a model.
@@ -90,8 +89,7 @@ pub struct Restorer {
     path: PathBuf,
     format: ModelFormat,
     meta: ModelMetadata,
-    state: Mutex<TypedSimpleState>,
-    threads: KernelThreads,
+    runner: PlanRunner,
     load_time: Duration,
     fidelity: Option<Fidelity>,
 }
@@ -132,17 +130,9 @@ impl Restorer {
         };
         let source = loaded.path.clone();
         let optimize_start = Instant::now();
-        let plan = optimize(loaded.typed)
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| {
-                Error::ModelLoad {
-                    message: format!("cannot optimize graph: {}", one_line(&e)),
-                }
-                .with_path(source.clone())
-            })?;
-        let state = TypedSimpleState::new(&plan).map_err(|e| {
+        let runner = PlanRunner::new(loaded.typed, opts.threads).map_err(|e| {
             Error::ModelLoad {
-                message: one_line(&e),
+                message: format!("cannot optimize graph: {}", one_line(&e)),
             }
             .with_path(source.clone())
         })?;
@@ -153,14 +143,12 @@ impl Restorer {
             loaded.load_time,
             optimize_start.elapsed()
         );
-        let threads = KernelThreads::new(opts.threads);
         let fidelity = resolve_fidelity(&meta, opts.fidelity, &source);
         Ok(Restorer {
             path: source,
             format: loaded.format,
             meta,
-            state: Mutex::new(state),
-            threads,
+            runner,
             load_time: start.elapsed(),
             fidelity,
         })
@@ -171,15 +159,11 @@ impl Restorer {
     /// worker made this way costs its activations only (measured in BENCHMARKS.md, "Shared
     /// plans"). Same model, options and fidelity weight.
     pub fn another(&self) -> Restorer {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        // A clone of a tract state is a distinct session over the same `Arc`'d plan.
-        let state = state.clone();
         Restorer {
             path: self.path.clone(),
             format: self.format,
             meta: self.meta.clone(),
-            state: Mutex::new(state),
-            threads: self.threads.clone(),
+            runner: self.runner.another(),
             load_time: Duration::ZERO,
             fidelity: self.fidelity,
         }
@@ -306,12 +290,7 @@ impl Restorer {
             .with_path(self.path.clone())
         };
         let inputs = self.inputs(face, w)?;
-        let outputs = {
-            // A poisoned lock only means another thread panicked mid-run; the state is rebuilt
-            // from scratch by every run, so it is safe to keep using it.
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            self.threads.run(|| state.run(inputs)).map_err(infer_err)?
-        };
+        let outputs = self.runner.run(inputs).map_err(infer_err)?;
         let output = outputs.first().ok_or_else(|| {
             Error::Inference {
                 message: "model produced no output".into(),
@@ -353,11 +332,10 @@ impl Restorer {
             .with_path(self.path.clone())
         };
         let inputs = self.inputs(face, None)?;
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut times: std::collections::HashMap<usize, NodeTime> = Default::default();
         let mut order = Vec::new();
         for _ in 0..iters.max(1) {
-            let run = || {
+            let run = |state: &mut TypedSimpleState| {
                 state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, inputs| {
                     let start = Instant::now();
                     let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
@@ -374,7 +352,7 @@ impl Restorer {
                     out
                 })
             };
-            self.threads.run(run).map_err(infer_err)?;
+            self.runner.with_state(run).map_err(infer_err)?;
         }
         Ok(order
             .into_iter()

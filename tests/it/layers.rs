@@ -37,6 +37,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("detect/tiled.rs", Layer::InferAndIo),
     ("bundled.rs", Layer::InferAndIo),
     ("tuning.rs", Layer::InferAndIo),
+    ("runner.rs", Layer::InferAndIo),
     ("image_io.rs", Layer::InferAndIo),
     ("atomic.rs", Layer::InferAndIo),
     ("capture", Layer::InferAndIo),
