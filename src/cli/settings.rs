@@ -293,7 +293,11 @@ mod tests {
         assert_eq!(s.workers, 3);
         assert_eq!(s.load.fidelity, Some(Fidelity::Weight(0.2)));
         assert_eq!(s.detector_options.score_threshold, 0.75);
-        assert_eq!(s.detector_options.threads, Some(2), "the detector runs on --threads too");
+        assert_eq!(
+            s.detector_options.threads,
+            Some(2),
+            "the detector runs on --threads too"
+        );
     }
 
     #[test]

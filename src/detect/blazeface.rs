@@ -6,8 +6,8 @@
 //! `[1, 384, 16]`: box centre offset, box size, then six keypoint offsets, all in input pixels
 //! relative to the anchor centre.
 
-use std::path::{Path, PathBuf};
 use crate::runner::PlanRunner;
+use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
 use image::RgbImage;
@@ -16,6 +16,7 @@ use tract_onnx::prelude::*;
 use super::anchors::{Anchor, AnchorLayer};
 use super::nms::weighted_nms;
 use super::{DetectError, Face, FaceDetector};
+use crate::runner::PlanRunner;
 
 /// Results of this module carry a [`DetectError`].
 type Result<T, E = DetectError> = std::result::Result<T, E>;
