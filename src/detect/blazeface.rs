@@ -6,7 +6,6 @@
 //! `[1, 384, 16]`: box centre offset, box size, then six keypoint offsets, all in input pixels
 //! relative to the anchor centre.
 
-use crate::runner::PlanRunner;
 use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
