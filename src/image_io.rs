@@ -53,6 +53,32 @@ pub fn read_rgb_with_limit(path: &Path, max_pixels: u64) -> Result<RgbImage> {
 /// Decodes an image file's bytes as [`read_rgb_with_limit`] does (standard input, a pipe);
 /// `path` names it in errors.
 pub fn decode_rgb(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<RgbImage> {
+    decode_rgb_with_metadata(bytes, path, max_pixels).map(|(image, _)| image)
+}
+
+/// What a photo carries besides its pixels that an output of it should keep: the colour profile
+/// and the EXIF block (its orientation reset to normal, since the pixels come out upright).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageMetadata {
+    /// The ICC colour profile.
+    pub icc: Option<Vec<u8>>,
+    /// The EXIF block (TIFF structure, as the JPEG APP1 segment holds it).
+    pub exif: Option<Vec<u8>>,
+}
+
+/// [`read_rgb`], with the file's [`ImageMetadata`].
+pub fn read_rgb_with_metadata(path: &Path) -> Result<(RgbImage, ImageMetadata)> {
+    let bytes = read_image_file(path)?;
+    decode_rgb_with_metadata(&bytes, path, DEFAULT_MAX_PIXELS)
+}
+
+/// [`decode_rgb`], with the bytes' [`ImageMetadata`] (an unreadable profile or EXIF block is
+/// left out with a warning, never an error).
+pub fn decode_rgb_with_metadata(
+    bytes: &[u8],
+    path: &Path,
+    max_pixels: u64,
+) -> Result<(RgbImage, ImageMetadata)> {
     if bytes.is_empty() {
         return Err(decode_error(path, "no data (0 bytes)"));
     }
@@ -102,13 +128,25 @@ pub fn decode_rgb(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<RgbImage
         );
         image::metadata::Orientation::NoTransforms
     });
+    let kept = |what: &str, found: image::ImageResult<Option<Vec<u8>>>| {
+        found.unwrap_or_else(|e| {
+            log::warn!("{}: {what} not kept: {e}", path.display());
+            None
+        })
+    };
+    let icc = kept("ICC profile", decoder.icc_profile());
+    let exif = kept("EXIF block", decoder.exif_metadata()).map(|mut exif| {
+        // the orientation it had is applied to the pixels below: the copy must say "upright"
+        let _ = image::metadata::Orientation::remove_from_exif_chunk(&mut exif);
+        exif
+    });
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e, budget))?;
     let mut image = match image {
         rgb @ DynamicImage::ImageRgb8(_) => rgb,
         other => DynamicImage::ImageRgb8(other.to_rgb8()),
     };
     image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
+    Ok((image.into_rgb8(), ImageMetadata { icc, exif }))
 }
 
 /// Reads a whole image file into memory (the JPEG completeness check and the decoder share the
@@ -331,6 +369,28 @@ impl Default for WriteOptions {
     }
 }
 
+/// Writes `image` through `encoder` with `metadata`'s profile and EXIF block.
+fn encode_with_metadata(
+    mut encoder: impl image::ImageEncoder,
+    image: &RgbImage,
+    metadata: &ImageMetadata,
+) -> image::ImageResult<()> {
+    if let Some(icc) = &metadata.icc {
+        // the encoders used here take both; an encoder that does not simply writes without
+        let _ = encoder.set_icc_profile(icc.clone());
+    }
+    if let Some(exif) = &metadata.exif {
+        let _ = encoder.set_exif_metadata(exif.clone());
+    }
+    let (width, height) = image.dimensions();
+    encoder.write_image(
+        image.as_raw(),
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+    )
+}
+
 /// Encodes `image` in memory as `format` (PNG, JPEG at `jpeg_quality`, WebP lossless, BMP, TIFF):
 /// for standard output, where there is no file to name the format.
 pub fn encode_rgb(image: &RgbImage, format: ImageFormat, jpeg_quality: u8) -> Result<Vec<u8>> {
@@ -357,6 +417,17 @@ pub fn encode_rgb(image: &RgbImage, format: ImageFormat, jpeg_quality: u8) -> Re
 
 /// [`write_rgb`] with [`WriteOptions`].
 pub fn write_rgb_with(path: &Path, image: &RgbImage, options: &WriteOptions) -> Result<()> {
+    write_rgb_with_metadata(path, image, options, &ImageMetadata::default())
+}
+
+/// [`write_rgb_with`], carrying `metadata` (ICC profile, EXIF) into JPEG and PNG outputs; other
+/// formats are written without it.
+pub fn write_rgb_with_metadata(
+    path: &Path,
+    image: &RgbImage,
+    options: &WriteOptions,
+    metadata: &ImageMetadata,
+) -> Result<()> {
     let encode_err = |message: String| Error::ImageEncode { message }.with_path(path.to_path_buf());
     let format =
         match ImageFormat::from_path(path) {
@@ -376,7 +447,11 @@ pub fn write_rgb_with(path: &Path, image: &RgbImage, options: &WriteOptions) -> 
     let quality = options.jpeg_quality.clamp(1, 100);
     let encode = |w: &mut std::io::BufWriter<&mut std::fs::File>| match format {
         ImageFormat::Jpeg => {
-            image::codecs::jpeg::JpegEncoder::new_with_quality(w, quality).encode_image(image)
+            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(w, quality);
+            encode_with_metadata(encoder, image, metadata)
+        }
+        ImageFormat::Png => {
+            encode_with_metadata(image::codecs::png::PngEncoder::new(w), image, metadata)
         }
         _ => image.write_to(w, format),
     };

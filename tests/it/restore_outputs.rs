@@ -379,3 +379,56 @@ fn an_image_goes_through_standard_input_and_output_in_its_own_format() {
     assert!(!none.status.success());
     assert!(stderr(&none).contains("--aligned"), "{}", stderr(&none));
 }
+
+/// An EXIF block (big-endian TIFF) with one tag: Orientation = `orientation`.
+fn exif_with_orientation(orientation: u16) -> Vec<u8> {
+    let mut exif = b"MM\0*\0\0\0\x08".to_vec();
+    exif.extend_from_slice(&1u16.to_be_bytes()); // one entry
+    exif.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+    exif.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    exif.extend_from_slice(&1u32.to_be_bytes()); // one value
+    exif.extend_from_slice(&orientation.to_be_bytes());
+    exif.extend_from_slice(&[0, 0]); // padding of the 4-byte value field
+    exif.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    exif
+}
+
+#[test]
+fn a_restored_jpeg_keeps_its_colour_profile_and_exif_with_the_orientation_made_upright() {
+    use image::{ImageDecoder, ImageEncoder};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("phone.jpg");
+    // stored sideways with Orientation 6 (rotate 90 clockwise to show), as phones do
+    let sideways = image::imageops::rotate270(&astronaut());
+    let icc = b"fake ICC profile bytes, carried as they are".to_vec();
+    {
+        let file = std::fs::File::create(&input).expect("create");
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95);
+        encoder.set_icc_profile(icc.clone()).expect("icc");
+        encoder
+            .set_exif_metadata(exif_with_orientation(6))
+            .expect("exif");
+        let (w, h) = sideways.dimensions();
+        encoder
+            .write_image(sideways.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+            .expect("encode");
+    }
+    let output = dir.path().join("out.jpg");
+    let out = restore(&[&s(&input), "-o", &s(&output)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 restored"),
+        "upright before detection: {}",
+        stderr(&out)
+    );
+    let file = std::io::BufReader::new(std::fs::File::open(&output).expect("open"));
+    let mut decoder = image::codecs::jpeg::JpegDecoder::new(file).expect("jpeg");
+    assert_eq!(decoder.icc_profile().expect("icc"), Some(icc));
+    let exif = decoder.exif_metadata().expect("exif").expect("EXIF kept");
+    assert_eq!(
+        image::metadata::Orientation::from_exif_chunk(&exif),
+        Some(image::metadata::Orientation::NoTransforms),
+        "the pixels are upright, so the EXIF must say so"
+    );
+    assert_eq!(decoder.dimensions(), (512, 512));
+}

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use daefr::atomic::Replace;
 use daefr::image_io::{
-    copy_file_with, read_rgb, write_rgb_with, WriteOptions, DEFAULT_JPEG_QUALITY,
+    copy_file_with, read_rgb, read_rgb_with_metadata, write_rgb_with, write_rgb_with_metadata,
+    ImageMetadata, WriteOptions, DEFAULT_JPEG_QUALITY,
 };
 use daefr::model::{Fidelity, Restorer};
 use image::imageops::{self, FilterType};
@@ -369,6 +370,19 @@ fn write_output(output: &Path, image: &RgbImage, args: &Args) -> anyhow::Result<
     written(output, write_rgb_with(output, image, &write_options(args)))
 }
 
+/// [`write_output`] carrying the input photo's colour profile and EXIF block (JPEG, PNG).
+fn write_photo(
+    output: &Path,
+    image: &RgbImage,
+    args: &Args,
+    metadata: &ImageMetadata,
+) -> anyhow::Result<()> {
+    written(
+        output,
+        write_rgb_with_metadata(output, image, &write_options(args), metadata),
+    )
+}
+
 /// The result of writing `output`, with a file that appeared there meanwhile said plainly.
 fn written(output: &Path, result: daefr::Result<()>) -> anyhow::Result<()> {
     match result {
@@ -587,7 +601,7 @@ fn restore_one_photo(
     // sees what the others really hold (two 49-MP photos on two workers aborted the process).
     let _one_at_a_time = one_at_a_time_if_large(input);
     let start = Instant::now();
-    let photo = read_rgb(input)?;
+    let (photo, metadata) = read_rgb_with_metadata(input)?;
     let decode = start.elapsed();
     let options = photo_options(args, job.crops.clone());
     let mut times = StageTimes::default();
@@ -600,7 +614,7 @@ fn restore_one_photo(
     if copied {
         copy_untouched(input, output, args)?;
     } else {
-        write_output(output, &result.image, args)?;
+        write_photo(output, &result.image, args, &metadata)?;
     }
     if let Some(compare) = &job.compare {
         write_output(compare, &side_by_side(&photo, &result.image), args)?;

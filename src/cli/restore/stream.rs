@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use daefr::atomic::{write_atomically_with, AtomicWriteError};
 use daefr::capture::Y4mReader;
-use daefr::image_io::{decode_rgb, encode_rgb, DEFAULT_MAX_PIXELS};
+use daefr::image_io::{decode_rgb_with_metadata, encode_rgb, DEFAULT_MAX_PIXELS};
 use daefr::photo::StageTimes;
 use daefr::video::{restore_video, VideoError, VideoReport};
 use image::ImageFormat;
@@ -241,7 +241,7 @@ fn restore_image(
     input
         .read_to_end(&mut bytes)
         .with_context(|| format!("{}", name.display()))?;
-    let photo = decode_rgb(&bytes, name, DEFAULT_MAX_PIXELS)?;
+    let (photo, metadata) = decode_rgb_with_metadata(&bytes, name, DEFAULT_MAX_PIXELS)?;
     let mut pipeline = settings
         .load_pipelines(1)?
         .pop()
@@ -257,7 +257,7 @@ fn restore_image(
             .and_then(|()| out.flush())
             .context("cannot write to standard output")?;
     } else {
-        super::write_output(&args.output, &result.image, args)?;
+        super::write_photo(&args.output, &result.image, args, &metadata)?;
     }
     crate::note!(
         "{}: {} face(s) found, {} restored -> {}",
