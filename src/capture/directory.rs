@@ -19,7 +19,8 @@ pub struct DirectorySource {
 }
 
 impl DirectorySource {
-    /// Lists `dir`; frames are resized to `size` when given and different. Fails if the directory
+    /// Lists `dir`; frames are fitted into `size` when given and different (aspect kept, black
+    /// borders, [`letterbox`]). Fails if the directory
     /// has no `.png`/`.jpg`/`.jpeg` file.
     pub fn open(
         dir: &Path,
@@ -54,6 +55,26 @@ impl DirectorySource {
     }
 }
 
+/// `image` fitted into `width` x `height` keeping its aspect ratio, centred on black (a portrait
+/// is not stretched into a landscape frame).
+pub fn letterbox(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (iw, ih) = (image.width().max(1) as f32, image.height().max(1) as f32);
+    let scale = (width as f32 / iw).min(height as f32 / ih);
+    let (fw, fh) = (
+        ((iw * scale).round() as u32).clamp(1, width.max(1)),
+        ((ih * scale).round() as u32).clamp(1, height.max(1)),
+    );
+    let fitted = image::imageops::resize(image, fw, fh, FilterType::Triangle);
+    let mut frame = RgbImage::new(width, height);
+    image::imageops::replace(
+        &mut frame,
+        &fitted,
+        i64::from((width - fw) / 2),
+        i64::from((height - fh) / 2),
+    );
+    frame
+}
+
 impl FrameSource for DirectorySource {
     fn next_frame(&mut self) -> Result<RgbImage, CaptureError> {
         self.pacer.wait();
@@ -63,9 +84,7 @@ impl FrameSource for DirectorySource {
         // check, EXIF orientation.
         let image = crate::image_io::read_rgb(path).map_err(CaptureError::Image)?;
         Ok(match self.size {
-            Some((w, h)) if (w, h) != image.dimensions() => {
-                image::imageops::resize(&image, w, h, FilterType::Triangle)
-            }
+            Some((w, h)) if (w, h) != image.dimensions() => letterbox(&image, w, h),
             _ => image,
         })
     }
@@ -85,5 +104,22 @@ impl FrameSource for DirectorySource {
             self.dir.display(),
             self.files.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_square_picture_is_fitted_into_a_landscape_frame_without_stretching() {
+        let square = RgbImage::from_pixel(512, 512, image::Rgb([200, 100, 50]));
+        let frame = letterbox(&square, 640, 480);
+        assert_eq!(frame.dimensions(), (640, 480));
+        // 480x480 in the middle, black bars of 80 px left and right
+        assert_eq!(frame.get_pixel(79, 240).0, [0, 0, 0]);
+        assert_eq!(frame.get_pixel(80, 240).0, [200, 100, 50]);
+        assert_eq!(frame.get_pixel(559, 0).0, [200, 100, 50]);
+        assert_eq!(frame.get_pixel(560, 240).0, [0, 0, 0]);
     }
 }

@@ -38,6 +38,13 @@ pub struct Args {
     /// Load the .onnx file itself even when a fresh NNEF cache sits next to it.
     #[arg(long)]
     pub no_cache: bool,
+    /// Restorer model file (overrides the profile's `model.restorer`).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Fidelity weight W in 0..=1 or `auto` (overrides the profile's `model.fidelity`), as in
+    /// `restore`.
+    #[arg(short = 'w', long, value_name = "W|auto")]
+    pub fidelity: Option<daefr::model::Fidelity>,
     /// Synthetic source only: use the faces it reports instead of running the detector
     /// (benchmarks the rest of the loop).
     #[arg(long, hide = true)]
@@ -72,6 +79,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             .context("cannot install the SIGINT/SIGTERM handler")?;
     }
     let flags = Flags {
+        model: args.model.clone(),
+        fidelity: args.fidelity,
         threads: global.threads,
         no_cache: args.no_cache,
         ..Flags::default()

@@ -139,3 +139,50 @@ fn run_tells_systemd_it_is_ready_and_alive() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn model_and_fidelity_on_the_command_line_override_the_profile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = profile(dir.path(), "");
+    // a model file that does not exist: the command line's, named in the error
+    let out = daefr_cmd()
+        .args([
+            "run",
+            "--no-cache",
+            "--frames",
+            "2",
+            "--model",
+            "no-such-model.onnx",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run daefr");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no-such-model.onnx"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = daefr_cmd()
+        .args(["run", "--frames", "2", "--fidelity", "1.5", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run daefr");
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("1.5"), "{}", stderr(&bad));
+    let ok = daefr_cmd()
+        .args([
+            "run",
+            "--no-cache",
+            "--frames",
+            "3",
+            "--fidelity",
+            "1",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run daefr");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
