@@ -426,78 +426,20 @@ fn create_output_dir(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("{}: cannot create output directory", args.output.display()))
 }
 
-/// `--aligned`: restores every crop on `workers` workers (one shared plan, a run state each),
-/// with a progress bar for a directory; in a directory a bad file is reported and skipped.
+/// `--aligned`: restores every crop on `workers` workers (one shared plan, a run state each).
 fn restore_crops(
     settings: &Settings,
     args: &Args,
     jobs: &[Job],
-    mut json: Option<&mut JsonReport>,
+    json: Option<&mut JsonReport>,
 ) -> anyhow::Result<ExitCode> {
-    let in_dir = args.input.is_dir();
-    let stop = super::signals::StopSignals::install()?;
     let restorers = settings.load_restorers(settings.workers)?;
-    if in_dir {
-        create_output_dir(args)?;
-    }
-    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, "crops");
-    let mut failed = 0usize;
-    let mut only_error = None;
-    let started = super::pool::run_until(
-        jobs,
-        restorers,
-        &stop.flag,
-        |restorer, job| {
-            let start = Instant::now();
-            restore_file(restorer, job, args).map(|()| start.elapsed())
-        },
-        |job, result| {
-            match result {
-                Ok(elapsed) => {
-                    if let Some(json) = json.as_deref_mut() {
-                        json.push(report::crop_json(job, elapsed));
-                    }
-                }
-                Err(e) => {
-                    if let Some(json) = json.as_deref_mut() {
-                        json.push(report::failed_json(job, &e));
-                    }
-                    if in_dir {
-                        failed += 1;
-                        bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
-                    } else {
-                        only_error = Some(e);
-                    }
-                }
-            }
-            bar.inc(1);
-        },
-    );
-    bar.finish_and_clear();
-    if let Some(e) = only_error {
-        return Err(e);
-    }
-    if !in_dir {
-        return Ok(stop
-            .exit_code(started, jobs.len())
-            .unwrap_or(ExitCode::SUCCESS));
-    }
-    let done = started - failed;
-    crate::note!(
-        "restored {done} of {} images into {}",
-        jobs.len(),
-        args.output.display()
-    );
-    if let Some(code) = stop.exit_code(started, jobs.len()) {
-        return Ok(code);
-    }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} images failed (see messages above)",
-            jobs.len()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    let work = |restorer: &mut Restorer, job: &Job| {
+        let start = Instant::now();
+        restore_file(restorer, job, args).map(|()| start.elapsed())
+    };
+    let done = |job: &Job, elapsed: Duration, _: &ProgressBar| report::crop_json(job, elapsed);
+    run_jobs(args, jobs, restorers, "images", json, work, done)
 }
 
 /// The photo options of one photo whose `--save-faces` folder is `save_faces`.
@@ -514,62 +456,83 @@ fn photo_options(args: &Args, save_faces: Option<PathBuf>) -> daefr::photo::Phot
 }
 
 /// Whole-photo mode (no `--aligned`): detect, align, restore and paste back every face of a photo,
-/// or of every photo in a directory on `workers` workers (shared plans, a run state each), with a
-/// progress bar. A photo without a face is written unchanged.
+/// or of every photo in a directory on `workers` workers (shared plans, a run state each). A photo
+/// without a face is written unchanged.
 fn restore_photos(
     settings: &Settings,
     args: &Args,
     jobs: &[Job],
+    json: Option<&mut JsonReport>,
+) -> anyhow::Result<ExitCode> {
+    let states = settings.load_pipelines(settings.workers)?;
+    let work = |pipeline: &mut FacePipeline, job: &Job| restore_one_photo(job, pipeline, args);
+    let done = |job: &Job, found: PhotoReport, bar: &ProgressBar| {
+        bar.suspend(|| found.print(job, args.min_face));
+        found.json(job, args.min_face)
+    };
+    run_jobs(args, jobs, states, "photos", json, work, done)
+}
+
+/// Runs `work` over `jobs` on one worker per state, with a progress bar over a directory's
+/// `what` (`images` for crops, which end with one summary line; `photos`, which have a line
+/// each). `done` says what one success was (and returns its `--json` entry).
+/// In a directory a bad file is reported and skipped, and the exit code says so at the end; a
+/// single file's error is returned. A stop signal finishes the files in flight (130 / 143).
+fn run_jobs<S: Send, R: Send>(
+    args: &Args,
+    jobs: &[Job],
+    states: Vec<S>,
+    what: &str,
     mut json: Option<&mut JsonReport>,
+    work: impl Fn(&mut S, &Job) -> anyhow::Result<R> + Sync,
+    mut done: impl FnMut(&Job, R, &ProgressBar) -> serde_json::Value,
 ) -> anyhow::Result<ExitCode> {
     let in_dir = args.input.is_dir();
     let stop = super::signals::StopSignals::install()?;
-    let states = settings.load_pipelines(settings.workers)?;
     if in_dir {
         create_output_dir(args)?;
     }
-    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, "photos");
+    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, what);
     let mut failed = 0usize;
     let mut only_error = None;
-    let started = super::pool::run_until(
-        jobs,
-        states,
-        &stop.flag,
-        |pipeline, job| restore_one_photo(job, pipeline, args),
-        |job, result| {
-            match result {
-                Ok(found) => {
-                    bar.suspend(|| found.print(job, args.min_face));
-                    if let Some(json) = json.as_deref_mut() {
-                        json.push(found.json(job, args.min_face));
-                    }
+    let started = super::pool::run_until(jobs, states, &stop.flag, work, |job, result| {
+        let entry = match result {
+            Ok(found) => done(job, found, &bar),
+            Err(e) => {
+                let entry = report::failed_json(job, &e);
+                if in_dir {
+                    failed += 1;
+                    bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
+                } else {
+                    only_error = Some(e);
                 }
-                Err(e) => {
-                    if let Some(json) = json.as_deref_mut() {
-                        json.push(report::failed_json(job, &e));
-                    }
-                    // One bad photo of a directory is reported and skipped; the rest are still done.
-                    if in_dir {
-                        failed += 1;
-                        bar.suspend(|| crate::say!("daefr: {}", super::one_line(&e)));
-                    } else {
-                        only_error = Some(e);
-                    }
-                }
+                entry
             }
-            bar.inc(1);
-        },
-    );
+        };
+        if let Some(json) = json.as_deref_mut() {
+            json.push(entry);
+        }
+        bar.inc(1);
+    });
     bar.finish_and_clear();
     if let Some(e) = only_error {
         return Err(e);
+    }
+    let one_line_per_file = what == "photos";
+    if in_dir && !one_line_per_file {
+        crate::note!(
+            "restored {} of {} images into {}",
+            started - failed,
+            jobs.len(),
+            args.output.display()
+        );
     }
     if let Some(code) = stop.exit_code(started, jobs.len()) {
         return Ok(code);
     }
     if failed > 0 {
         bail!(
-            "{failed} of {} photos failed (see messages above)",
+            "{failed} of {} {what} failed (see messages above)",
             jobs.len()
         );
     }
