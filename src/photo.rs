@@ -186,10 +186,21 @@ impl FacePipeline {
         let start = Instant::now();
         let faces = self.detector.detect(photo)?;
         times.detect += start.elapsed();
+        self.restore_found(photo, &faces, options, times)
+    }
+
+    /// The part of a run after detection: align, restore and paste back `faces`.
+    fn restore_found(
+        &self,
+        photo: &RgbImage,
+        faces: &[Face],
+        options: &PhotoOptions,
+        times: &mut StageTimes,
+    ) -> Result<PhotoOutput> {
         let restorer = &self.restorer;
         restore_faces_timed(
             photo,
-            &faces,
+            faces,
             restorer.template(),
             restorer.input_size(),
             options,
@@ -217,16 +228,7 @@ impl FacePipeline {
         let mut faces: Vec<Face> = tracker.visible().map(|track| track.face).collect();
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         times.detect += start.elapsed();
-        let restorer = &self.restorer;
-        restore_faces_timed(
-            frame,
-            &faces,
-            restorer.template(),
-            restorer.input_size(),
-            options,
-            |crop| restorer.restore(crop),
-            times,
-        )
+        self.restore_found(frame, &faces, options, times)
     }
 }
 
