@@ -130,6 +130,43 @@ pub fn paste_face_with(
     paste(frame, restored, transform, crop_size, None, &options);
 }
 
+/// A restored face in crop space and, for [`PasteMode::Change`], the crop the network was given:
+/// what the live loop keeps per track and pastes at the face's current position in later frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredCrop {
+    /// The network's output (any square size).
+    pub restored: RgbImage,
+    /// The aligned crop it was made from (`None`: paste the restored face itself).
+    pub given: Option<RgbImage>,
+}
+
+/// Pastes `crop` over the footprint of a `crop_size` x `crop_size` crop that `transform` maps the
+/// frame into, with `mask`: its change (restored - given) added to the frame's own pixels when it
+/// carries the crop it was given, else the restored face itself. Needs no pixels of the frame the
+/// face was cut from, so a face restored from an earlier frame follows the face's motion.
+pub fn paste_crop_with(
+    frame: &mut RgbImage,
+    crop: &RestoredCrop,
+    transform: &Similarity,
+    crop_size: u32,
+    mask: &BlendMask,
+) {
+    let given = crop
+        .given
+        .as_ref()
+        .filter(|g| g.width() > 0 && g.height() > 0);
+    let options = PasteOptions {
+        mask: *mask,
+        mode: if given.is_some() {
+            PasteMode::Change
+        } else {
+            PasteMode::Replace
+        },
+        amount: 1.0,
+    };
+    paste(frame, &crop.restored, transform, crop_size, given, &options);
+}
+
 /// Blend `restored` back into `frame` as `options` say. In [`PasteMode::Change`] the crop the
 /// network was given (`aligned.crop`) must be non-empty; an empty one falls back to replacement.
 pub fn paste_restored(

@@ -7,7 +7,10 @@ mod warp;
 
 use image::RgbImage;
 
-pub use blend::{paste_face, paste_face_with, paste_restored, BlendMask, PasteMode, PasteOptions};
+pub use blend::{
+    paste_crop_with, paste_face, paste_face_with, paste_restored, BlendMask, PasteMode,
+    PasteOptions, RestoredCrop,
+};
 pub use similarity::{estimate_similarity, Similarity};
 pub use warp::warp_to_crop;
 

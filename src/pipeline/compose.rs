@@ -136,13 +136,15 @@ mod tests {
     use image::Rgb;
 
     use super::*;
+    use crate::align::RestoredCrop;
     use crate::geometry::Face;
 
     /// Fills the face's box with the restored image's first pixel.
     struct BoxFill;
 
     impl FaceCompositor for BoxFill {
-        fn paste(&self, frame: &mut RgbImage, restored: &RgbImage, face: &Face) {
+        fn paste(&self, frame: &mut RgbImage, crop: &RestoredCrop, face: &Face) {
+            let restored = &crop.restored;
             let [x0, y0, x1, y1] = face.bbox.map(|v| v as u32);
             for y in y0..y1 {
                 for x in x0..x1 {
@@ -159,7 +161,12 @@ mod tests {
                 score: 1.0,
                 keypoints: [[0.0; 2]; 6],
             },
-            restored: colour.map(|c| Arc::new(RgbImage::from_pixel(1, 1, Rgb([c; 3])))),
+            restored: colour.map(|c| {
+                Arc::new(RestoredCrop {
+                    restored: RgbImage::from_pixel(1, 1, Rgb([c; 3])),
+                    given: None,
+                })
+            }),
             eligible,
         }
     }

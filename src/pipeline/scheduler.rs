@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use image::RgbImage;
+use crate::align::RestoredCrop;
 
 use super::tracker::{Track, Tracker, TrackerConfig};
 use crate::geometry::Face;
@@ -19,7 +19,7 @@ pub struct RestoreResult {
     /// Frame the face was cut from.
     pub seq: u64,
     /// The restored face in crop space; `None` when restoring failed.
-    pub restored: Option<Arc<RgbImage>>,
+    pub restored: Option<Arc<RestoredCrop>>,
     /// Align + restore time in milliseconds.
     pub ms: f64,
 }
@@ -39,7 +39,7 @@ pub struct ShownFace {
     /// Current (smoothed) position.
     pub face: Face,
     /// The track's latest restored face, if any.
-    pub restored: Option<Arc<RgbImage>>,
+    pub restored: Option<Arc<RestoredCrop>>,
     /// Among the `max_faces` shown restored this frame.
     pub eligible: bool,
 }
@@ -156,7 +156,10 @@ mod tests {
             .map(|t| t.id)
             .collect();
         assert_eq!(order, vec![2, 3], "two biggest, biggest first");
-        let img = Arc::new(image::RgbImage::new(1, 1));
+        let img = Arc::new(RestoredCrop {
+            restored: image::RgbImage::new(1, 1),
+            given: None,
+        });
         tracker.finish(2, Some(img.clone()), 5);
         tracker.finish(3, Some(img), 3);
         let picked = eligible(tracker.visible(), 3);
@@ -206,7 +209,10 @@ mod tests {
         let done = RestoreResult {
             track: big,
             seq: 1,
-            restored: Some(Arc::new(RgbImage::new(2, 2))),
+            restored: Some(Arc::new(RestoredCrop {
+                restored: image::RgbImage::new(2, 2),
+                given: None,
+            })),
             ms: 1.0,
         };
         let plan = scheduler.on_frame(2, &faces, [done]);

@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 
-use crate::align::{estimate_similarity, paste_face_with, BlendMask};
+use crate::align::{estimate_similarity, paste_crop_with, BlendMask, RestoredCrop};
 use crate::capture::{Frame, TruthFeed};
 use crate::detect::FaceDetector;
 use crate::geometry::{Face, Template};
@@ -47,15 +47,16 @@ impl FrameDetector for TruthDetector {
 
 /// Restores one face of a frame; runs on a restore worker thread.
 pub trait FaceRestorer: Send {
-    /// The restored face in the model's crop space (aligned to the template).
-    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RgbImage>;
+    /// The restored face in the model's crop space (aligned to the template), with the crop it was
+    /// made from when the compositor should paste its change (the photo path's default).
+    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RestoredCrop>;
 }
 
 /// Puts a restored face (crop space) back into a frame at a face's current position. Shared by
 /// the display thread; must be cheap compared with restoring.
 pub trait FaceCompositor: Send + Sync {
-    /// Pastes `restored` over `face` in `frame`.
-    fn paste(&self, frame: &mut RgbImage, restored: &RgbImage, face: &Face);
+    /// Pastes `crop` over `face` in `frame`.
+    fn paste(&self, frame: &mut RgbImage, crop: &RestoredCrop, face: &Face);
 }
 
 /// Align + restore with the DAEFR model.
@@ -79,8 +80,15 @@ impl ModelRestorer {
 }
 
 impl FaceRestorer for ModelRestorer {
-    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RgbImage> {
-        crate::photo::align_and_restore(&self.restorer, frame, face).map(|(_, restored)| restored)
+    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> Result<RestoredCrop> {
+        // the change (restored - given) is pasted later, onto the face in the frame shown then:
+        // the frame keeps its own resolution, as in whole-photo mode
+        crate::photo::align_and_restore(&self.restorer, frame, face).map(|(aligned, restored)| {
+            RestoredCrop {
+                restored,
+                given: Some(aligned.crop),
+            }
+        })
     }
 }
 
@@ -95,18 +103,12 @@ pub struct TemplateCompositor {
 }
 
 impl FaceCompositor for TemplateCompositor {
-    fn paste(&self, frame: &mut RgbImage, restored: &RgbImage, face: &Face) {
+    fn paste(&self, frame: &mut RgbImage, crop: &RestoredCrop, face: &Face) {
         let Some(transform) =
             estimate_similarity(&face.alignment_points(), &self.template.points())
         else {
             return;
         };
-        paste_face_with(
-            frame,
-            restored,
-            &transform,
-            self.size,
-            &BlendMask::default(),
-        );
+        paste_crop_with(frame, crop, &transform, self.size, &BlendMask::default());
     }
 }

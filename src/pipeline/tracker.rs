@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use image::RgbImage;
+use crate::align::RestoredCrop;
 
 use super::smoothing::OneEuro;
 use crate::geometry::{iou, Face};
@@ -48,7 +48,7 @@ pub struct Track {
     /// Frames since then.
     pub missed: u32,
     /// The last restored face (model-crop space) and the frame it was made from.
-    pub restored: Option<(Arc<RgbImage>, u64)>,
+    pub restored: Option<(Arc<RestoredCrop>, u64)>,
     /// A restore job for this track is running.
     pub pending: bool,
     filters: Box<[OneEuro; 16]>,
@@ -170,7 +170,7 @@ impl Tracker {
 
     /// Records a finished restore job (`restored` is None when it failed). Tracks that ended in
     /// the meantime are ignored.
-    pub fn finish(&mut self, id: u64, restored: Option<Arc<RgbImage>>, seq: u64) {
+    pub fn finish(&mut self, id: u64, restored: Option<Arc<RestoredCrop>>, seq: u64) {
         if let Some(t) = self.tracks.iter_mut().find(|t| t.id == id) {
             t.pending = false;
             if let Some(image) = restored {

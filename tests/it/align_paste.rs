@@ -259,3 +259,47 @@ fn degenerate_keypoints_are_an_error_not_a_panic() {
     assert!(align_face(&frame, &astronaut_face(&frame), &TEMPLATE, 0).is_err());
     assert!(estimate_similarity(&face.alignment_points(), &TEMPLATE.points()).is_none());
 }
+
+#[test]
+fn a_crop_restored_earlier_pastes_its_change_and_leaves_an_untouched_face_as_it_is() {
+    use daefr::align::{estimate_similarity, paste_crop_with, BlendMask, RestoredCrop};
+    let photo = astronaut();
+    let face = short_range_detector().detect(&photo).expect("detect")[0];
+    let template = daefr::geometry::Template {
+        right_eye: [44.1, 58.0],
+        left_eye: [83.9, 58.0],
+        nose_tip: [64.0, 80.2],
+        mouth_center: [64.0, 97.5],
+    };
+    let aligned = daefr::align::align_face(&photo, &face, &template, 128).expect("aligns");
+    let transform =
+        estimate_similarity(&face.alignment_points(), &template.points()).expect("similarity");
+    // a network that changed nothing: its change is zero, the frame keeps its own pixels
+    let unchanged = RestoredCrop {
+        restored: aligned.crop.clone(),
+        given: Some(aligned.crop.clone()),
+    };
+    let mut frame = photo.clone();
+    paste_crop_with(
+        &mut frame,
+        &unchanged,
+        &transform,
+        128,
+        &BlendMask::default(),
+    );
+    assert_eq!(frame, photo, "change mode: a zero change pastes nothing");
+    // the same crop pasted as a replacement brings the 128-px resampling into the 512-px face
+    let replaced = RestoredCrop {
+        given: None,
+        ..unchanged
+    };
+    let mut frame = photo.clone();
+    paste_crop_with(
+        &mut frame,
+        &replaced,
+        &transform,
+        128,
+        &BlendMask::default(),
+    );
+    assert_ne!(frame, photo, "replace mode pastes the upsampled crop");
+}

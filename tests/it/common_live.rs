@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use daefr::align::align_face;
+use daefr::align::{align_face, RestoredCrop};
 use daefr::capture::{CaptureError, Frame, FrameSource, SyntheticFace, SyntheticSource};
 use daefr::detect::Face;
 use daefr::display::{MemoryDisplay, MemoryFrames};
@@ -41,15 +41,15 @@ pub struct PaintRestorer {
 }
 
 impl FaceRestorer for PaintRestorer {
-    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> daefr::Result<RgbImage> {
+    fn restore_face(&mut self, frame: &RgbImage, face: &Face) -> daefr::Result<RestoredCrop> {
         let aligned = align_face(frame, face, &template(), SIZE)?;
         std::thread::sleep(self.delay);
         self.count.fetch_add(1, Ordering::SeqCst);
-        Ok(RgbImage::from_pixel(
-            aligned.crop.width(),
-            aligned.crop.height(),
-            PAINT,
-        ))
+        // pasted as it is (no crop given): the painted face lands on the frame unmistakably
+        Ok(RestoredCrop {
+            restored: RgbImage::from_pixel(aligned.crop.width(), aligned.crop.height(), PAINT),
+            given: None,
+        })
     }
 }
 
