@@ -210,7 +210,7 @@ pub fn unit_weight(text: &str) -> Result<f32, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{text:?} is not a number; expected a weight in 0..=1"))?;
-    if w.is_finite() && (0.0..=1.0).contains(&w) {
+    if daefr::model::fidelity::is_unit_weight(w) {
         Ok(w)
     } else {
         Err(format!("{text} is outside 0..=1"))

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::fidelity::is_unit_weight;
 use crate::model::Fidelity;
 use crate::pipeline::TrackerConfig;
 
@@ -454,14 +455,14 @@ impl Config {
             ));
         }
         if let Some(Fidelity::Weight(w)) = m.fidelity {
-            if !(0.0..=1.0).contains(&w) {
+            if !is_unit_weight(w) {
                 return Err(invalid(
                     "model.fidelity",
                     format!("{w} is out of range; allowed 0.0..=1.0"),
                 ));
             }
         }
-        if !(0.0..=1.0).contains(&m.min_score) {
+        if !is_unit_weight(m.min_score) {
             return Err(invalid(
                 "model.min_score",
                 format!("{} is out of range; allowed 0.0..=1.0", m.min_score),

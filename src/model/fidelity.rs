@@ -25,6 +25,12 @@ pub enum Fidelity {
     Auto,
 }
 
+/// True for a weight the runtime accepts: finite and within `0..=1` (fidelity weights, `--blend`,
+/// detector scores). The one place this range is checked.
+pub fn is_unit_weight(w: f32) -> bool {
+    w.is_finite() && (0.0..=1.0).contains(&w)
+}
+
 impl fmt::Display for Fidelity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -37,7 +43,7 @@ impl fmt::Display for Fidelity {
 impl FromStr for Fidelity {
     type Err = String;
 
-    /// `auto`, or a weight in `0..=1`.
+    /// `auto`, or a weight in `0..=1` ([`is_unit_weight`]).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("auto") {
@@ -46,7 +52,7 @@ impl FromStr for Fidelity {
         let w: f32 = text
             .parse()
             .map_err(|_| format!("{text:?} is neither `auto` nor a weight in 0..=1"))?;
-        if w.is_finite() && (0.0..=1.0).contains(&w) {
+        if is_unit_weight(w) {
             Ok(Fidelity::Weight(w))
         } else {
             Err(format!("{text} is outside 0..=1"))
@@ -98,7 +104,7 @@ impl AutoCurve {
             if !(s.is_finite() && s >= 0.0) {
                 return Err(format!("sharpness {s} is not a finite number >= 0"));
             }
-            if !(w.is_finite() && (0.0..=1.0).contains(&w)) {
+            if !is_unit_weight(w) {
                 return Err(format!("weight {w} is outside 0..=1"));
             }
             if points.last().is_some_and(|&(prev, _)| s <= prev) {

@@ -152,7 +152,7 @@ impl ModelMetadata {
             let w = text
                 .parse::<f32>()
                 .ok()
-                .filter(|w| (0.0..=1.0).contains(w))
+                .filter(|w| super::fidelity::is_unit_weight(*w))
                 .ok_or_else(|| {
                     err(
                         KEY_FIDELITY_DEFAULT,

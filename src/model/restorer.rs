@@ -44,7 +44,7 @@ impl Default for LoadOptions {
 
 /// Checks a fidelity weight: finite and within `[0, 1]`.
 pub fn check_fidelity(w: f32) -> Result<f32> {
-    if w.is_finite() && (0.0..=1.0).contains(&w) {
+    if super::fidelity::is_unit_weight(w) {
         Ok(w)
     } else {
         Err(Error::FidelityOutOfRange { value: w })
