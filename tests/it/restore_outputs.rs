@@ -276,6 +276,34 @@ fn portrait_video(frames: u32) -> Vec<u8> {
     bytes
 }
 
+/// `daefr restore - -o - EXTRA...` (identity model, short-range detector) fed `input` on
+/// standard input.
+fn restore_piped(input: Vec<u8>, extra: &[&str]) -> std::process::Output {
+    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
+    let mut child = daefr_cmd()
+        .args([
+            "restore",
+            "-",
+            "-o",
+            "-",
+            "--model",
+            &model,
+            "--detector",
+            "short-range",
+        ])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feed = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let out = child.wait_with_output().expect("wait");
+    feed.join().expect("feeder").expect("fed");
+    out
+}
+
 #[test]
 fn a_y4m_video_is_restored_frame_by_frame_to_a_file_or_through_pipes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -313,56 +341,15 @@ fn a_y4m_video_is_restored_frame_by_frame_to_a_file_or_through_pipes() {
     assert!(stderr(&bad_name).contains(".y4m"), "{}", stderr(&bad_name));
 
     // standard input to standard output gives the same bytes
-    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
-    let mut child = daefr_cmd()
-        .args([
-            "restore",
-            "-",
-            "-o",
-            "-",
-            "--model",
-            &model,
-            "--detector",
-            "short-range",
-            "-q",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let feed = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &video));
-    let piped = child.wait_with_output().expect("wait");
-    feed.join().expect("feeder").expect("fed");
+    let piped = restore_piped(video, &["-q"]);
     assert!(piped.status.success(), "{}", stderr(&piped));
     assert_eq!(piped.stdout, written);
 }
 
 #[test]
 fn an_image_goes_through_standard_input_and_output_in_its_own_format() {
-    let model = repo_arg("tests/fixtures/models/identity-32.onnx");
     let png = std::fs::read(repo("tests/fixtures/astronaut.png")).expect("fixture");
-    let mut child = daefr_cmd()
-        .args([
-            "restore",
-            "-",
-            "-o",
-            "-",
-            "--model",
-            &model,
-            "--detector",
-            "short-range",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let feed = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &png));
-    let out = child.wait_with_output().expect("wait");
-    feed.join().expect("feeder").expect("fed");
+    let out = restore_piped(png, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         image::guess_format(&out.stdout).ok(),
