@@ -194,12 +194,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
     };
     // Resolved as `daefr run` resolves them, so the plan timed is the plan a worker runs.
-    let cores = super::available_cores();
-    let settings = Settings::resolve(&flags, config.as_ref(), needs, cores, usize::MAX)?;
+    let settings = Settings::for_command(&flags, config.as_ref(), needs, usize::MAX)?;
     if args.select {
-        return select(&args, global, &settings, cores);
+        return select(&args, global, &settings, super::available_cores());
     }
-    settings.log(cores);
 
     let start = Instant::now();
     let restorer = settings.load_restorer()?;

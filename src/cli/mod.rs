@@ -115,7 +115,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     QUIET.store(global.quiet, std::sync::atomic::Ordering::Relaxed);
-    // Each command resolves its settings once, in `settings::Settings::resolve`.
+    // Each command resolves its settings once, in `settings::Settings::for_command`.
     match cli.command {
         Command::Restore(args) => restore::run(args, &global),
         Command::Inspect(args) => inspect::run(args, &global),

@@ -92,10 +92,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             default_kind: DetectorKind::ShortRange,
         }
     };
-    let cores = super::available_cores();
-    let settings = Settings::resolve(&flags, Some(&config), needs, cores, usize::MAX)
+    let settings = Settings::for_command(&flags, Some(&config), needs, usize::MAX)
         .with_context(|| format!("{}: [model]", args.config.display()))?;
-    settings.log(cores);
     if let Some(stats) = &args.stats_json {
         refuse_to_replace(stats, &settings.model, "the model")?;
     }

@@ -144,6 +144,21 @@ impl Settings {
         })
     }
 
+    /// The entry point of the commands: resolves `flags` over `profile` on this machine's cores
+    /// for `jobs` units of work and logs the outcome once. `restore`, `run` and `bench` call this
+    /// and only consume what it returns.
+    pub fn for_command(
+        flags: &Flags,
+        profile: Option<&Config>,
+        needs: Needs,
+        jobs: usize,
+    ) -> anyhow::Result<Settings> {
+        let cores = super::available_cores();
+        let settings = Settings::resolve(flags, profile, needs, cores, jobs)?;
+        settings.log(cores);
+        Ok(settings)
+    }
+
     /// The settings of a command that runs one plan of the restorer and no detector (`inspect`,
     /// `convert`, `bench-model`).
     pub fn for_one_plan(flags: &Flags) -> anyhow::Result<Settings> {

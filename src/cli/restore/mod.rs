@@ -161,8 +161,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     warn_unused_flags(&args);
     if streaming {
         stream::check(&args)?;
-        let settings = Settings::resolve(&flags(&args, global), None, photo_needs(), 1, 1)?;
-        settings.log(super::available_cores());
+        let settings = Settings::for_command(&flags(&args, global), None, photo_needs(), 1)?;
         return stream::run(&args, &settings);
     }
     let (jobs, existing) = jobs::leave_out_existing(&args, jobs::list_jobs(&args)?);
@@ -180,9 +179,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     } else {
         photo_needs()
     };
-    let cores = super::available_cores();
-    let settings = Settings::resolve(&flags(&args, global), None, needs, cores, jobs.len())?;
-    settings.log(cores);
+    let settings = Settings::for_command(&flags(&args, global), None, needs, jobs.len())?;
     let workers = settings.workers;
     let in_dir = args.input.is_dir();
     if in_dir && jobs.is_empty() && existing == 0 {
