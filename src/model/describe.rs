@@ -31,12 +31,7 @@ use super::metadata::{
 use crate::geometry::Template;
 use crate::{Error, Result};
 
-/// Metadata key recording where a model's description came from (a sidecar's path).
-pub const KEY_DESCRIBED_BY: &str = "daefr.described_by";
-/// Metadata key of the fidelity input's element type: `float` (default) or `double`.
-pub const KEY_WEIGHT_TYPE: &str = "daefr.weight_type";
-/// Metadata key naming the graph output that holds the restored face, when there are several.
-pub const KEY_OUTPUT_NAME: &str = "daefr.output_name";
+pub use super::metadata::{KEY_DESCRIBED_BY, KEY_OUTPUT_NAME, KEY_WEIGHT_TYPE};
 
 /// The FFHQ alignment template at 512 px (as facefusion's `ffhq_512`: eyes, nose tip, the middle
 /// of the two mouth corners), the layout GFPGAN, CodeFormer, GPEN-BFR and RestoreFormer expect.

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::describe::KEY_OUTPUT_NAME;
-use super::metadata::{ModelMetadata, KEY_FORMAT_VERSION, WEIGHT_INPUT};
+use super::metadata::{ModelMetadata, KEY_FORMAT_VERSION, KEY_OUTPUT_NAME, WEIGHT_INPUT};
 use crate::{Error, Result};
 
 /// Prefix tract gives ONNX `metadata_props` entries in a model's properties.

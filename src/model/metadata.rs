@@ -26,6 +26,13 @@ pub const KEY_INPUT_SIZE: &str = "daefr.input_size";
 pub const KEY_TEMPLATE: &str = "daefr.template";
 /// Metadata key holding the value range of input and output, e.g. `-1,1`.
 pub const KEY_INPUT_RANGE: &str = "daefr.input_range";
+/// Metadata key recording where a model's description came from (a sidecar's path,
+/// [`super::describe`]).
+pub const KEY_DESCRIBED_BY: &str = "daefr.described_by";
+/// Metadata key of the fidelity input's element type: `float` (default) or `double`.
+pub const KEY_WEIGHT_TYPE: &str = "daefr.weight_type";
+/// Metadata key naming the graph output that holds the restored face, when there are several.
+pub const KEY_OUTPUT_NAME: &str = "daefr.output_name";
 /// Metadata key holding the channel order, `RGB` or `BGR`.
 pub const KEY_CHANNEL_ORDER: &str = "daefr.channel_order";
 
@@ -192,7 +199,7 @@ impl ModelMetadata {
     /// True when the fidelity input is float64 (`daefr.weight_type = double`, as facefusion's
     /// CodeFormer export has it) rather than float32.
     pub fn weight_is_double(&self) -> bool {
-        self.get(super::describe::KEY_WEIGHT_TYPE) == Some("double")
+        self.get(KEY_WEIGHT_TYPE) == Some("double")
     }
 
     /// Looks up any raw metadata value (e.g. `daefr.licence`).
