@@ -46,8 +46,6 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -61,140 +59,17 @@ from .data import load_folder, synthetic_faces, to_model_range
 # train.validation_metrics, ...).
 from .trainers import AutoencoderTrainer, FidelityTrainer, RestorerTrainer, make_trainer, validation_metrics  # noqa: F401
 
-#: Ablation variants: which parts the restorer has and whether stage 2 runs.
-VARIANTS = {
-    "hq_only": dict(use_lq_encoder=False, use_fusion=False, association=False),  # (a)
-    "no_assoc": dict(use_lq_encoder=True, use_fusion=False, association=False),  # (b)
-    "concat": dict(use_lq_encoder=True, use_fusion=False, association=True),  # (c)
-    "full": dict(use_lq_encoder=True, use_fusion=True, association=True),  # (d) = DAEFR
-}
-#: Share of ``--minutes`` each stage gets when ``--stage all`` runs on a time budget.
-DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
-#: Values of ``--stage`` and ``--precision``.
-STAGES = ("1", "2", "3", "4", "all")
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Everything a training run is told: one field per command-line flag (``--disc-weight`` is
-    ``disc_weight``), with the command line's defaults. ``main`` parses argv into one of these;
-    the stages, ``make_env`` and the trainers read only this. At least one of ``minutes`` and
-    ``steps`` must be set."""
-
-    #: Folder of face crops, or ``"synthetic"``.
-    data: str | Path
-    #: Run folder: ``stageK.pt`` checkpoints, ``metrics.json``, ``model.pt``.
-    out: str | Path
-    #: ``"1"`` .. ``"4"`` or ``"all"`` (stages 1-4; stage 2 only for variants with association).
-    stage: str = "all"
-    #: Model config name (``config.get_config``).
-    config: str = "lite-128"
-    #: Wall-time budget in minutes (of the whole ``stage="all"`` run, shared by ``split``, or of the one stage).
-    minutes: float | None = None
-    #: Step budget per stage.
-    steps: int | None = None
-    #: Shares of ``minutes`` for stages 1,2,3,4, comma-separated (None: ``DEFAULT_SPLIT``).
-    split: str | None = None
-    #: Batch size (None: 128 on CUDA, 16 on CPU).
-    batch: int | None = None
-    #: Learning rate of stages 1-3.
-    lr: float = 2e-4
-    #: GAN weight (paper 0.8); 0 disables the GAN.
-    disc_weight: float = 0.8
-    #: Fraction of the stage-1 budget before the GAN starts.
-    gan_start: float = 0.5
-    #: Weight of the stage-2 association (CLIP) loss.
-    assoc_weight: float = 1.0
-    #: Most tokens per batch in the association loss.
-    assoc_tokens: int = 4096
-    #: Weight of the stage-3 feature MSE.
-    feat_weight: float = 10.0
-    #: Stage-4 learning rate of the fidelity path.
-    fidelity_lr: float = 1e-3
-    #: Stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output).
-    stage4_decoder_lr: float = 1e-4
-    #: Stage 2 keeps the HQ codebook and decoder fixed.
-    stage2_freeze_hq: bool = True
-    #: Ablation variant, a key of ``VARIANTS``.
-    variant: str = "full"
-    #: Seed of weights, batches and degradations.
-    seed: int = 0
-    #: Use only the first N images.
-    limit: int | None = None
-    #: Number of images when ``data == "synthetic"``.
-    synthetic_count: int = 64
-    #: Most validation images held out of ``data``.
-    val_count: int = 64
-    #: Train a finished stage further, up to the new (larger) budget: its checkpoint resumes with
-    #: its optimiser and the schedule continues from where the new budget places it.
-    extend: bool = False
-    #: Seconds between validations (None: a quarter of the stage budget, at least 30 s).
-    val_seconds: float | None = None
-    #: Seconds between checkpoints.
-    ckpt_seconds: float = 120.0
-    #: torch CPU threads (None: the cores available).
-    threads: int | None = None
-    #: CPU precision, one of ``PRECISIONS``: auto = bf16 autocast where the CPU has avx512_bf16/amx_bf16.
-    precision: str = "auto"
-    #: Ignore CUDA.
-    cpu: bool = False
-    #: Augment the ground truth (similarity jitter, colour, gamma, white balance, grayscale;
-    #: ``augment.Augmenter``) before it is degraded; off: horizontal flips only, as before.
-    augment: bool = True
-    #: Share of stage-3 and stage-4 batches degraded with ``degrade.NEAR_CLEAN`` (nearly clean faces).
-    near_clean: float = 0.33
-
-    def __post_init__(self) -> None:
-        if self.stage not in STAGES:
-            raise ValueError(f"stage {self.stage!r}: one of {', '.join(STAGES)}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant {self.variant!r}: one of {', '.join(VARIANTS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
-        if not 0.0 <= self.near_clean <= 1.0:
-            raise ValueError(f"near_clean {self.near_clean}: a share in [0, 1]")
-        if self.minutes is None and self.steps is None:
-            raise ValueError("give minutes and/or steps (an unbounded run never stops)")
-
-
-@dataclass
-class Budget:
-    """Stop rule of one stage: whichever of ``steps`` / ``seconds`` comes first (None = unlimited)."""
-
-    steps: int | None
-    seconds: float | None
-
-    def progress(self, step: int, elapsed: float) -> float:
-        """Fraction of the budget used, in [0, 1]."""
-        parts = []
-        if self.steps:
-            parts.append(step / self.steps)
-        if self.seconds:
-            parts.append(elapsed / self.seconds)
-        return min(1.0, max(parts)) if parts else 0.0
-
-
-@dataclass
-class Env:
-    """Device, precision and data shared by the stages."""
-
-    device: torch.device
-    train: torch.Tensor  # uint8 [N, 3, S, S] on device
-    val: torch.Tensor  # uint8 [M, 3, S, S] on device
-    batch: int
-    amp: bool
-    channels_last: bool
-    log: list = field(default_factory=list)
-
-    def autocast(self):
-        """bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 or AMX); else fp32."""
-        if self.amp:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
-    def prep(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+# Options, variants, budgets and the environment live in train_options.py (trainers.py uses them
+# too); their names stay importable from here.
+from .train_options import (  # noqa: F401
+    DEFAULT_SPLIT,
+    PRECISIONS,
+    STAGES,
+    VARIANTS,
+    Budget,
+    Env,
+    TrainOptions,
+)
 
 
 def log(msg: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +28,8 @@ from .data import to_model_range
 from .discriminator import PatchDiscriminator
 from .evaluate import restorer_metrics
 from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, psnr, reconstruction_loss, ssim
+from .train_options import Env, TrainOptions
 
-if TYPE_CHECKING:  # annotations only (never run): train imports this module
-    from .train import Env, TrainOptions
 
 
 class Trainer(Protocol):
