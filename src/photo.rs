@@ -15,7 +15,7 @@ use crate::align::{align_face, paste_restored, AlignedFace, BlendMask, PasteMode
 use crate::detect::{Face, FaceDetector};
 use crate::geometry::Template;
 use crate::model::Restorer;
-use crate::pipeline::Tracker;
+use crate::track::Tracker;
 use crate::Result;
 
 /// Default minimum face width (detector box, input pixels) worth restoring.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::capture::{CaptureError, Y4mReader};
 use crate::display::{Y4mWriteError, Y4mWriter};
 use crate::photo::{FacePipeline, PhotoOptions, StageTimes};
-use crate::pipeline::{Tracker, TrackerConfig};
+use crate::track::{Tracker, TrackerConfig};
 
 /// A failed video restoration.
 #[derive(Debug, thiserror::Error)]

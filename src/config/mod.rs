@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::model::fidelity::is_unit_weight;
 use crate::model::Fidelity;
-use crate::pipeline::TrackerConfig;
+use crate::track::TrackerConfig;
 
 mod convert;
 mod display;

@@ -3,9 +3,9 @@
 
 use image::RgbImage;
 
-use super::scheduler::ShownFace;
 use super::stages::FaceCompositor;
 use crate::display::{FaceBox, Overlay};
+use crate::track::ShownFace;
 
 /// Which overlays the live loop draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

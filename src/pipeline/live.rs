@@ -13,7 +13,7 @@
 //! shows the last restored face of every track, pasted at the track's current, smoothed position.
 //!
 //! The threads only move messages: what to restore is decided by the pure
-//! [`Scheduler`](super::scheduler::Scheduler), what to show by the pure
+//! [`Scheduler`](crate::track::Scheduler), what to show by the pure
 //! [`compose`](super::compose::compose). Each thread keeps its own counters; they travel with the
 //! frames (for the overlay) and are merged into [`LiveStats`] when the threads are joined.
 
@@ -26,14 +26,14 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use image::RgbImage;
 
 use super::compose::{compose, OverlayFigures, OverlayFlags};
-use super::mailbox::{latest, LatestSender};
-use super::scheduler::{RestoreResult, Scheduler, ShownFace};
 use super::stages::{FaceCompositor, FaceRestorer, FrameDetector};
 use super::stats::{memory_mb, sample_rss, LatencyHistogram, LiveStats, StageTime, RSS_EVERY};
-use super::tracker::TrackerConfig;
 use crate::capture::{Frame, FrameSource};
 use crate::display::{DisplayError, DisplaySink, Overlay};
 use crate::geometry::Face;
+use crate::track::mailbox::{latest, LatestSender};
+use crate::track::TrackerConfig;
+use crate::track::{RestoreResult, Scheduler, ShownFace};
 
 /// A failure that stops the live loop.
 #[derive(Debug, thiserror::Error)]

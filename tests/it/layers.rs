@@ -26,10 +26,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("align", Layer::Core),
     ("detect/nms.rs", Layer::Core),
     ("detect/anchors.rs", Layer::Core),
-    ("pipeline/tracker.rs", Layer::Core),
-    ("pipeline/smoothing.rs", Layer::Core),
-    ("pipeline/scheduler.rs", Layer::Core),
-    ("pipeline/mailbox.rs", Layer::Core),
+    ("track", Layer::Core),
     ("error.rs", Layer::InferAndIo),
     ("model", Layer::InferAndIo),
     ("detect/mod.rs", Layer::InferAndIo),
@@ -94,7 +91,7 @@ fn all_sources() -> Vec<String> {
     out
 }
 
-/// The module path of a source file (`pipeline/tracker.rs` -> `pipeline::tracker`,
+/// The module path of a source file (`track/tracker.rs` -> `track::tracker`,
 /// `detect/mod.rs` -> `detect`, `lib.rs` -> the crate root).
 fn module_of(relative: &str) -> Vec<String> {
     let mut parts: Vec<String> = relative
@@ -309,14 +306,18 @@ fn use_trees_and_relative_paths_are_resolved() {
     );
     assert!(paths.contains(&"super::live::run".to_string()), "{paths:?}");
     // a core file naming the whole-photo path, the live loop or tract is caught
-    let core = "pipeline/tracker.rs";
+    let core = "track/tracker.rs";
     assert_eq!(
         target_layer(core, "crate::photo").map(|t| t.1),
         Some(Layer::Application)
     );
     assert_eq!(
-        target_layer(core, "super::live::run").map(|t| t.1),
+        target_layer(core, "crate::pipeline::run_live").map(|t| t.1),
         Some(Layer::Application)
+    );
+    assert_eq!(
+        target_layer("pipeline/live.rs", "super::stages::FaceRestorer").map(|t| t.0),
+        Some("pipeline/stages.rs".to_string())
     );
     assert_eq!(
         target_layer(core, "super::smoothing::OneEuro").map(|t| t.1),
