@@ -60,16 +60,17 @@ impl<W: Write> Y4mWriter<W> {
                 out.height()
             )));
         }
-        let changed = |x: usize, y: usize| {
-            out.get_pixel(x as u32, y as u32) != input.rgb.get_pixel(x as u32, y as u32)
-        };
+        // one pass: the YUV of every pixel the restoration changed (None: untouched)
+        let converted: Vec<Option<[u8; 3]>> = out
+            .pixels()
+            .zip(input.rgb.pixels())
+            .map(|(o, i)| (o != i).then(|| rgb_to_yuv(o.0)))
+            .collect();
         let mut luma = input.y.clone();
         luma.resize(w * h, 16);
-        for y in 0..h {
-            for x in 0..w {
-                if changed(x, y) {
-                    luma[y * w + x] = rgb_to_yuv(out.get_pixel(x as u32, y as u32).0)[0];
-                }
+        for (l, yuv) in luma.iter_mut().zip(&converted) {
+            if let Some([y, _, _]) = yuv {
+                *l = *y;
             }
         }
         let (sx, sy) = self.chroma.subsampling;
@@ -81,13 +82,15 @@ impl<W: Write> Y4mWriter<W> {
             for by in 0..ch {
                 for bx in 0..cw {
                     let pixels = (by * sy..((by + 1) * sy).min(h))
-                        .flat_map(|y| (bx * sx..((bx + 1) * sx).min(w)).map(move |x| (x, y)));
-                    if !pixels.clone().any(|(x, y)| changed(x, y)) {
+                        .flat_map(|y| (bx * sx..((bx + 1) * sx).min(w)).map(move |x| y * w + x));
+                    if !pixels.clone().any(|i| converted[i].is_some()) {
                         continue;
                     }
                     let (mut su, mut sv, mut n) = (0u32, 0u32, 0u32);
-                    for (x, y) in pixels {
-                        let [_, u, v] = rgb_to_yuv(out.get_pixel(x as u32, y as u32).0);
+                    for i in pixels {
+                        let [_, u, v] = converted[i].unwrap_or_else(|| {
+                            rgb_to_yuv(out.get_pixel((i % w) as u32, (i / w) as u32).0)
+                        });
                         su += u32::from(u);
                         sv += u32::from(v);
                         n += 1;

@@ -436,7 +436,7 @@ fn restore_crops(
         restore_file(restorer, job, args).map(|()| start.elapsed())
     };
     let done = |job: &Job, elapsed: Duration, _: &ProgressBar| report::crop_json(job, elapsed);
-    run_jobs(args, jobs, restorers, "images", json, work, done)
+    run_jobs(args, jobs, restorers, FileKind::Crops, json, work, done)
 }
 
 /// The photo options of one photo whose `--save-faces` folder is `save_faces`.
@@ -467,19 +467,36 @@ fn restore_photos(
         bar.suspend(|| found.print(job, args.min_face));
         found.json(job, args.min_face)
     };
-    run_jobs(args, jobs, states, "photos", json, work, done)
+    run_jobs(args, jobs, states, FileKind::Photos, json, work, done)
+}
+
+/// What a run's files are: aligned crops (a directory run ends with one count line) or whole
+/// photos (each has its own line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Crops,
+    Photos,
+}
+
+impl FileKind {
+    /// The files, in words.
+    fn noun(self) -> &'static str {
+        match self {
+            FileKind::Crops => "images",
+            FileKind::Photos => "photos",
+        }
+    }
 }
 
 /// Runs `work` over `jobs` on one worker per state, with a progress bar over a directory's
-/// `what` (`images` for crops, which end with one summary line; `photos`, which have a line
-/// each). `done` says what one success was (and returns its `--json` entry).
+/// files of `kind`. `done` says what one success was (and returns its `--json` entry).
 /// In a directory a bad file is reported and skipped, and the exit code says so at the end; a
 /// single file's error is returned. A stop signal finishes the files in flight (130 / 143).
 fn run_jobs<S: Send, R: Send>(
     args: &Args,
     jobs: &[Job],
     states: Vec<S>,
-    what: &str,
+    kind: FileKind,
     mut json: Option<&mut JsonReport>,
     work: impl Fn(&mut S, &Job) -> anyhow::Result<R> + Sync,
     mut done: impl FnMut(&Job, R, &ProgressBar) -> serde_json::Value,
@@ -489,7 +506,7 @@ fn run_jobs<S: Send, R: Send>(
     if in_dir {
         create_output_dir(args)?;
     }
-    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, what);
+    let bar = progress_bar(if in_dir { jobs.len() } else { 0 }, kind.noun());
     let mut failed = 0usize;
     let mut only_error = None;
     let started = super::pool::run_until(jobs, states, &stop.flag, work, |job, result| {
@@ -515,8 +532,7 @@ fn run_jobs<S: Send, R: Send>(
     if let Some(e) = only_error {
         return Err(e);
     }
-    let one_line_per_file = what == "photos";
-    if in_dir && !one_line_per_file {
+    if in_dir && kind == FileKind::Crops {
         crate::note!(
             "restored {} of {} images into {}",
             started - failed,
@@ -529,8 +545,9 @@ fn run_jobs<S: Send, R: Send>(
     }
     if failed > 0 {
         bail!(
-            "{failed} of {} {what} failed (see messages above)",
-            jobs.len()
+            "{failed} of {} {} failed (see messages above)",
+            jobs.len(),
+            kind.noun()
         );
     }
     Ok(ExitCode::SUCCESS)

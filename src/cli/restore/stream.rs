@@ -124,6 +124,14 @@ pub(super) fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> 
     }
 }
 
+/// The one face path a stream run uses (a stream is one job: one worker).
+fn one_pipeline(settings: &Settings) -> anyhow::Result<daefr::photo::FacePipeline> {
+    settings
+        .load_pipelines(1)?
+        .pop()
+        .context("internal: no face path loaded")
+}
+
 /// A video: every frame through the tracked face path, into a Y4M file or standard output.
 fn restore_y4m(
     args: &Args,
@@ -138,10 +146,7 @@ fn restore_y4m(
         );
     }
     let stop = super::super::signals::StopSignals::install()?;
-    let mut pipeline = settings
-        .load_pipelines(1)?
-        .pop()
-        .context("internal: no face path loaded")?;
+    let mut pipeline = one_pipeline(settings)?;
     let mut reader = Y4mReader::new(input, name)?;
     let (width, height) = reader.size();
     let bar = video_bar(args, width, height);
@@ -242,10 +247,7 @@ fn restore_image(
         .read_to_end(&mut bytes)
         .with_context(|| format!("{}", name.display()))?;
     let (photo, metadata) = decode_rgb_with_metadata(&bytes, name, DEFAULT_MAX_PIXELS)?;
-    let mut pipeline = settings
-        .load_pipelines(1)?
-        .pop()
-        .context("internal: no face path loaded")?;
+    let mut pipeline = one_pipeline(settings)?;
     let result = pipeline
         .run(&photo, &photo_options(args, None))
         .with_context(|| format!("{}", name.display()))?;
