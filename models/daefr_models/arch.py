@@ -460,20 +460,39 @@ class FidelityFusion(nn.Module):
 
 
 class ResidualHead(nn.Module):
-    """R over the input: two 3x3 convs over `cat(x, decoder features)`, the last one zero at start."""
+    """R over the input: 3x3 convs over `cat(x, decoder features)`, the last one zero at start.
 
-    def __init__(self, feat_ch: int, in_ch: int, hidden: int):
+    `unshuffle = 1`: conv in -> `depth` x conv hidden -> conv out, all at the input's resolution
+    (the first lite-128 form: 16 hidden channels at 128 px). `unshuffle = s > 1`: the same convs
+    at 1/s of the resolution on s*s times the channels (pixel-unshuffle in, pixel-shuffle out, as
+    `SpaceToDepth`/`DepthToSpace`-style reshapes in the exported graph): for the same MACs a wider,
+    deeper head with a larger receptive field, and wider convs, which tract runs faster than 16-
+    channel ones at 128x128.
+    """
+
+    def __init__(self, feat_ch: int, in_ch: int, hidden: int, depth: int = 1, unshuffle: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(feat_ch + in_ch, hidden, 3, padding=1)
+        if depth < 1 or unshuffle < 1:
+            raise ValueError(f"residual head: depth {depth} and unshuffle {unshuffle} must be at least 1")
+        self.unshuffle = unshuffle
+        s2 = unshuffle * unshuffle
+        self.conv1 = nn.Conv2d((feat_ch + in_ch) * s2, hidden, 3, padding=1)
+        # the first form's hidden conv keeps its state-dict name (conv2) so its checkpoints load
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
-        self.conv_out = nn.Conv2d(hidden, in_ch, 3, padding=1)
+        self.more = nn.ModuleList(nn.Conv2d(hidden, hidden, 3, padding=1) for _ in range(depth - 1))
+        self.conv_out = nn.Conv2d(hidden, in_ch * s2, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
     def forward(self, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(self.conv1(torch.cat([x, feat], dim=1)), 0.2)
-        h = F.leaky_relu(self.conv2(h), 0.2)
-        return self.conv_out(h)
+        h = torch.cat([x, feat], dim=1)
+        if self.unshuffle > 1:
+            h = F.pixel_unshuffle(h, self.unshuffle)
+        h = F.leaky_relu(self.conv1(h), 0.2)
+        for conv in [self.conv2, *self.more]:
+            h = F.leaky_relu(conv(h), 0.2)
+        r = self.conv_out(h)
+        return F.pixel_shuffle(r, self.unshuffle) if self.unshuffle > 1 else r
 
 
 class FidelityPath(nn.Module):
@@ -490,7 +509,9 @@ class FidelityPath(nn.Module):
         vq = cfg.vq
         self.levels = [i for i in range(vq.num_levels - 1) if vq.resolution // 2**i in cfg.fidelity.resolutions]
         self.fuse = nn.ModuleDict({str(i): FidelityFusion(vq.ch * vq.ch_mult[i]) for i in self.levels})
-        self.residual = ResidualHead(vq.ch * vq.ch_mult[0], vq.in_channels, cfg.fidelity.residual_hidden)
+        fc = cfg.fidelity
+        self.residual = ResidualHead(vq.ch * vq.ch_mult[0], vq.in_channels, fc.residual_hidden,
+                                     depth=fc.residual_depth, unshuffle=fc.residual_unshuffle)
         sigma = cfg.fidelity.colour_anchor_sigma
         self.anchor = ColourAnchor(sigma, vq.in_channels, vq.resolution) if sigma > 0 else None
 
@@ -577,6 +598,24 @@ class DAEFR(nn.Module):
                 raise RuntimeError(f"state dict mismatch: missing {missing[:8]}, unexpected {result.unexpected_keys[:8]}")
             return result
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def load_with_fresh_head(self, state_dict) -> list[str]:
+        """Load a checkpoint whose residual head has another form (e.g. `lite-128` weights into
+        `lite-128-s2d`): every other key must match; the head's keys that do not fit stay as
+        initialised (a fresh head is zero at its output, so the model starts as `R = 0`).
+        Returns the fresh keys; raises RuntimeError on any mismatch outside the head."""
+        prefix = "fidelity.residual."
+        own = self.state_dict()
+        kept = {k: v for k, v in state_dict.items()
+                if not k.startswith(prefix) or (k in own and own[k].shape == v.shape)}
+        bad = [k for k, v in kept.items() if k in own and own[k].shape != v.shape]
+        if bad:
+            raise RuntimeError(f"state dict mismatch outside the residual head (shapes): {bad[:8]}")
+        result = super().load_state_dict(kept, strict=False)
+        bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if not k.startswith(prefix)]
+        if bad:
+            raise RuntimeError(f"state dict mismatch outside the residual head: {bad[:8]}")
+        return [k for k in result.missing_keys]
 
     def fused_features(self, lq_img: torch.Tensor) -> torch.Tensor:
         """Fused feature [B,embed_dim,h,w] that the transformer reads."""

@@ -7,7 +7,7 @@ Each named config fixes every width and depth of the two VQGAN autoencoders (HQ 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +75,8 @@ class FidelityConfig:
 
     `resolutions`: the decoder levels (in pixels) that get a fusion block fed by the LQ encoder's
     feature of the same resolution. `residual_hidden`: width of the small head that predicts the
-    residual R over the input (`out = (1 - w) * prior + w * (x + R)`). `colour_anchor_sigma`: when
+    residual R over the input (`out = (1 - w) * prior + w * (x + R)`). `residual_depth` / `residual_unshuffle`: its hidden convs and
+    the space-to-depth factor it runs at (`arch.ResidualHead`). `colour_anchor_sigma`: when
     above 0, the prior's low frequencies (a Gaussian low-pass of this sigma, in pixels) are replaced
     by the input's before the blend, so the face prior adds structure but keeps the input's colour
     and shading (the bundled model's code path shifted colours by 17 levels and left pink blotches);
@@ -85,6 +86,10 @@ class FidelityConfig:
     resolutions: tuple
     residual_hidden: int
     colour_anchor_sigma: float = 0.0
+    #: Hidden-to-hidden 3x3 convs of the residual head (1: the first lite-128 head).
+    residual_depth: int = 1
+    #: The residual head runs at 1/this of the resolution on this^2 times the channels (1: full size).
+    residual_unshuffle: int = 1
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,16 @@ def _lite_128() -> DaefrConfig:
     )
 
 
+def _lite_128_s2d() -> DaefrConfig:
+    # lite-128 with a wider, deeper residual head run at 64x64 on 4x the channels (space-to-depth):
+    # 24 hidden channels, 3 hidden convs, 142 MMAC against the first head's 90 (receptive field
+    # 22 px at 128 against 7). Everything else is lite-128's, so its checkpoints load with only
+    # `fidelity.residual.*` fresh (`train --init-from`).
+    base = _lite_128()
+    return replace(base, name="lite-128-s2d",
+                   fidelity=replace(base.fidelity, residual_hidden=24, residual_depth=3, residual_unshuffle=2))
+
+
 def _tiny_32() -> DaefrConfig:
     # Test-only config: 32x32 input, 8x8 tokens, a few hundred thousand parameters.
     return DaefrConfig(
@@ -170,10 +185,20 @@ def _tiny_32() -> DaefrConfig:
     )
 
 
+def _tiny_32_s2d() -> DaefrConfig:
+    # Test-only: tiny-32 with a space-to-depth residual head (lite-128-s2d's form), so that
+    # `--init-from` across head forms is tested at test size.
+    base = _tiny_32()
+    return replace(base, name="tiny-32-s2d",
+                   fidelity=replace(base.fidelity, residual_depth=2, residual_unshuffle=2))
+
+
 _BUILDERS = {
     "paper-512": _paper_512,
     "lite-128": _lite_128,
+    "lite-128-s2d": _lite_128_s2d,
     "tiny-32": _tiny_32,
+    "tiny-32-s2d": _tiny_32_s2d,
 }
 
 #: Names accepted by `get_config`.

@@ -64,6 +64,7 @@ from .trainers import AutoencoderTrainer, FidelityTrainer, RestorerTrainer, make
 from .train_options import (  # noqa: F401
     DEFAULT_SPLIT,
     PRECISIONS,
+    STAGE4_PARTS,
     STAGES,
     VARIANTS,
     Budget,
@@ -162,6 +163,20 @@ def load(path: Path) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def init_weights(model: DAEFR, path: Path, stage: int) -> None:
+    """``--init-from``: load a ``model.pt``/``stageK.pt`` into ``model``; a residual head of another
+    form starts fresh (said in the log)."""
+    payload = load(path)
+    if payload is None:
+        raise FileNotFoundError(f"--init-from {path}: no such checkpoint")
+    state = payload.get("model")
+    if not isinstance(state, dict):
+        raise ValueError(f"--init-from {path}: not a training checkpoint (no 'model' state dict)")
+    fresh = model.load_with_fresh_head(state)
+    note = f"; {len(fresh)} residual-head tensors start fresh" if fresh else ""
+    log(f"stage {stage}: weights from {path} (config {payload.get('config', '?')}){note}")
+
+
 # -------------------------------------------------------------------------------- stage driver
 def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Budget, out: Path) -> dict:
     """Train one stage to its budget (resuming if a partial checkpoint exists); return its metrics."""
@@ -177,9 +192,12 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
             return prev.get("metrics", {})
     if prev is None and stage > 1:
         src = next((load(ckpt_path(out, s)) for s in range(stage - 1, 0, -1) if ckpt_path(out, s).exists()), None)
-        if src is None:
-            raise FileNotFoundError(f"stage {stage} needs the checkpoint of an earlier stage in {out}")
-        model.load_state_dict(src["model"])
+        if src is not None:
+            model.load_state_dict(src["model"])
+        elif opts.init_from is not None:
+            init_weights(model, Path(opts.init_from), stage)
+        else:
+            raise FileNotFoundError(f"stage {stage} needs the checkpoint of an earlier stage in {out}, or --init-from")
     model.to(env.device)
     if env.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -307,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--fidelity-lr", type=float, default=d.fidelity_lr, help="stage-4 learning rate of the fidelity path")
     ap.add_argument("--stage4-decoder-lr", type=float, default=d.stage4_decoder_lr,
                     help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
+    ap.add_argument("--stage4-parts", default=d.stage4_parts, choices=list(STAGE4_PARTS),
+                    help="what stage 4 trains: the fidelity path (+ HQ decoder), or the residual head alone")
+    ap.add_argument("--init-from", default=d.init_from,
+                    help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
+                         "(a residual head of another form starts fresh)")
     ap.add_argument("--stage2-freeze-hq", action=argparse.BooleanOptionalAction, default=d.stage2_freeze_hq,
                     help="stage 2: keep the HQ codebook and decoder fixed (default on)")
     ap.add_argument("--variant", default=d.variant, choices=list(VARIANTS))

@@ -24,6 +24,8 @@ VARIANTS = {
 DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
 #: Values of ``--stage`` and ``--precision``.
 STAGES = ("1", "2", "3", "4", "all")
+#: Values of ``--stage4-parts``.
+STAGE4_PARTS = ("fidelity", "residual")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -66,6 +68,14 @@ class TrainOptions:
     fidelity_lr: float = 1e-3
     #: Stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output).
     stage4_decoder_lr: float = 1e-4
+    #: What stage 4 trains: ``"fidelity"`` (the fusion blocks and the residual head, plus the HQ
+    #: decoder at ``stage4_decoder_lr``) or ``"residual"`` (the residual head alone; everything
+    #: else, the decoder included, stays as it came).
+    stage4_parts: str = "fidelity"
+    #: Weights for the first stage of a run whose folder holds no earlier checkpoint: a ``model.pt``
+    #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):
+    #: a head that does not fit starts fresh.
+    init_from: str | Path | None = None
     #: Stage 2 keeps the HQ codebook and decoder fixed.
     stage2_freeze_hq: bool = True
     #: Ablation variant, a key of ``VARIANTS``.
@@ -104,6 +114,8 @@ class TrainOptions:
             raise ValueError(f"variant {self.variant!r}: one of {', '.join(VARIANTS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
+        if self.stage4_parts not in STAGE4_PARTS:
+            raise ValueError(f"stage4_parts {self.stage4_parts!r}: one of {', '.join(STAGE4_PARTS)}")
         if not 0.0 <= self.near_clean <= 1.0:
             raise ValueError(f"near_clean {self.near_clean}: a share in [0, 1]")
         if self.minutes is None and self.steps is None:

@@ -351,7 +351,8 @@ class FidelityTrainer:
 
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
-    the path learns to leave them alone; ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
+    the path learns to leave them alone (``--stage4-parts residual``: only the residual head trains,
+    the fusion blocks and the decoder stay as they came); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
     stage 3 are constant here (nothing they depend on trains) and are not computed.
     """
@@ -360,10 +361,11 @@ class FidelityTrainer:
         self.model, self.env, self.opts = model, env, opts
         for p in model.parameters():
             p.requires_grad_(False)
-        for p in model.fidelity.parameters():
+        parts = model.fidelity.residual if opts.stage4_parts == "residual" else model.fidelity
+        for p in parts.parameters():
             p.requires_grad_(True)
-        groups = [{"params": list(model.fidelity.parameters()), "base_lr": opts.fidelity_lr}]
-        if opts.stage4_decoder_lr > 0:
+        groups = [{"params": list(parts.parameters()), "base_lr": opts.fidelity_lr}]
+        if opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity":
             # the HQ decoder follows at a low rate: it turns the fused features into pixels
             for p in model.hq.decoder.parameters():
                 p.requires_grad_(True)
@@ -404,8 +406,16 @@ class FidelityTrainer:
             with env.autocast():
                 logits, fused, skips = model.code_path(lq)
             indices = logits.float().argmax(-1)
-        with env.autocast():
-            out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
+        if self.opts.stage4_parts == "residual":
+            with torch.no_grad(), env.autocast():
+                # nothing before the head trains: its inputs carry no graph
+                z = model.hq.post_quant_conv(model.hq.quantize.lookup(indices, self.hw))
+                prior, feat = model.hq.decoder(z, fuse=model.fidelity.hook(skips, w), with_features=True)
+            with env.autocast():
+                out = model.fidelity.blend(prior, feat, lq, w)
+        else:
+            with env.autocast():
+                out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
         loss, parts = reconstruction_loss(out, gt)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -220,3 +220,18 @@ def test_lite_128_anchors_its_prior_and_w0_is_the_anchored_daefr_output():
     with torch.no_grad():
         want = model.fidelity.anchor(model.restore(x), x)
         assert torch.allclose(model.restore_with_fidelity(x, torch.zeros(1)), want, atol=1e-6)
+
+
+def test_a_space_to_depth_residual_head_starts_at_zero_and_keeps_the_shape():
+    from daefr_models.arch import ResidualHead
+
+    head = ResidualHead(feat_ch=16, in_ch=3, hidden=24, depth=3, unshuffle=2)
+    feat, x = torch.randn(2, 16, 32, 32), torch.randn(2, 3, 32, 32)
+    assert torch.equal(head(feat, x), torch.zeros(2, 3, 32, 32))
+    torch.nn.init.normal_(head.conv_out.weight)
+    r = head(feat, x)
+    assert r.shape == (2, 3, 32, 32) and r.abs().sum() > 0
+    # the hidden convs run at half the side on 4x the input channels
+    assert head.conv1.in_channels == 4 * 19 and len(head.more) == 2
+    with pytest.raises(ValueError):
+        ResidualHead(16, 3, 8, depth=0)

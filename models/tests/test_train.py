@@ -116,6 +116,30 @@ def test_stage4_with_a_frozen_decoder_trains_only_the_fidelity_path(tmp_path):
         assert torch.equal(model.eval().restore_with_fidelity(x, torch.zeros(1)), ref.eval().restore(x))
 
 
+def test_init_from_another_head_form_trains_only_the_new_residual_head(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
+    m = train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                    "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
+                    "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "residual"])
+    assert m["stage4"]["steps"] == 3
+    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    assert "fidelity.residual.more.0.weight" in s4  # the s2d form, not the source's
+    for k, v in s4.items():
+        if not k.startswith("fidelity.residual."):
+            assert torch.equal(v, src[k]), k  # nothing but the head moved, not even the decoder
+    assert not torch.equal(s4["fidelity.residual.conv_out.weight"], torch.zeros_like(s4["fidelity.residual.conv_out.weight"]))
+    # a checkpoint that differs outside the head is refused
+    bad = dict(src)
+    bad["hq.decoder.conv_in.weight"] = bad["hq.decoder.conv_in.weight"][:1]
+    with pytest.raises(RuntimeError, match="outside the residual head"):
+        DAEFR(get_config("tiny-32-s2d")).load_with_fresh_head(bad)
+    with pytest.raises(FileNotFoundError):
+        train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                    "--val-count", "4", "--out", str(tmp_path / "c"), "--stage", "4", "--steps", "1",
+                    "--init-from", str(tmp_path / "nothing.pt")])
+
+
 def test_a_partial_stage_resumes_and_a_done_stage_is_skipped(tmp_path):
     run(tmp_path, "--stage", "1", "--steps", "3", "--disc-weight", "0")
     ck = torch.load(tmp_path / "stage1.pt", weights_only=False)
