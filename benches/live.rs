@@ -24,11 +24,11 @@ use criterion::Criterion;
 use daefr::capture::SyntheticSource;
 use daefr::detect::{default_detector_path, BlazeFace, DetectorOptions};
 use daefr::display::{render, FaceBox, MemoryDisplay, Overlay, RgbCanvas};
-use daefr::model::{require_default_model, LoadOptions, Restorer};
-use daefr::pipeline::{
+use daefr::live::{
     run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveOptions, LiveStages,
     LiveStats, ModelRestorer, OverlayFlags, TruthDetector,
 };
+use daefr::model::{require_default_model, LoadOptions, Restorer};
 use image::{Rgb, RgbImage};
 
 struct Scenario {

@@ -10,7 +10,7 @@
 //! - I/O: [`image_io`], [`atomic`] writes, frame sources in [`capture`], sinks in [`display`];
 //! - application: [`config`] (board profiles, converted into the option structs of the layers
 //!   below), [`photo`] (the one face path), [`video`] (that path over every frame of a Y4M
-//!   stream, faces tracked) and the live loop's threads ([`pipeline::run_live`]).
+//!   stream, faces tracked) and the live loop's threads ([`live::run_live`]).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -25,9 +25,9 @@ pub mod display;
 pub mod error;
 pub mod geometry;
 pub mod image_io;
+pub mod live;
 pub mod model;
 pub mod photo;
-pub mod pipeline;
 pub mod runner;
 pub mod track;
 pub mod tuning;

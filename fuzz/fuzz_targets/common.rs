@@ -39,7 +39,7 @@ pub fn profile(data: &[u8]) {
         return;
     };
     if let Ok(config) = daefr::config::Config::parse(text, Path::new("fuzz.toml")) {
-        let _ = daefr::pipeline::LiveOptions::from(&config);
+        let _ = daefr::live::LiveOptions::from(&config);
     }
 }
 

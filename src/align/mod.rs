@@ -1,13 +1,13 @@
 //! Face alignment: fit a similarity from detected keypoints to the model's template, warp the face
 //! into the model's input crop, and paste the restored crop back with a feathered mask.
 
-mod blend;
+mod paste;
 mod similarity;
 mod warp;
 
 use image::RgbImage;
 
-pub use blend::{
+pub use paste::{
     paste_crop_with, paste_face, paste_face_with, paste_restored, BlendMask, PasteMode,
     PasteOptions, RestoredCrop,
 };

@@ -88,14 +88,6 @@ fn report_in_order<J, R>(
     }
 }
 
-/// Peak resident memory of this process in KiB (`VmHWM` of `/proc/self/status`); `None` where
-/// the kernel does not report it.
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

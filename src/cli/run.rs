@@ -12,7 +12,7 @@ use daefr::capture::{open_source, FrameSource, SourceOptions, SyntheticSource};
 use daefr::config::Config;
 use daefr::detect::DetectorKind;
 use daefr::display::{open_display, DisplayOptions};
-use daefr::pipeline::{
+use daefr::live::{
     run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveOptions, LiveStages,
     LiveStats, ModelRestorer, TruthDetector,
 };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{CameraFormat, Config, FaultConfig, OverlayConfig, SourceConfig, SourceKind};
 use crate::capture::{CameraOptions, PixelFormat, SourceOptions};
-use crate::pipeline::{LiveOptions, OverlayFlags, RetryPolicy, TrackerConfig};
+use crate::live::{LiveOptions, OverlayFlags, RetryPolicy, TrackerConfig};
 
 impl From<CameraFormat> for PixelFormat {
     fn from(format: CameraFormat) -> Self {

@@ -12,9 +12,8 @@ use image::imageops::{self, FilterType};
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
-use super::anchors::{Anchor, AnchorLayer};
-use super::nms::weighted_nms;
-use super::{DetectError, Face, FaceDetector};
+use super::{DetectError, FaceDetector};
+use crate::geometry::{weighted_nms, Anchor, AnchorLayer, Face};
 use crate::runner::PlanRunner;
 
 /// Results of this module carry a [`DetectError`].

@@ -1,24 +1,23 @@
-//! Face detection: BlazeFace run by tract, anchor decoding and weighted non-maximum suppression.
+//! Face detection: BlazeFace run by tract, decoded over its anchors and merged by weighted
+//! non-maximum suppression (both plain geometry, in [`crate::geometry`]), and the tiled search of
+//! large photos.
 //!
 //! The detector takes a whole frame (any size, any aspect) and returns faces in that frame's pixel
 //! coordinates (x right, y down, pixel centres at integer + 0.5, like the model template).
 
-mod anchors;
 mod blazeface;
-mod nms;
 mod tiled;
 
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-pub use anchors::{Anchor, AnchorLayer};
 pub use blazeface::{BlazeFace, DetectorOptions};
-pub use nms::weighted_nms;
 pub use tiled::{owned_span, window_starts, TiledDetector};
 
-// Face data lives in the core layer; re-exported here because every detector returns it.
-pub use crate::geometry::{keypoint, Face};
+// Face data, anchors and NMS live in the core layer; re-exported here because every detector
+// returns faces and BlazeFace's callers name its anchors.
+pub use crate::geometry::{keypoint, weighted_nms, Anchor, AnchorLayer, Face};
 
 /// Anything that finds faces in a frame. Implementations may keep state between frames.
 pub trait FaceDetector: Send {

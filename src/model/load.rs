@@ -64,7 +64,7 @@ pub struct GraphSummary {
     /// Nodes of the decluttered graph.
     pub nodes: usize,
     /// Operator counts, MACs and parameters.
-    pub stats: super::stats::GraphStats,
+    pub stats: super::cost::GraphStats,
 }
 
 impl LoadedModel {
@@ -91,7 +91,7 @@ impl LoadedModel {
             inputs: describe(&model.inputs)?,
             outputs: describe(&model.outputs)?,
             nodes: model.nodes().len(),
-            stats: super::stats::graph_stats(model).map_err(err)?,
+            stats: super::cost::graph_stats(model).map_err(err)?,
         })
     }
 }

@@ -1,12 +1,12 @@
 //! The DAEFR network: loading (ONNX or NNEF cache), metadata, pre/post-processing, [`Restorer`].
 
 pub mod cache;
+pub mod cost;
 pub mod describe;
 pub mod fidelity;
 pub mod load;
 pub mod metadata;
 mod restorer;
-pub mod stats;
 mod tensor_io;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use daefr::capture::{CaptureError, Frame, FrameSource, SyntheticFace, SyntheticS
 use daefr::detect::Face;
 use daefr::display::{MemoryDisplay, MemoryFrames};
 use daefr::geometry::Template;
-use daefr::pipeline::{
+use daefr::live::{
     run_live, FaceRestorer, FrameDetector, LiveOptions, LiveStages, LiveStats, OverlayFlags,
     RetryPolicy, TemplateCompositor, TruthDetector,
 };

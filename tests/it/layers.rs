@@ -22,16 +22,12 @@ enum Layer {
 
 /// Each file's layer, by path under `src/` (a folder entry covers every file in it).
 const LAYERS: &[(&str, Layer)] = &[
-    ("geometry.rs", Layer::Core),
+    ("geometry", Layer::Core),
     ("align", Layer::Core),
-    ("detect/nms.rs", Layer::Core),
-    ("detect/anchors.rs", Layer::Core),
     ("track", Layer::Core),
     ("error.rs", Layer::InferAndIo),
     ("model", Layer::InferAndIo),
-    ("detect/mod.rs", Layer::InferAndIo),
-    ("detect/blazeface.rs", Layer::InferAndIo),
-    ("detect/tiled.rs", Layer::InferAndIo),
+    ("detect", Layer::InferAndIo),
     ("bundled.rs", Layer::InferAndIo),
     ("tuning.rs", Layer::InferAndIo),
     ("runner.rs", Layer::InferAndIo),
@@ -42,11 +38,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("config", Layer::Application),
     ("photo.rs", Layer::Application),
     ("video.rs", Layer::Application),
-    ("pipeline/mod.rs", Layer::Application),
-    ("pipeline/live.rs", Layer::Application),
-    ("pipeline/stages.rs", Layer::Application),
-    ("pipeline/compose.rs", Layer::Application),
-    ("pipeline/stats.rs", Layer::Application),
+    ("live", Layer::Application),
     ("lib.rs", Layer::Application),
     ("cli", Layer::Cli),
     ("main.rs", Layer::Cli),
@@ -312,12 +304,12 @@ fn use_trees_and_relative_paths_are_resolved() {
         Some(Layer::Application)
     );
     assert_eq!(
-        target_layer(core, "crate::pipeline::run_live").map(|t| t.1),
+        target_layer(core, "crate::live::run_live").map(|t| t.1),
         Some(Layer::Application)
     );
     assert_eq!(
-        target_layer("pipeline/live.rs", "super::stages::FaceRestorer").map(|t| t.0),
-        Some("pipeline/stages.rs".to_string())
+        target_layer("live/run.rs", "super::stages::FaceRestorer").map(|t| t.0),
+        Some("live/stages.rs".to_string())
     );
     assert_eq!(
         target_layer(core, "super::smoothing::OneEuro").map(|t| t.1),
@@ -329,7 +321,7 @@ fn use_trees_and_relative_paths_are_resolved() {
     );
     assert_eq!(target_layer(core, "image::RgbImage"), None);
     assert_eq!(
-        target_layer("detect/nms.rs", "crate::detect::Face").map(|t| t.0),
-        Some("detect/mod.rs".to_string())
+        target_layer("geometry/nms.rs", "crate::geometry::Face").map(|t| t.0),
+        Some("geometry/mod.rs".to_string())
     );
 }

@@ -10,10 +10,10 @@ use std::time::Duration;
 use daefr::capture::SyntheticSource;
 use daefr::detect::{BlazeFace, DetectorOptions};
 use daefr::display::MemoryDisplay;
-use daefr::model::{LoadOptions, Restorer};
-use daefr::pipeline::{
+use daefr::live::{
     run_live, DetectorStage, FaceCompositor, LiveOptions, LiveStages, ModelRestorer, OverlayFlags,
 };
+use daefr::model::{LoadOptions, Restorer};
 
 #[test]
 fn blazeface_and_the_tiny_model_restore_faces_on_the_live_output() {

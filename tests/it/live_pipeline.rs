@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::common_live::*;
 use daefr::capture::SyntheticSource;
 use daefr::display::MemoryDisplay;
-use daefr::pipeline::{run_live, LiveStages, OverlayFlags, TemplateCompositor, TruthDetector};
+use daefr::live::{run_live, LiveStages, OverlayFlags, TemplateCompositor, TruthDetector};
 
 fn synthetic(faces: u32, fps: Option<f32>) -> SyntheticSource {
     SyntheticSource::new(320, 240, faces, 3, fps).expect("synthetic source")

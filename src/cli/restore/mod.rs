@@ -193,8 +193,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if let Some(json) = json {
         json.write(&settings.model)?;
     }
-    if let Some(kib) = super::pool::peak_rss_kib() {
-        log::debug!("peak RSS {} MiB with {workers} worker(s)", kib / 1024);
+    if let Some((_, peak_mb)) = daefr::live::stats::memory_mb() {
+        log::debug!("peak RSS {peak_mb:.0} MiB with {workers} worker(s)");
     }
     code
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use daefr::capture::{DirectorySource, FrameSource, SyntheticSource, Y4mSource};
 use daefr::display::MemoryDisplay;
+use daefr::live::{run_live, LiveStages, LiveStats, TemplateCompositor};
 use daefr::model::{LoadOptions, Restorer};
-use daefr::pipeline::{run_live, LiveStages, LiveStats, TemplateCompositor};
 use image::{Rgb, RgbImage};
 
 // ---------------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ fn live(
     max_duration: Duration,
     stop: Arc<AtomicBool>,
 ) -> (
-    Result<LiveStats, daefr::pipeline::LiveError>,
+    Result<LiveStats, daefr::live::LiveError>,
     daefr::display::MemoryFrames,
 ) {
     let (display, frames) = MemoryDisplay::new(0);

@@ -1,8 +1,16 @@
-//! Core geometry shared by every stage: the face record a detector produces, box overlap, and the
-//! alignment template a model is trained on. No tract, no I/O, no configuration: the layers above
+//! Core geometry shared by every stage: the face record a detector produces, box overlap, the
+//! alignment template a model is trained on, BlazeFace's anchor layout and the weighted
+//! non-maximum suppression that merges detections ([`anchors`], [`nms`]: plain arithmetic, so the
+//! detectors in `crate::detect` only run networks and decode). No tract, no I/O, no configuration: the layers above
 //! (inference, capture, display, the command line) depend on this one, never the reverse.
 
 use serde::{Deserialize, Serialize};
+
+mod anchors;
+mod nms;
+
+pub use anchors::{Anchor, AnchorLayer};
+pub use nms::weighted_nms;
 
 /// Index of each keypoint in [`Face::keypoints`] (BlazeFace's own order).
 pub mod keypoint {

@@ -3,12 +3,12 @@
 //! scheduling it runs on are core logic and live in [`crate::track`].
 
 pub mod compose;
-mod live;
+mod run;
 pub mod stages;
 pub mod stats;
 
 pub use compose::{compose, Composed, OverlayFigures, OverlayFlags};
-pub use live::{run_live, LiveError, LiveOptions, LiveStages, RetryPolicy};
+pub use run::{run_live, LiveError, LiveOptions, LiveStages, RetryPolicy};
 // The live loop's vocabulary, named here too (the tracker and scheduler are `crate::track`'s).
 pub use crate::track::{
     FramePlan, RestoreRequest, RestoreResult, Scheduler, ShownFace, Track, Tracker, TrackerConfig,
