@@ -4,13 +4,19 @@ The synthetic checkpoint has the official DAEFRModel key names and shapes with r
 output is compared with `official_restore` below, an independent functional reading of the
 official inference code (DAEFR/models/daefr.py, DAEFR/modules/vqvae/vqvae_arch.py) that works on
 the official key names directly, so a wrong key mapping cannot go unnoticed.
+
+The paper-512 key list (fixtures/official_daefr_512_keys.txt) is derived from the official module
+definitions and configs/DAEFR.yaml by fixtures/make_official_keys.py, not from our mapping table.
 """
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from daefr_models.arch import DAEFR
 from daefr_models.config import get_config
 from daefr_models.export import parity
 from daefr_models.import_official import (
@@ -20,6 +26,8 @@ from daefr_models.import_official import (
     unwrap_state_dict,
 )
 from daefr_models.onnx_tools import ort_session
+
+OFFICIAL_512_KEYS = Path(__file__).parent / "fixtures" / "official_daefr_512_keys.txt"
 
 
 def synthetic_official_checkpoint(cfg, seed=0):
@@ -149,14 +157,46 @@ def test_official_key_counts_match_the_official_code():
     assert shapes["vqvae.encoder.conv_out.weight"] == (256, 512, 3, 3)
 
 
-def test_paper_512_import_consumes_every_key():
+def official_512_keys():
+    """The official restorer's state-dict keys and shapes (fixture derived from the official code,
+    not from our mapping table: see fixtures/make_official_keys.py)."""
+    keys = {}
+    for line in OFFICIAL_512_KEYS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, shape = line.split("\t")
+            keys[name] = tuple(int(d) for d in shape.split(","))
+    return keys
+
+
+def test_paper_512_import_consumes_every_key(monkeypatch):
     cfg = get_config("paper-512")
+    loaded = {}  # what convert hands to our model's load_state_dict
+    load = DAEFR.load_state_dict
+
+    def spy(self, state_dict, *args, **kwargs):
+        loaded.update(state_dict)
+        return load(self, state_dict, *args, **kwargs)
+
+    monkeypatch.setattr(DAEFR, "load_state_dict", spy)
     with torch.device("meta"):
-        fake = {k: torch.empty(s) for k, s in official_shapes(cfg).items()}
+        fake = {k: torch.empty(s) for k, s in official_512_keys().items()}
         fake["loss.discriminator.main.0.weight"] = torch.empty(64, 3, 4, 4)
-        _, report = convert(fake, cfg)
+        model, report = convert(fake, cfg)
     assert report.ok, report.summary()
     assert len(report.mapped) + len(report.ignored) == len(fake)
+    # every tensor of our inference graph came from the checkpoint, except the fidelity path (ours
+    # only: the official DAEFR has none, it starts as the identity)
+    everything = model.state_dict(keep_vars=True)
+    needed = set()
+    for module in model.inference_modules().values():
+        ids = {id(t) for t in module.state_dict(keep_vars=True).values()}
+        needed |= {k for k, t in everything.items() if id(t) in ids and not k.startswith("fidelity.")}
+    # 877 official keys less the training-only ones: Fixed_encoder (170), Fixed_quant_conv (2),
+    # HQ_quantize and LQ_quantize (1 + 1), and the never-applied norm2 of the 10 autoencoder
+    # self-attention blocks (20)
+    assert len(needed) == 683
+    assert not needed - set(loaded), sorted(needed - set(loaded))[:20]
+    assert all(tuple(loaded[k].shape) == tuple(everything[k].shape) for k in needed)
 
 
 @pytest.fixture(scope="module")
