@@ -3,8 +3,8 @@
 //! Data flows one way: source -> detect -> align -> restore -> paste -> sink, and modules only look
 //! down the layers (docs/architecture.md has the map):
 //!
-//! - core, no tract and no I/O: [`geometry`], [`align`], tracking, smoothing and scheduling in
-//!   [`track`], non-maximum suppression in [`detect`];
+//! - core, no tract and no I/O: [`geometry`] (faces, anchors, non-maximum suppression), [`align`]
+//!   (alignment and paste-back), tracking, smoothing and scheduling in [`track`];
 //! - inference: [`model`] (the DAEFR [`model::Restorer`]), BlazeFace in [`detect`], [`bundled`]
 //!   model lookup, every tract knob in [`tuning`], and the one way to run a plan in [`runner`];
 //! - I/O: [`image_io`], [`atomic`] writes, frame sources in [`capture`], sinks in [`display`];

@@ -374,10 +374,10 @@ where
     if options.draw_boxes {
         for (face, outcome) in &faces {
             let colour = match outcome {
-                FaceOutcome::Restored => Rgb([0, 255, 0]),
-                _ => Rgb([255, 0, 0]),
+                FaceOutcome::Restored => [0, 255, 0],
+                _ => [255, 0, 0],
             };
-            draw_face(&mut image, face, colour);
+            crate::display::mark_face(&mut image, face, colour);
         }
     }
     if is_grayscale(photo) {
@@ -403,42 +403,4 @@ pub fn to_grayscale(image: &mut RgbImage) {
 
 fn save_crop(dir: &Path, index: usize, what: &str, crop: &RgbImage) -> Result<()> {
     crate::image_io::write_rgb(&dir.join(format!("face-{index:02}-{what}.png")), crop)
-}
-
-/// Draw a face's box (2 px outline) and its keypoints (5 px squares; eyes yellow, nose and mouth
-/// cyan, ears magenta). Everything is clipped to the image.
-pub fn draw_face(image: &mut RgbImage, face: &Face, colour: Rgb<u8>) {
-    let [x0, y0, x1, y1] = face.bbox.map(|v| v.round() as i64);
-    for t in 0..2 {
-        for x in x0..=x1 {
-            put(image, x, y0 + t, colour);
-            put(image, x, y1 - t, colour);
-        }
-        for y in y0..=y1 {
-            put(image, x0 + t, y, colour);
-            put(image, x1 - t, y, colour);
-        }
-    }
-    let colours = [
-        Rgb([255, 255, 0]),
-        Rgb([255, 255, 0]),
-        Rgb([0, 255, 255]),
-        Rgb([0, 255, 255]),
-        Rgb([255, 0, 255]),
-        Rgb([255, 0, 255]),
-    ];
-    for (kp, c) in face.keypoints.iter().zip(colours) {
-        let (cx, cy) = (kp[0].floor() as i64, kp[1].floor() as i64);
-        for dy in -2..=2 {
-            for dx in -2..=2 {
-                put(image, cx + dx, cy + dy, c);
-            }
-        }
-    }
-}
-
-fn put(image: &mut RgbImage, x: i64, y: i64, colour: Rgb<u8>) {
-    if x >= 0 && y >= 0 && (x as u64) < image.width() as u64 && (y as u64) < image.height() as u64 {
-        image.put_pixel(x as u32, y as u32, colour);
-    }
 }

@@ -101,21 +101,30 @@ fn lower_thin_convs(model: &mut TypedModel) -> TractResult<()> {
     Ok(())
 }
 
+/// `asked` of something (threads, workers) fitted to `cores` that run at a time: at most `cores`
+/// (more only adds threads that wait), with the warning that says so when it lowers. The one rule
+/// for both the library ([`cap_threads`]) and the command line's settings.
+pub fn fit_to_cores(asked: usize, cores: usize, what: &str) -> (usize, Option<String>) {
+    let cores = cores.max(1);
+    if asked <= cores {
+        return (asked, None);
+    }
+    let warning =
+        format!("{asked} {what} asked for, but this machine runs {cores} at a time; using {cores}");
+    (cores, Some(warning))
+}
+
 /// Threads for tract's kernels when `requested` are asked for: at most the available
-/// parallelism (`std::thread::available_parallelism`); more only adds threads that wait. Warns
-/// once per process when it caps.
+/// parallelism (`std::thread::available_parallelism`, [`fit_to_cores`]). Warns once per process
+/// when it caps (the command line has already fitted its counts, so only library callers see it).
 pub fn cap_threads(requested: usize) -> usize {
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if requested <= available {
-        return requested;
+    let (threads, warning) = fit_to_cores(requested, available, "threads");
+    if let Some(warning) = warning {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| log::warn!("{warning}"));
     }
-    static WARNED: std::sync::Once = std::sync::Once::new();
-    WARNED.call_once(|| {
-        log::warn!(
-            "{requested} threads asked for, but this machine runs {available} at a time; using {available}"
-        );
-    });
-    available
+    threads
 }
 
 /// The matrix-kernel threads of one plan: single-threaded, or a pool of `n` (capped by

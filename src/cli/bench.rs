@@ -11,18 +11,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use daefr::capture::yuv::{rgb_to_yuyv, yuyv_to_rgb};
 use daefr::capture::SyntheticSource;
-use daefr::config::{CameraFormat, Config, SourceKind};
+use daefr::config::Config;
 use daefr::detect::DetectorKind;
 use daefr::photo::{FacePipeline, PhotoOptions, StageTimes};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 
-use super::settings::{Flags, Needs, Settings};
+use super::settings::{available_cores, BenchFrame, Flags, Needs, Settings};
 use super::Global;
-
-/// Frame size used when neither a profile nor `--size` gives one.
-const DEFAULT_FRAME: (u32, u32) = (640, 480);
 
 /// Arguments of `daefr bench`.
 #[derive(Debug, clap::Args)]
@@ -153,18 +150,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Some(path) => Some(Config::load(path)?),
         None => None,
     };
-    let (width, height) = args
-        .size
-        .or_else(|| config.as_ref().map(|c| (c.source.width, c.source.height)))
-        .unwrap_or(DEFAULT_FRAME);
-    let synthetic_faces = args
-        .faces
-        .or_else(|| config.as_ref().map(|c| c.source.faces))
-        .unwrap_or(1);
+    let frame_settings = BenchFrame::resolve(args.size, args.faces, config.as_ref());
+    let (width, height) = frame_settings.size;
+    let synthetic_faces = frame_settings.synthetic_faces;
     let options = PhotoOptions {
-        max_faces: config
-            .as_ref()
-            .map_or(usize::MAX, |c| c.pipeline.max_faces as usize),
+        max_faces: frame_settings.max_faces,
         ..PhotoOptions::default()
     };
     let (detector_kind, detector_file) = match args.detector.clone() {
@@ -196,7 +186,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     // Resolved as `daefr run` resolves them, so the plan timed is the plan a worker runs.
     let settings = Settings::for_command(&flags, config.as_ref(), needs, usize::MAX)?;
     if args.select {
-        return select(&args, global, &settings, super::available_cores());
+        return select(&args, global, &settings, available_cores());
     }
 
     let start = Instant::now();
@@ -218,10 +208,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 .0
         }
     };
-    let yuyv_camera = config.as_ref().is_some_and(|c| {
-        c.source.kind == SourceKind::Camera && c.source.format == CameraFormat::Yuyv
-    });
-    let preprocess = if yuyv_camera {
+    let preprocess = if frame_settings.yuyv {
         Preprocess::Yuyv(rgb_to_yuyv(&frame))
     } else {
         let mut bytes = Vec::new();

@@ -126,75 +126,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// How a directory run spreads over the cores: `workers` model plans side by side, each running
-/// its matrix kernels on `threads` threads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parallelism {
-    /// Worker threads, each with its own run state over the shared plan (at least 1).
-    pub workers: usize,
-    /// tract matrix threads per plan (at least 1).
-    pub threads: usize,
-    /// Why a count asked for was lowered, one line each (to be logged once as warnings).
-    pub warnings: Vec<String>,
-}
-
-/// Resolves `--workers` and `--threads` against `cores` (at least 1) and `jobs` (the files to
-/// do) so that `workers * threads <= cores`:
-/// - neither given: one single-threaded worker per core, at most one per job;
-/// - `--threads T` alone: `max(1, cores / T)` workers of `T` threads;
-/// - `--workers W` alone: `W` single-threaded workers;
-/// - both: as given, with the threads lowered (and a warning) when they would oversubscribe.
-///
-/// Workers are capped at the jobs (silently: idle workers cost memory, not correctness) and at
-/// the cores (with a warning), threads at the cores (with a warning).
-pub fn resolve_parallelism(
-    cores: usize,
-    jobs: usize,
-    workers: Option<usize>,
-    threads: Option<usize>,
-) -> Parallelism {
-    let cores = cores.max(1);
-    let mut warnings = Vec::new();
-    let mut threads = match threads {
-        Some(asked) if asked > cores => {
-            warnings.push(format!(
-                "{asked} threads asked for, but this machine runs {cores} at a time; using {cores}"
-            ));
-            cores
-        }
-        asked => asked.unwrap_or(1).max(1),
-    };
-    let mut workers = match workers {
-        Some(asked) if asked > cores => {
-            warnings.push(format!(
-                "{asked} workers asked for, but this machine runs {cores} at a time; using {cores}"
-            ));
-            cores
-        }
-        Some(asked) => asked.max(1),
-        None => (cores / threads).max(1),
-    };
-    workers = workers.min(jobs.max(1));
-    if workers * threads > cores {
-        let fitting = (cores / workers).max(1);
-        warnings.push(format!(
-            "{workers} workers x {threads} threads would oversubscribe {cores} cores; \
-             using {fitting} thread(s) per worker"
-        ));
-        threads = fitting;
-    }
-    Parallelism {
-        workers,
-        threads,
-        warnings,
-    }
-}
-
-/// The cores this process may use (`std::thread::available_parallelism`, 1 when unknown).
-pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// clap parser of `--workers`: a whole number of at least 1.
 pub fn worker_count(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -353,59 +284,6 @@ mod tests {
         ] {
             assert!(positive_seconds(bad).is_err(), "{bad} accepted");
         }
-    }
-
-    /// `(workers, threads, warnings)` of [`resolve_parallelism`].
-    fn resolved(
-        cores: usize,
-        jobs: usize,
-        workers: Option<usize>,
-        threads: Option<usize>,
-    ) -> (usize, usize, usize) {
-        let p = resolve_parallelism(cores, jobs, workers, threads);
-        assert!(
-            p.workers >= 1 && p.threads >= 1 && p.workers * p.threads <= cores.max(1),
-            "{cores} cores, {jobs} jobs, {workers:?} x {threads:?}: {p:?}"
-        );
-        (p.workers, p.threads, p.warnings.len())
-    }
-
-    #[test]
-    fn by_default_one_single_threaded_worker_per_core_and_file() {
-        assert_eq!(resolved(4, 20, None, None), (4, 1, 0));
-        assert_eq!(resolved(4, 2, None, None), (2, 1, 0));
-        assert_eq!(resolved(4, 0, None, None), (1, 1, 0));
-        assert_eq!(resolved(0, 20, None, None), (1, 1, 0));
-    }
-
-    #[test]
-    fn threads_alone_divide_the_cores_into_workers() {
-        assert_eq!(resolved(4, 20, None, Some(2)), (2, 2, 0));
-        assert_eq!(resolved(4, 20, None, Some(3)), (1, 3, 0));
-        assert_eq!(resolved(2, 20, None, Some(3)), (1, 2, 1));
-        assert_eq!(resolved(8, 20, None, Some(1)), (8, 1, 0));
-        assert_eq!(resolved(4, 1, None, Some(2)), (1, 2, 0));
-        assert_eq!(resolved(4, 20, None, Some(0)), (4, 1, 0));
-    }
-
-    #[test]
-    fn oversubscribing_workers_and_threads_lower_the_threads_with_one_warning() {
-        assert_eq!(resolved(4, 20, Some(2), Some(2)), (2, 2, 0));
-        assert_eq!(resolved(4, 20, Some(2), Some(3)), (2, 2, 1));
-        assert_eq!(resolved(4, 20, Some(4), Some(4)), (4, 1, 1));
-        assert_eq!(resolved(4, 20, Some(3), Some(2)), (3, 1, 1));
-        // One file leaves room for all the threads asked for: no warning.
-        assert_eq!(resolved(4, 1, Some(4), Some(4)), (1, 4, 0));
-    }
-
-    #[test]
-    fn workers_are_capped_at_the_cores_and_the_files() {
-        assert_eq!(resolved(2, 20, Some(1), None), (1, 1, 0));
-        assert_eq!(resolved(2, 20, Some(2), None), (2, 1, 0));
-        assert_eq!(resolved(2, 20, Some(8), None), (2, 1, 1));
-        assert_eq!(resolved(8, 3, Some(8), None), (3, 1, 0));
-        assert_eq!(resolved(2, 20, Some(8), Some(2)), (2, 1, 2));
-        assert_eq!(resolved(2, 1, None, Some(100_000)), (1, 2, 1));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use daefr::capture::{open_source, FrameSource, SourceOptions, SyntheticSource};
@@ -13,11 +13,11 @@ use daefr::config::Config;
 use daefr::detect::DetectorKind;
 use daefr::display::{open_display, DisplayOptions};
 use daefr::live::{
-    run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveOptions, LiveStages,
-    LiveStats, ModelRestorer, TruthDetector,
+    run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveStages, LiveStats,
+    ModelRestorer, TruthDetector,
 };
 
-use super::settings::{Flags, Needs, Settings};
+use super::settings::{live_options, Flags, Needs, Settings};
 use super::Global;
 
 /// Arguments of `daefr run`.
@@ -140,11 +140,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         &DisplayOptions::from(&config.display),
     )?);
 
-    let live_options = LiveOptions {
-        max_frames: args.frames,
-        max_duration: args.duration.map(Duration::from_secs_f64),
-        ..LiveOptions::from(&config)
-    };
+    let live_options = live_options(&config, args.frames, args.duration);
     let stages = LiveStages {
         source,
         detector,

@@ -12,19 +12,29 @@
 //! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
 //! | detector threshold | `--min-score` (restore) | `model.min_score` (0.6 when a profile leaves it out) | 0.5 |
 //!
+//! | bench frame | `--size`, `--faces` | `source.width` x `source.height`, `source.faces`; `pipeline.max_faces`; a YUYV camera's conversion is timed | 640x480, 1 face, every face, MJPEG decode |
+//! | live run length | `--frames`, `--duration` | the rest of the live options from the profile ([`LiveOptions`]) | until stopped |
+//!
 //! Workers x threads never exceed the cores: the threads are lowered with a warning
-//! ([`super::resolve_parallelism`]).
+//! ([`resolve_parallelism`], the same rule as the library's [`daefr::tuning::cap_threads`]).
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::Context;
-use daefr::config::Config;
+use daefr::config::{CameraFormat, Config, SourceKind};
 use daefr::detect::{
     default_detector_path, detector_path, BlazeFace, DetectorKind, DetectorOptions, FaceDetector,
     TiledDetector,
 };
+use daefr::live::LiveOptions;
 use daefr::model::{Fidelity, LoadOptions, Restorer};
 use daefr::photo::FacePipeline;
+use daefr::tuning::fit_to_cores;
+
+/// Frame size `daefr bench` times when neither `--size` nor a profile gives one.
+pub const DEFAULT_BENCH_FRAME: (u32, u32) = (640, 480);
 
 /// What the command line said, before anything is resolved. `None`: not given.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +124,7 @@ impl Settings {
         let workers = flags
             .workers
             .or_else(|| model_config.map(|m| m.restore_workers as usize));
-        let parallelism = super::resolve_parallelism(cores, jobs, workers, threads);
+        let parallelism = resolve_parallelism(cores, jobs, workers, threads);
         let fidelity = flags
             .fidelity
             .or_else(|| model_config.and_then(|m| m.fidelity));
@@ -153,7 +163,7 @@ impl Settings {
         needs: Needs,
         jobs: usize,
     ) -> anyhow::Result<Settings> {
-        let cores = super::available_cores();
+        let cores = available_cores();
         let settings = Settings::resolve(flags, profile, needs, cores, jobs)?;
         settings.log(cores);
         Ok(settings)
@@ -162,7 +172,7 @@ impl Settings {
     /// The settings of a command that runs one plan of the restorer and no detector (`inspect`,
     /// `convert`, `bench-model`).
     pub fn for_one_plan(flags: &Flags) -> anyhow::Result<Settings> {
-        Settings::resolve(flags, None, Needs::Restorer, super::available_cores(), 1)
+        Settings::resolve(flags, None, Needs::Restorer, available_cores(), 1)
     }
 
     /// Matrix threads per plan.
@@ -237,6 +247,108 @@ impl Settings {
             &self.detector_options,
         )?)
     }
+}
+
+/// The frame `daefr bench` times, resolved once (module table: the command line over the
+/// profile over the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchFrame {
+    /// Width and height.
+    pub size: (u32, u32),
+    /// Faces in the synthetic frame.
+    pub synthetic_faces: u32,
+    /// Most faces restored per frame (the profile's `pipeline.max_faces`).
+    pub max_faces: usize,
+    /// The profile's camera hands over YUYV (its conversion is timed, not a JPEG decode).
+    pub yuyv: bool,
+}
+
+impl BenchFrame {
+    /// `--size` and `--faces` over `profile` over the defaults.
+    pub fn resolve(size: Option<(u32, u32)>, faces: Option<u32>, profile: Option<&Config>) -> Self {
+        BenchFrame {
+            size: size
+                .or_else(|| profile.map(|c| (c.source.width, c.source.height)))
+                .unwrap_or(DEFAULT_BENCH_FRAME),
+            synthetic_faces: faces
+                .or_else(|| profile.map(|c| c.source.faces))
+                .unwrap_or(1),
+            max_faces: profile.map_or(usize::MAX, |c| c.pipeline.max_faces as usize),
+            yuyv: profile.is_some_and(|c| {
+                c.source.kind == SourceKind::Camera && c.source.format == CameraFormat::Yuyv
+            }),
+        }
+    }
+}
+
+/// The live loop's options: the profile's ([`LiveOptions::from`]) with the command line's
+/// `--frames` and `--duration` (seconds) as the stop rule.
+pub fn live_options(profile: &Config, frames: Option<u64>, duration_s: Option<f64>) -> LiveOptions {
+    LiveOptions {
+        max_frames: frames,
+        max_duration: duration_s.map(Duration::from_secs_f64),
+        ..LiveOptions::from(profile)
+    }
+}
+
+/// How a directory run spreads over the cores: `workers` model plans side by side, each running
+/// its matrix kernels on `threads` threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parallelism {
+    /// Worker threads, each with its own run state over the shared plan (at least 1).
+    pub workers: usize,
+    /// tract matrix threads per plan (at least 1).
+    pub threads: usize,
+    /// Why a count asked for was lowered, one line each (to be logged once as warnings).
+    pub warnings: Vec<String>,
+}
+
+/// Resolves `--workers` and `--threads` against `cores` (at least 1) and `jobs` (the files to
+/// do) so that `workers * threads <= cores`:
+/// - neither given: one single-threaded worker per core, at most one per job;
+/// - `--threads T` alone: `max(1, cores / T)` workers of `T` threads;
+/// - `--workers W` alone: `W` single-threaded workers;
+/// - both: as given, with the threads lowered (and a warning) when they would oversubscribe.
+///
+/// Workers are capped at the jobs (silently: idle workers cost memory, not correctness) and at
+/// the cores (with a warning), threads at the cores (with a warning).
+pub fn resolve_parallelism(
+    cores: usize,
+    jobs: usize,
+    workers: Option<usize>,
+    threads: Option<usize>,
+) -> Parallelism {
+    let cores = cores.max(1);
+    let mut warnings = Vec::new();
+    let mut fit = |asked: usize, what: &str| {
+        let (count, warning) = fit_to_cores(asked.max(1), cores, what);
+        warnings.extend(warning);
+        count
+    };
+    let mut threads = fit(threads.unwrap_or(1), "threads");
+    let mut workers = match workers {
+        Some(asked) => fit(asked, "workers"),
+        None => (cores / threads).max(1),
+    };
+    workers = workers.min(jobs.max(1));
+    if workers * threads > cores {
+        let fitting = (cores / workers).max(1);
+        warnings.push(format!(
+            "{workers} workers x {threads} threads would oversubscribe {cores} cores; \
+             using {fitting} thread(s) per worker"
+        ));
+        threads = fitting;
+    }
+    Parallelism {
+        workers,
+        threads,
+        warnings,
+    }
+}
+
+/// The cores this process may use (`std::thread::available_parallelism`, 1 when unknown).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The detector file: the command line's, the profile's, a bundled variant named by
@@ -360,5 +472,82 @@ mod tests {
         assert_eq!(s.detector, Some(PathBuf::from("profile-face.onnx")));
         let s = Settings::resolve(&flags(), None, Needs::Restorer, 2, 1).expect("resolves");
         assert_eq!(s.detector, None);
+    }
+
+    /// `(workers, threads, warnings)` of [`resolve_parallelism`].
+    fn resolved(
+        cores: usize,
+        jobs: usize,
+        workers: Option<usize>,
+        threads: Option<usize>,
+    ) -> (usize, usize, usize) {
+        let p = resolve_parallelism(cores, jobs, workers, threads);
+        assert!(
+            p.workers >= 1 && p.threads >= 1 && p.workers * p.threads <= cores.max(1),
+            "{cores} cores, {jobs} jobs, {workers:?} x {threads:?}: {p:?}"
+        );
+        (p.workers, p.threads, p.warnings.len())
+    }
+
+    #[test]
+    fn by_default_one_single_threaded_worker_per_core_and_file() {
+        assert_eq!(resolved(4, 20, None, None), (4, 1, 0));
+        assert_eq!(resolved(4, 2, None, None), (2, 1, 0));
+        assert_eq!(resolved(4, 0, None, None), (1, 1, 0));
+        assert_eq!(resolved(0, 20, None, None), (1, 1, 0));
+    }
+
+    #[test]
+    fn threads_alone_divide_the_cores_into_workers() {
+        assert_eq!(resolved(4, 20, None, Some(2)), (2, 2, 0));
+        assert_eq!(resolved(4, 20, None, Some(3)), (1, 3, 0));
+        assert_eq!(resolved(2, 20, None, Some(3)), (1, 2, 1));
+        assert_eq!(resolved(8, 20, None, Some(1)), (8, 1, 0));
+        assert_eq!(resolved(4, 1, None, Some(2)), (1, 2, 0));
+        assert_eq!(resolved(4, 20, None, Some(0)), (4, 1, 0));
+    }
+
+    #[test]
+    fn oversubscribing_workers_and_threads_lower_the_threads_with_one_warning() {
+        assert_eq!(resolved(4, 20, Some(2), Some(2)), (2, 2, 0));
+        assert_eq!(resolved(4, 20, Some(2), Some(3)), (2, 2, 1));
+        assert_eq!(resolved(4, 20, Some(4), Some(4)), (4, 1, 1));
+        assert_eq!(resolved(4, 20, Some(3), Some(2)), (3, 1, 1));
+        // One file leaves room for all the threads asked for: no warning.
+        assert_eq!(resolved(4, 1, Some(4), Some(4)), (1, 4, 0));
+    }
+
+    #[test]
+    fn workers_are_capped_at_the_cores_and_the_files() {
+        assert_eq!(resolved(2, 20, Some(1), None), (1, 1, 0));
+        assert_eq!(resolved(2, 20, Some(2), None), (2, 1, 0));
+        assert_eq!(resolved(2, 20, Some(8), None), (2, 1, 1));
+        assert_eq!(resolved(8, 3, Some(8), None), (3, 1, 0));
+        assert_eq!(resolved(2, 20, Some(8), Some(2)), (2, 1, 2));
+        assert_eq!(resolved(2, 1, None, Some(100_000)), (1, 2, 1));
+    }
+
+    #[test]
+    fn the_bench_frame_follows_the_same_order() {
+        let p = profile("");
+        let from_profile = BenchFrame::resolve(None, None, Some(&p));
+        assert_eq!(from_profile.size, (p.source.width, p.source.height));
+        assert_eq!(from_profile.synthetic_faces, p.source.faces);
+        assert_eq!(from_profile.max_faces, p.pipeline.max_faces as usize);
+        assert!(!from_profile.yuyv, "a synthetic source is no YUYV camera");
+        let cli = BenchFrame::resolve(Some((320, 240)), Some(3), Some(&p));
+        assert_eq!((cli.size, cli.synthetic_faces), ((320, 240), 3));
+        let bare = BenchFrame::resolve(None, None, None);
+        assert_eq!(
+            (bare.size, bare.synthetic_faces, bare.max_faces),
+            (DEFAULT_BENCH_FRAME, 1, usize::MAX)
+        );
+        let live = live_options(&p, Some(5), Some(1.5));
+        assert_eq!(live.max_frames, Some(5));
+        assert_eq!(live.max_duration, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            live_options(&p, None, None).max_frames,
+            LiveOptions::from(&p).max_frames
+        );
     }
 }

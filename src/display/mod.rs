@@ -28,7 +28,7 @@ pub use canvas::RgbCanvas;
 #[cfg(target_os = "linux")]
 pub use framebuffer::{FramebufferDisplay, PixelLayout};
 pub use memory::{MemoryDisplay, MemoryFrames};
-pub use overlay::{render, FaceBox, Overlay};
+pub use overlay::{mark_face, render, FaceBox, Overlay};
 pub use png::{NullDisplay, PngSnapshots};
 #[cfg(unix)]
 pub use watchdog::{NotifySocket, WatchdogDisplay, PING_EVERY};

@@ -4,9 +4,14 @@ use embedded_graphics::mono_font::ascii::{FONT_10X20, FONT_6X10};
 use embedded_graphics::mono_font::MonoTextStyleBuilder;
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::{Line, PrimitiveStyle, Rectangle};
+use embedded_graphics::primitives::{
+    Line, PrimitiveStyle, PrimitiveStyleBuilder, Rectangle, StrokeAlignment,
+};
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
 use image::RgbImage;
+
+use super::canvas::RgbCanvas;
+use crate::geometry::Face;
 
 /// A tracked face's box, drawn when `overlay.face_boxes` is on.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +124,37 @@ where
             .draw(target)?;
     }
     Ok(())
+}
+
+/// Keypoint colours of [`mark_face`], in BlazeFace's order: eyes yellow, nose and mouth cyan,
+/// ears magenta.
+const KEYPOINT_COLOURS: [Rgb888; 6] = [
+    Rgb888::new(255, 255, 0),
+    Rgb888::new(255, 255, 0),
+    Rgb888::new(0, 255, 255),
+    Rgb888::new(0, 255, 255),
+    Rgb888::new(255, 0, 255),
+    Rgb888::new(255, 0, 255),
+];
+
+/// Draws a face's box (a 2 px outline inside it) in `colour` and its keypoints (5 px squares
+/// centred on each, [`KEYPOINT_COLOURS`]) into `image`, clipped to it: `restore --draw-boxes`.
+pub fn mark_face(image: &mut RgbImage, face: &Face, colour: [u8; 3]) {
+    let mut canvas = RgbCanvas(image);
+    let [x0, y0, x1, y1] = face.bbox.map(|v| v.round() as i32);
+    let outline = PrimitiveStyleBuilder::new()
+        .stroke_color(Rgb888::new(colour[0], colour[1], colour[2]))
+        .stroke_width(2)
+        .stroke_alignment(StrokeAlignment::Inside)
+        .build();
+    let drawn = Rectangle::with_corners(Point::new(x0, y0), Point::new(x1, y1))
+        .into_styled(outline)
+        .draw(&mut canvas);
+    let Ok(()) = drawn;
+    for (kp, c) in face.keypoints.iter().zip(KEYPOINT_COLOURS) {
+        let corner = Point::new(kp[0].floor() as i32 - 2, kp[1].floor() as i32 - 2);
+        let Ok(()) = canvas.fill_solid(&Rectangle::new(corner, Size::new(5, 5)), c);
+    }
 }
 
 fn draw_lines<D>(target: &mut D, lines: &[String]) -> Result<(), D::Error>
@@ -296,5 +332,56 @@ mod tests {
             }
         }
         assert_eq!((whites, greys), (402, 99));
+    }
+
+    #[test]
+    fn a_marked_face_has_a_two_pixel_outline_inside_its_box_and_five_pixel_keypoints() {
+        let mut img = RgbImage::new(40, 40);
+        let mut keypoints = [[20.0, 20.0]; 6];
+        keypoints[0] = [14.5, 15.5]; // right eye: yellow square 12..=16 x 13..=17
+        keypoints[4] = [0.5, 39.5]; // an ear at the corner: clipped, no panic
+        let marked = Face {
+            bbox: [5.2, 6.0, 30.0, 33.4],
+            score: 0.9,
+            keypoints,
+        };
+        mark_face(&mut img, &marked, [0, 255, 0]);
+        let px = |x: u32, y: u32| img.get_pixel(x, y).0;
+        let (green, black) = ([0, 255, 0], [0, 0, 0]);
+        // the outline covers x 5..=30, y 6..=33, two pixels thick, inside the box
+        for (x, y) in [
+            (5, 20),
+            (6, 20),
+            (30, 20),
+            (29, 20),
+            (20, 6),
+            (20, 7),
+            (20, 33),
+            (20, 32),
+        ] {
+            assert_eq!(px(x, y), green, "({x}, {y})");
+        }
+        for (x, y) in [
+            (4, 20),
+            (7, 25),
+            (31, 20),
+            (28, 25),
+            (25, 5),
+            (25, 8),
+            (25, 34),
+            (25, 31),
+        ] {
+            assert_eq!(px(x, y), black, "({x}, {y})");
+        }
+        let yellow = [255, 255, 0];
+        assert_eq!((px(12, 13), px(16, 17)), (yellow, yellow));
+        assert_eq!(
+            (px(11, 15), px(17, 15), px(14, 12), px(14, 18)),
+            (black, black, black, black)
+        );
+        assert_eq!(
+            (px(0, 39), px(2, 37), px(3, 39)),
+            ([255, 0, 255], [255, 0, 255], black)
+        );
     }
 }
