@@ -402,127 +402,136 @@ impl Config {
 
     /// Checks value ranges and cross-field rules that the schema alone cannot express.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |field: &'static str, problem: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            field,
-            problem,
-        };
-        let s = &self.source;
-        if !(16..=7680).contains(&s.width) {
-            return Err(invalid(
-                "source.width",
-                format!("{} is out of range; allowed 16..=7680", s.width),
-            ));
-        }
-        if !(16..=4320).contains(&s.height) {
-            return Err(invalid(
-                "source.height",
-                format!("{} is out of range; allowed 16..=4320", s.height),
-            ));
-        }
-        if !(s.fps.is_finite() && (MIN_FPS..=240.0).contains(&s.fps)) {
-            return Err(invalid(
-                "source.fps",
-                format!("{} is out of range; allowed {MIN_FPS}..=240", s.fps),
-            ));
-        }
-        match s.kind {
-            SourceKind::Directory | SourceKind::Video if s.path.is_none() => {
-                return Err(invalid(
-                    "source.path",
-                    "is required for kind = \"directory\" and kind = \"video\"".into(),
-                ));
+        self.source
+            .check()
+            .and_then(|()| self.model.check())
+            .and_then(|()| self.pipeline.check())
+            .and_then(|()| self.display.check())
+            .and_then(|()| self.faults.check())
+            .map_err(|Problem(field, problem)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                problem,
+            })
+    }
+}
+
+/// What is wrong with one field: its dotted name and the problem (becomes
+/// [`ConfigError::Invalid`] with the profile's path).
+struct Problem(&'static str, String);
+
+/// `Ok` when `ok`, else `field`'s `problem`.
+fn require(ok: bool, field: &'static str, problem: impl FnOnce() -> String) -> Result<(), Problem> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem(field, problem()))
+    }
+}
+
+/// `value` within `lo..=hi`, else "VALUE is out of range; allowed LO..=HI".
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    field: &'static str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<(), Problem> {
+    require(value >= lo && value <= hi, field, || {
+        format!("{value} is out of range; allowed {lo}..={hi}")
+    })
+}
+
+/// A weight or score in `0.0..=1.0` ([`is_unit_weight`]).
+fn unit(field: &'static str, value: f32) -> Result<(), Problem> {
+    require(is_unit_weight(value), field, || {
+        format!("{value} is out of range; allowed 0.0..=1.0")
+    })
+}
+
+impl SourceConfig {
+    fn check(&self) -> Result<(), Problem> {
+        in_range("source.width", self.width, 16, 7680)?;
+        in_range("source.height", self.height, 16, 4320)?;
+        require(
+            self.fps.is_finite() && (MIN_FPS..=240.0).contains(&self.fps),
+            "source.fps",
+            || format!("{} is out of range; allowed {MIN_FPS}..=240", self.fps),
+        )?;
+        match self.kind {
+            SourceKind::Directory | SourceKind::Video => {
+                require(self.path.is_some(), "source.path", || {
+                    "is required for kind = \"directory\" and kind = \"video\"".into()
+                })
             }
-            SourceKind::Synthetic if !(1..=8).contains(&s.faces) => {
-                return Err(invalid(
-                    "source.faces",
-                    format!("{} is out of range; allowed 1..=8", s.faces),
-                ));
-            }
-            _ => {}
+            SourceKind::Synthetic => in_range("source.faces", self.faces, 1, 8),
+            _ => Ok(()),
         }
-        let m = &self.model;
-        if !(1..=4).contains(&m.restore_workers) {
-            return Err(invalid(
-                "model.restore_workers",
-                format!("{} is out of range; allowed 1..=4", m.restore_workers),
-            ));
+    }
+}
+
+impl ModelConfig {
+    fn check(&self) -> Result<(), Problem> {
+        in_range("model.restore_workers", self.restore_workers, 1, 4)?;
+        in_range("model.threads", self.threads, 0, 64)?;
+        if let Some(Fidelity::Weight(w)) = self.fidelity {
+            unit("model.fidelity", w)?;
         }
-        if m.threads > 64 {
-            return Err(invalid(
-                "model.threads",
-                format!("{} is out of range; allowed 0..=64", m.threads),
-            ));
-        }
-        if let Some(Fidelity::Weight(w)) = m.fidelity {
-            if !is_unit_weight(w) {
-                return Err(invalid(
-                    "model.fidelity",
-                    format!("{w} is out of range; allowed 0.0..=1.0"),
-                ));
-            }
-        }
-        if !is_unit_weight(m.min_score) {
-            return Err(invalid(
-                "model.min_score",
-                format!("{} is out of range; allowed 0.0..=1.0", m.min_score),
-            ));
-        }
-        let p = &self.pipeline;
-        if p.max_faces > 16 {
-            return Err(invalid(
-                "pipeline.max_faces",
-                format!("{} is out of range; allowed 0..=16", p.max_faces),
-            ));
-        }
-        if !(p.match_iou > 0.0 && p.match_iou < 1.0) {
-            return Err(invalid(
-                "pipeline.match_iou",
-                format!("{} is out of range; allowed > 0.0 and < 1.0", p.match_iou),
-            ));
-        }
-        if !(p.smooth_min_cutoff_hz.is_finite() && p.smooth_min_cutoff_hz > 0.0) {
-            return Err(invalid(
-                "pipeline.smooth_min_cutoff_hz",
-                format!("{} must be > 0", p.smooth_min_cutoff_hz),
-            ));
-        }
-        if !(p.smooth_beta.is_finite() && p.smooth_beta >= 0.0) {
-            return Err(invalid(
-                "pipeline.smooth_beta",
-                format!("{} must be >= 0", p.smooth_beta),
-            ));
-        }
-        let d = &self.display;
-        if d.kind == DisplayKind::Png && d.png_dir.is_none() {
-            return Err(invalid(
-                "display.png_dir",
-                "is required for kind = \"png\"".into(),
-            ));
-        }
-        if d.png_every == 0 {
-            return Err(invalid(
-                "display.png_every",
-                "0 is out of range; allowed >= 1".into(),
-            ));
-        }
-        if !(1..=1_000_000).contains(&d.png_keep) {
-            return Err(invalid(
-                "display.png_keep",
-                format!("{} is out of range; allowed 1..=1000000", d.png_keep),
-            ));
-        }
-        let f = &self.faults;
-        if f.retry_initial_ms == 0 || f.retry_max_ms < f.retry_initial_ms {
-            return Err(invalid(
-                "faults.retry_max_ms",
+        unit("model.min_score", self.min_score)
+    }
+}
+
+impl PipelineConfig {
+    fn check(&self) -> Result<(), Problem> {
+        in_range("pipeline.max_faces", self.max_faces, 0, 16)?;
+        require(
+            self.match_iou > 0.0 && self.match_iou < 1.0,
+            "pipeline.match_iou",
+            || {
+                format!(
+                    "{} is out of range; allowed > 0.0 and < 1.0",
+                    self.match_iou
+                )
+            },
+        )?;
+        require(
+            self.smooth_min_cutoff_hz.is_finite() && self.smooth_min_cutoff_hz > 0.0,
+            "pipeline.smooth_min_cutoff_hz",
+            || format!("{} must be > 0", self.smooth_min_cutoff_hz),
+        )?;
+        require(
+            self.smooth_beta.is_finite() && self.smooth_beta >= 0.0,
+            "pipeline.smooth_beta",
+            || format!("{} must be >= 0", self.smooth_beta),
+        )
+    }
+}
+
+impl DisplayConfig {
+    fn check(&self) -> Result<(), Problem> {
+        require(
+            self.kind != DisplayKind::Png || self.png_dir.is_some(),
+            "display.png_dir",
+            || "is required for kind = \"png\"".into(),
+        )?;
+        require(self.png_every >= 1, "display.png_every", || {
+            "0 is out of range; allowed >= 1".into()
+        })?;
+        in_range("display.png_keep", self.png_keep, 1, 1_000_000)
+    }
+}
+
+impl FaultConfig {
+    fn check(&self) -> Result<(), Problem> {
+        require(
+            self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms,
+            "faults.retry_max_ms",
+            || {
                 format!(
                     "retry_initial_ms ({}) must be >= 1 and <= retry_max_ms ({})",
-                    f.retry_initial_ms, f.retry_max_ms
-                ),
-            ));
-        }
-        Ok(())
+                    self.retry_initial_ms, self.retry_max_ms
+                )
+            },
+        )
     }
 }
 
