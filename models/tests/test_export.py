@@ -23,6 +23,7 @@ TRACT_OPS = {
     "Concat", "Unsqueeze", "Squeeze", "Shape", "Slice", "Cast", "Constant", "Identity",
     "LeakyRelu",  # fidelity path; tract runs it (tests/golden.rs runs the tiny fixture that has it)
     "ReduceMean", "Sqrt",  # GroupNorm as tract_form writes it
+    "DepthToSpace",  # the space-to-depth residual head's pixel shuffle (tests/golden.rs runs the bundled model)
 }
 REQUIRED_KEYS = {
     "daefr.format_version", "daefr.config", "daefr.input_size", "daefr.input_range",
