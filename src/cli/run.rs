@@ -10,7 +10,6 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use daefr::capture::{open_source, FrameSource, SourceOptions, SyntheticSource};
 use daefr::config::Config;
-use daefr::detect::DetectorKind;
 use daefr::display::{open_display, DisplayOptions};
 use daefr::live::{
     run_live, DetectorStage, FaceCompositor, FaceRestorer, FrameDetector, LiveStages, LiveStats,
@@ -85,13 +84,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         no_cache: args.no_cache,
         ..Flags::default()
     };
-    let needs = if args.truth_detector {
-        Needs::Restorer
-    } else {
-        Needs::Detector {
-            default_kind: DetectorKind::ShortRange,
-        }
-    };
+    let needs = Needs::live(!args.truth_detector);
     let settings = Settings::for_command(&flags, Some(&config), needs, usize::MAX)
         .with_context(|| format!("{}: [model]", args.config.display()))?;
     if let Some(stats) = &args.stats_json {

@@ -71,6 +71,21 @@ pub enum Needs {
     },
 }
 
+impl Needs {
+    /// What `run` and `bench` need: a detector whose bundled default is short-range (faces that
+    /// fill a good part of a camera frame), unless the command runs without one (`false`: `run
+    /// --truth-detector`, `bench --select`).
+    pub fn live(detects: bool) -> Needs {
+        if detects {
+            Needs::Detector {
+                default_kind: DetectorKind::ShortRange,
+            }
+        } else {
+            Needs::Restorer
+        }
+    }
+}
+
 /// Every setting of one command, resolved (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Settings {

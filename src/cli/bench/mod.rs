@@ -12,7 +12,6 @@ use anyhow::{bail, Context};
 use daefr::capture::yuv::{rgb_to_yuyv, yuyv_to_rgb};
 use daefr::capture::SyntheticSource;
 use daefr::config::Config;
-use daefr::detect::DetectorKind;
 use daefr::photo::{FacePipeline, PhotoOptions, StageTimes};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
@@ -180,13 +179,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         no_cache: args.no_cache,
         ..Flags::default()
     };
-    let needs = if args.select {
-        Needs::Restorer
-    } else {
-        Needs::Detector {
-            default_kind: DetectorKind::ShortRange,
-        }
-    };
+    let needs = Needs::live(!args.select);
     // Resolved as `daefr run` resolves them, so the plan timed is the plan a worker runs.
     let settings = Settings::for_command(&flags, config.as_ref(), needs, usize::MAX)?;
     if args.select {
