@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::live::{LiveOptions, OverlayFlags, RetryPolicy};
 use crate::model::fidelity::is_unit_weight;
 use crate::model::Fidelity;
 use crate::track::TrackerConfig;
@@ -237,16 +238,16 @@ pub struct DisplayConfig {
 #[serde(deny_unknown_fields)]
 pub struct OverlayConfig {
     /// Frames per second, top left.
-    #[serde(default = "yes")]
+    #[serde(default = "default_overlay_fps")]
     pub fps: bool,
     /// Per-stage milliseconds (detect, restore, display) and latency.
-    #[serde(default = "yes")]
+    #[serde(default = "default_overlay_timings")]
     pub timings: bool,
     /// Boxes around tracked faces (green: restored, yellow: waiting).
-    #[serde(default)]
+    #[serde(default = "default_overlay_face_boxes")]
     pub face_boxes: bool,
     /// Left half before restoration, right half after.
-    #[serde(default)]
+    #[serde(default = "default_overlay_split_view")]
     pub split_view: bool,
 }
 
@@ -284,8 +285,9 @@ fn one() -> u32 {
 fn default_min_score() -> f32 {
     0.6
 }
+// The live loop's defaults are its own (`LiveOptions`, `RetryPolicy`, `OverlayFlags`: one place).
 fn default_max_faces() -> u32 {
-    3
+    LiveOptions::default().max_faces as u32
 }
 // The tracking defaults are the tracker's own (one place).
 fn default_match_iou() -> f32 {
@@ -315,10 +317,22 @@ fn default_png_keep() -> u32 {
     DEFAULT_PNG_KEEP
 }
 fn default_retry_initial() -> u64 {
-    250
+    RetryPolicy::default().initial.as_millis() as u64
 }
 fn default_retry_max() -> u64 {
-    5000
+    RetryPolicy::default().max.as_millis() as u64
+}
+fn default_overlay_fps() -> bool {
+    OverlayFlags::default().fps
+}
+fn default_overlay_timings() -> bool {
+    OverlayFlags::default().timings
+}
+fn default_overlay_face_boxes() -> bool {
+    OverlayFlags::default().face_boxes
+}
+fn default_overlay_split_view() -> bool {
+    OverlayFlags::default().split_view
 }
 
 impl Default for PipelineConfig {
@@ -361,11 +375,12 @@ impl Default for DisplayConfig {
 
 impl Default for OverlayConfig {
     fn default() -> Self {
+        let flags = OverlayFlags::default();
         Self {
-            fps: true,
-            timings: true,
-            face_boxes: false,
-            split_view: false,
+            fps: flags.fps,
+            timings: flags.timings,
+            face_boxes: flags.face_boxes,
+            split_view: flags.split_view,
         }
     }
 }

@@ -113,13 +113,7 @@ impl Default for LiveOptions {
     /// FPS and timing overlays, 250 ms..5 s retries, no limits.
     fn default() -> Self {
         LiveOptions {
-            tracking: TrackerConfig {
-                match_iou: 0.3,
-                max_missed: 5,
-                min_cutoff_hz: 1.0,
-                beta: 0.02,
-                fps: 30.0,
-            },
+            tracking: TrackerConfig::default(),
             max_faces: 3,
             overlay: OverlayFlags::default(),
             retry: RetryPolicy::default(),
