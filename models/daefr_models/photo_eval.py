@@ -69,6 +69,34 @@ def metrics(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
             "detail": float(detail_ratio(a, b)[0]), "colour": float(colour_shift(a, b)[0])}
 
 
+def region_psnr(out: np.ndarray, gt: np.ndarray, box) -> tuple[float, float]:
+    """PSNR (dB) of two uint8 photos inside `box` (x0, y0, x1, y1 in pixels, clipped to the photo)
+    and outside it: where a restored face's gain goes (`--regions`)."""
+    h, w = gt.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    inside = np.zeros((h, w), dtype=bool)
+    inside[max(0, y0):max(0, min(h, y1)), max(0, x0):max(0, min(w, x1))] = True
+    err = ((out.astype(np.float64) - gt.astype(np.float64)) ** 2).mean(axis=2)
+
+    def db(mask: np.ndarray) -> float:
+        if not mask.any():
+            return float("nan")
+        mse = float(err[mask].mean())
+        return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+    return db(inside), db(~inside)
+
+
+def face_boxes(report: Path) -> dict[str, list[float]]:
+    """The first restored face's box per photo file name, from a `daefr restore --json` report."""
+    boxes = {}
+    for photo in json.loads(report.read_text()).get("photos", []):
+        restored = [f for f in photo.get("faces", []) if f.get("outcome") == "restored"]
+        if restored:
+            boxes[Path(photo["input"]).name] = restored[0]["bbox"]
+    return boxes
+
+
 def parse_fidelities(text: str | None) -> list[str | None]:
     """``--fidelity`` as daefr arguments: None (the model's default) or each value of a list."""
     if text is None:
@@ -96,6 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--extra", default="", help="more daefr restore arguments, one string")
     ap.add_argument("--out", type=Path, default=None, help="keep degraded and restored photos here")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--regions", action="store_true",
+                    help="also PSNR inside and outside the face box (the first run's first restored face) per row")
     args = ap.parse_args(argv)
     if not args.daefr.is_file():
         ap.error(f"{args.daefr}: not found (cargo build --release first)")
@@ -106,6 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
     photos = load_photos(args.data, args.limit)
     rows: dict[str, list[dict]] = {"bicubic (degraded input)": []}
     found = {}
+    boxes: dict[str, list[float]] | None = None
+    outputs: dict[str, Path] = {}
+    regions: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
         lq_dir = root / "degraded"
@@ -124,6 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
             if fid is not None:
                 cmd += ["--fidelity", fid]
             cmd += args.extra.split()
+            if args.regions:
+                cmd += ["--json", str(root / f"{out_dir.name}.json")]
             print(f"running: {' '.join(cmd)}", file=sys.stderr)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
@@ -132,10 +167,22 @@ def main(argv: list[str] | None = None) -> dict:
             counts = [int(m.group(1)) for m in re.finditer(r"(\d+) restored ->", proc.stderr)]
             found[label] = sum(1 for c in counts if c > 0)
             rows[label] = [metrics(np.asarray(Image.open(out_dir / name).convert("RGB")), gt) for name, gt in photos]
+            outputs[label] = out_dir
+            if args.regions and boxes is None:
+                boxes = face_boxes(root / f"{out_dir.name}.json")
+        if args.regions and boxes is not None:
+            outputs = {"bicubic (degraded input)": lq_dir, **outputs}
+            for label, folder in outputs.items():
+                pairs = [region_psnr(np.asarray(Image.open(folder / name).convert("RGB")), gt, boxes[name])
+                         for name, gt in photos if name in boxes]
+                regions[label] = {"inside": round(float(np.mean([p[0] for p in pairs])), 3),
+                                  "outside": round(float(np.mean([p[1] for p in pairs])), 3)}
     summary = {k: {m: round(float(np.mean([r[m] for r in v])), 4) for m in METRICS} for k, v in rows.items()}
     result = {"data": str(args.data), "photos": len(photos), "level": args.level, "seed": args.seed,
               "model": str(args.model) if args.model else None,
               "photos_with_a_restored_face": found, "rows": summary}
+    if regions:
+        result["regions"] = {"photos": len(boxes or {}), "psnr": regions}
     base = summary["bicubic (degraded input)"]
     print("| level | row | PSNR (dB) | SSIM | detail | colour shift | PSNR vs bicubic |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -144,6 +191,13 @@ def main(argv: list[str] | None = None) -> dict:
               f"| {m['psnr'] - base['psnr']:+.2f} dB |")
     for k, n in found.items():
         print(f"{k}: {n} of {len(photos)} photos had a face restored")
+    if regions:
+        inside0, outside0 = regions["bicubic (degraded input)"]["inside"], regions["bicubic (degraded input)"]["outside"]
+        print(f"PSNR by region over the {len(boxes or {})} photos with a restored face (the first run's box):")
+        print("| row | inside the face box (dB) | outside (dB) |")
+        print("| --- | --- | --- |")
+        for k, r in regions.items():
+            print(f"| {k} | {r['inside']:.2f} ({r['inside'] - inside0:+.2f}) | {r['outside']:.2f} ({r['outside'] - outside0:+.2f}) |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

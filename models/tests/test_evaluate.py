@@ -180,3 +180,17 @@ def test_align_face_reproduces_the_runtimes_aligned_crop(runtime_astronaut):
     crop = np.asarray(evaluate.align_face(img, model_template(), 128))
     mean, worst = crop_difference(crop, rust_crop)
     assert mean < 0.01 and worst <= 2, (mean, worst)
+
+
+def test_region_psnr_separates_the_face_box_from_the_rest():
+    from daefr_models.photo_eval import region_psnr
+
+    gt = np.zeros((20, 30, 3), np.uint8)
+    out = np.full_like(gt, 5)
+    out[0:10, 0:16] = 10  # the box x 0..16, y 0..10 has errors of 10, the rest of 5
+    inside, outside = region_psnr(out, gt, (0, 0, 16, 10))
+    assert inside == pytest.approx(10 * np.log10(255.0**2 / 100))
+    assert outside == pytest.approx(10 * np.log10(255.0**2 / 25))
+    # a box partly outside the photo is clipped; one wholly outside leaves nothing inside
+    assert region_psnr(out, gt, (-50, -50, 16, 10)) == pytest.approx((inside, outside))
+    assert np.isnan(region_psnr(out, gt, (100, 100, 120, 120))[0])
