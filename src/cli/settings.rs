@@ -11,7 +11,6 @@
 //! | matrix threads (restorer and detector) | `--threads` | `model.threads` (0 = unset) | 1 |
 //! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
 //! | detector threshold | `--min-score` (restore) | `model.min_score` (0.6 when a profile leaves it out) | 0.5 |
-//!
 //! | bench frame | `--size`, `--faces` | `source.width` x `source.height`, `source.faces`; `pipeline.max_faces`; a YUYV camera's conversion is timed | 640x480, 1 face, every face, MJPEG decode |
 //! | live run length | `--frames`, `--duration` | the rest of the live options from the profile ([`LiveOptions`]) | until stopped |
 //!
