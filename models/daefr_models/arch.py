@@ -615,7 +615,7 @@ class DAEFR(nn.Module):
         bad = [k for k in [*result.missing_keys, *result.unexpected_keys] if not k.startswith(prefix)]
         if bad:
             raise RuntimeError(f"state dict mismatch outside the residual head: {bad[:8]}")
-        return [k for k in result.missing_keys]
+        return list(result.missing_keys)
 
     def fused_features(self, lq_img: torch.Tensor) -> torch.Tensor:
         """Fused feature [B,embed_dim,h,w] that the transformer reads."""
@@ -649,9 +649,15 @@ class DAEFR(nn.Module):
     def decode_with_fidelity(self, indices: torch.Tensor, hw: tuple[int, int], skips: list[torch.Tensor],
                              lq_img: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """HQ decoder over the codes with the fidelity path at weight `w` (see `FidelityPath`)."""
-        z = self.hq.post_quant_conv(self.hq.quantize.lookup(indices, hw))
-        prior, feat = self.hq.decoder(z, fuse=self.fidelity.hook(skips, w), with_features=True)
+        prior, feat = self.decode_prior(indices, hw, skips, w)
         return self.fidelity.blend(prior, feat, lq_img, w)
+
+    def decode_prior(self, indices: torch.Tensor, hw: tuple[int, int], skips: list[torch.Tensor],
+                     w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prior, last decoder features): the HQ decoder over the codes with the fusion blocks at
+        weight `w`, before the blend (what the residual head reads)."""
+        z = self.hq.post_quant_conv(self.hq.quantize.lookup(indices, hw))
+        return self.hq.decoder(z, fuse=self.fidelity.hook(skips, w), with_features=True)
 
     def restore_with_fidelity(self, lq_img: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Restored image at fidelity weight `w` ([1] or [B,1,1,1]); `w = 0` equals `restore`."""

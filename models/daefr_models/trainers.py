@@ -409,8 +409,7 @@ class FidelityTrainer:
         if self.opts.stage4_parts == "residual":
             with torch.no_grad(), env.autocast():
                 # nothing before the head trains: its inputs carry no graph
-                z = model.hq.post_quant_conv(model.hq.quantize.lookup(indices, self.hw))
-                prior, feat = model.hq.decoder(z, fuse=model.fidelity.hook(skips, w), with_features=True)
+                prior, feat = model.decode_prior(indices, self.hw, skips, w)
             with env.autocast():
                 out = model.fidelity.blend(prior, feat, lq, w)
         else:

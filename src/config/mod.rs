@@ -163,24 +163,20 @@ pub struct ModelConfig {
     pub fidelity: Option<Fidelity>,
 }
 
-/// `[pipeline]`: tracking and scheduling.
+/// `[pipeline]`: tracking and scheduling. A field left out takes [`PipelineConfig::default`]'s
+/// value: the live loop's and the tracker's own defaults.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
     /// At most this many faces per frame are restored and shown restored; the biggest first.
-    #[serde(default = "default_max_faces")]
     pub max_faces: u32,
     /// Minimum IoU between a detection and a track's box to be the same face.
-    #[serde(default = "default_match_iou")]
     pub match_iou: f32,
     /// Frames a track survives without a matching detection.
-    #[serde(default = "default_max_missed")]
     pub max_missed: u32,
     /// Keypoint smoothing (One-Euro filter) minimum cutoff in Hz: lower = steadier, more lag.
-    #[serde(default = "default_min_cutoff")]
     pub smooth_min_cutoff_hz: f32,
     /// Keypoint smoothing speed coefficient: higher = less lag on fast motion.
-    #[serde(default = "default_beta")]
     pub smooth_beta: f32,
 }
 
@@ -233,33 +229,29 @@ pub struct DisplayConfig {
     pub on_missing: OnMissingDisplay,
 }
 
-/// `[overlay]`: what is drawn over the frame.
+/// `[overlay]`: what is drawn over the frame. A field left out takes the live loop's default
+/// ([`OverlayFlags::default`]).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct OverlayConfig {
     /// Frames per second, top left.
-    #[serde(default = "default_overlay_fps")]
     pub fps: bool,
     /// Per-stage milliseconds (detect, restore, display) and latency.
-    #[serde(default = "default_overlay_timings")]
     pub timings: bool,
     /// Boxes around tracked faces (green: restored, yellow: waiting).
-    #[serde(default = "default_overlay_face_boxes")]
     pub face_boxes: bool,
     /// Left half before restoration, right half after.
-    #[serde(default = "default_overlay_split_view")]
     pub split_view: bool,
 }
 
-/// `[faults]`: camera retry policy.
+/// `[faults]`: camera retry policy. A field left out takes the live loop's default
+/// ([`RetryPolicy::default`]).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct FaultConfig {
     /// First wait after a camera error, in milliseconds.
-    #[serde(default = "default_retry_initial")]
     pub retry_initial_ms: u64,
     /// Longest wait between reconnect attempts, in milliseconds (the wait doubles up to this).
-    #[serde(default = "default_retry_max")]
     pub retry_max_ms: u64,
 }
 
@@ -285,23 +277,6 @@ fn one() -> u32 {
 fn default_min_score() -> f32 {
     0.6
 }
-// The live loop's defaults are its own (`LiveOptions`, `RetryPolicy`, `OverlayFlags`: one place).
-fn default_max_faces() -> u32 {
-    LiveOptions::default().max_faces as u32
-}
-// The tracking defaults are the tracker's own (one place).
-fn default_match_iou() -> f32 {
-    TrackerConfig::default().match_iou
-}
-fn default_max_missed() -> u32 {
-    TrackerConfig::default().max_missed
-}
-fn default_min_cutoff() -> f32 {
-    TrackerConfig::default().min_cutoff_hz
-}
-fn default_beta() -> f32 {
-    TrackerConfig::default().beta
-}
 fn default_display_kind() -> DisplayKind {
     DisplayKind::Framebuffer
 }
@@ -316,33 +291,16 @@ pub const DEFAULT_PNG_KEEP: u32 = 120;
 fn default_png_keep() -> u32 {
     DEFAULT_PNG_KEEP
 }
-fn default_retry_initial() -> u64 {
-    RetryPolicy::default().initial.as_millis() as u64
-}
-fn default_retry_max() -> u64 {
-    RetryPolicy::default().max.as_millis() as u64
-}
-fn default_overlay_fps() -> bool {
-    OverlayFlags::default().fps
-}
-fn default_overlay_timings() -> bool {
-    OverlayFlags::default().timings
-}
-fn default_overlay_face_boxes() -> bool {
-    OverlayFlags::default().face_boxes
-}
-fn default_overlay_split_view() -> bool {
-    OverlayFlags::default().split_view
-}
-
 impl Default for PipelineConfig {
+    /// The live loop's face limit and the tracker's own defaults (stated there, once).
     fn default() -> Self {
+        let tracking = TrackerConfig::default();
         Self {
-            max_faces: default_max_faces(),
-            match_iou: default_match_iou(),
-            max_missed: default_max_missed(),
-            smooth_min_cutoff_hz: default_min_cutoff(),
-            smooth_beta: default_beta(),
+            max_faces: LiveOptions::default().max_faces as u32,
+            match_iou: tracking.match_iou,
+            max_missed: tracking.max_missed,
+            smooth_min_cutoff_hz: tracking.min_cutoff_hz,
+            smooth_beta: tracking.beta,
         }
     }
 }
@@ -387,9 +345,10 @@ impl Default for OverlayConfig {
 
 impl Default for FaultConfig {
     fn default() -> Self {
+        let retry = RetryPolicy::default();
         Self {
-            retry_initial_ms: default_retry_initial(),
-            retry_max_ms: default_retry_max(),
+            retry_initial_ms: retry.initial.as_millis() as u64,
+            retry_max_ms: retry.max.as_millis() as u64,
         }
     }
 }
