@@ -408,7 +408,7 @@ def restorer_metrics(model, faces: torch.Tensor, level: str, seed: int = 1234, *
                      weights=(None,), chunk: int = 16, autocast=nullcontext, prep=None) -> dict:
     """``evaluate`` of one in-memory DAEFR at one level, flattened for training logs and
     ``metrics.json``: ``input_psnr``/``input_ssim`` (the bicubic row), then per fidelity weight
-    ``psnr``/``ssim`` (weight None: the pure DAEFR code path) or ``w{w:g}_psnr``/``w{w:g}_ssim``,
+    ``psnr``/``ssim``/``detail`` (weight None: the pure DAEFR code path) or ``w{w:g}_psnr`` and so on,
     and ``code_acc``/``w{w:g}_code_acc`` when a ``teacher`` (``VQAutoencoder``) gives the targets.
     The code path runs once per batch for all weights."""
     first = ModelRunner(model, teacher, weights[0], autocast=autocast, prep=prep)
@@ -418,7 +418,7 @@ def restorer_metrics(model, faces: torch.Tensor, level: str, seed: int = 1234, *
     out = {"input_psnr": res[BICUBIC]["psnr"], "input_ssim": res[BICUBIC]["ssim"]}
     for w, r in zip(weights, runners):
         prefix = "" if w is None else f"w{w:g}_"
-        for key in ("psnr", "ssim", "code_acc"):
+        for key in ("psnr", "ssim", "detail", "code_acc"):
             if key in res[r.name]:
                 out[prefix + key] = res[r.name][key]
     return out

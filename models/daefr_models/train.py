@@ -327,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
     ap.add_argument("--stage4-parts", default=d.stage4_parts, choices=list(STAGE4_PARTS),
                     help="what stage 4 trains: the fidelity path (+ HQ decoder), or the residual head alone")
+    ap.add_argument("--stage4-gan-weight", type=float, default=d.stage4_gan_weight,
+                    help="stage 4: weight of a PatchGAN term on the output, per sample times 1 - w (0: none)")
     ap.add_argument("--init-from", default=d.init_from,
                     help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
                          "(a residual head of another form starts fresh)")
@@ -358,7 +360,10 @@ def parse_args(argv=None) -> TrainOptions:
     ns = ap.parse_args(argv)
     if ns.minutes is None and ns.steps is None:
         ap.error("give --minutes and/or --steps")
-    return TrainOptions(**vars(ns))
+    try:
+        return TrainOptions(**vars(ns))
+    except ValueError as e:  # a value out of range: a usage error, not a traceback
+        ap.error(str(e))
 
 
 def main(argv=None) -> dict:

@@ -72,6 +72,9 @@ class TrainOptions:
     #: decoder at ``stage4_decoder_lr``) or ``"residual"`` (the residual head alone; everything
     #: else, the decoder included, stays as it came).
     stage4_parts: str = "fidelity"
+    #: Stage-4 weight of a hinge PatchGAN term on the output, per sample times ``1 - w`` and
+    #: balanced by VQGAN's adaptive weight (0: no GAN, reconstruction losses only).
+    stage4_gan_weight: float = 0.0
     #: Weights for the first stage of a run whose folder holds no earlier checkpoint: a ``model.pt``
     #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):
     #: a head that does not fit starts fresh.
@@ -116,6 +119,8 @@ class TrainOptions:
             raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
         if self.stage4_parts not in STAGE4_PARTS:
             raise ValueError(f"stage4_parts {self.stage4_parts!r}: one of {', '.join(STAGE4_PARTS)}")
+        if self.stage4_gan_weight < 0:
+            raise ValueError(f"stage4_gan_weight {self.stage4_gan_weight}: 0 (off) or a positive weight")
         if not 0.0 <= self.near_clean <= 1.0:
             raise ValueError(f"near_clean {self.near_clean}: a share in [0, 1]")
         if self.minutes is None and self.steps is None:

@@ -355,6 +355,11 @@ class FidelityTrainer:
     the fusion blocks and the decoder stay as they came); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
     stage 3 are constant here (nothing they depend on trains) and are not computed.
+
+    With ``--stage4-gan-weight`` > 0 a hinge PatchGAN judges the output too. Its generator term is
+    weighted per sample by ``1 - w`` (the weight's detail end is ``w = 0``; ``w = 1`` stays
+    reconstruction only), balanced by VQGAN's adaptive weight on the last layer that trains (the HQ
+    decoder's ``conv_out``, else the residual head's), and scaled by the option.
     """
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
@@ -382,18 +387,31 @@ class FidelityTrainer:
         ], seed=opts.seed + 440)
         self.w_gen = torch.Generator().manual_seed(opts.seed + 420)
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
+        self.disc = self.opt_d = None
+        if opts.stage4_gan_weight > 0:
+            decoder_trains = opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity"
+            self.last_layer = (model.hq.decoder if decoder_trains else model.fidelity.residual).conv_out.weight
+            self.disc = PatchDiscriminator(ch=32 if size <= 128 else 64).to(env.device)
+            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=opts.lr, betas=(0.5, 0.9))
 
     def state(self) -> dict:
-        """Optimiser, degradation mix and the generator of ``w``."""
-        return {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state()}
+        """Optimiser, degradation mix, the generator of ``w`` and (with the GAN) the discriminator."""
+        st = {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state()}
+        if self.disc is not None:
+            st.update(disc=self.disc.state_dict(), opt_d=self.opt_d.state_dict())
+        return st
 
     def load_state(self, st: dict, optim: bool) -> None:
-        """Everything of ``state()`` with ``optim`` (stage 4 inherits nothing from stage 3's trainer)."""
+        """Everything of ``state()`` with ``optim`` (stage 4 inherits nothing from stage 3's trainer);
+        a checkpoint without a discriminator leaves the fresh one."""
         if optim:
             self.opt.load_state_dict(st["opt"])
             if st.get("mix"):
                 self.mix.set_state(st["mix"])
             self.w_gen.set_state(st["w_gen"])
+            if self.disc is not None and st.get("disc"):
+                self.disc.load_state_dict(st["disc"])
+                self.opt_d.load_state_dict(st["opt_d"])
 
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         """L1 + (1 - SSIM) + gradient L1 of the fidelity output at ``w ~ U(0, 1)`` per sample."""
@@ -416,11 +434,28 @@ class FidelityTrainer:
             with env.autocast():
                 out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
         loss, parts = reconstruction_loss(out, gt)
+        logs = {k: float(v) for k, v in parts.items()}
+        total = loss
+        if self.disc is not None:
+            with env.autocast():
+                realism = self.disc(out).float().mean(dim=(1, 2, 3))
+            # the detail end of the weight is w = 0: w = 1 outputs stay reconstruction only
+            g_loss = -(realism * (1.0 - w.flatten())).mean()
+            balance = adaptive_gan_weight(loss, g_loss, self.last_layer)
+            total = loss + self.opts.stage4_gan_weight * balance * g_loss
+            logs.update(g=float(g_loss.detach()), g_balance=float(balance))
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.opt.step()
-        return {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
+        if self.disc is not None:
+            with env.autocast():
+                d_loss = hinge_d_loss(self.disc(env.prep(gt)), self.disc(out.detach()))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            logs["d"] = float(d_loss.detach())
+        return {"loss": float(total.detach()), **logs}
 
     @torch.no_grad()
     def validate(self) -> dict:

@@ -228,3 +228,22 @@ def test_fidelity_default_is_the_smallest_weight_that_clears_the_margins():
     assert choose(sweep, bic, 0.7, 0.02) == 0.6  # 0.4 misses the PSNR margin
     assert choose(sweep, bic, 0.4, 0.02) == 0.4
     assert choose(sweep, bic, 5.0, 0.0) == 1.0  # nothing clears: the best PSNR
+
+
+def test_stage4_gan_term_trains_a_discriminator_and_moves_the_decoder(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    start = ["--stage", "4", "--steps", "3", "--init-from", str(tmp_path / "a" / "stage3.pt")]
+    run(tmp_path / "plain", *start)
+    m = run(tmp_path / "gan", *start, "--stage4-gan-weight", "1")
+    assert m["stage4"]["steps"] == 3 and "w0_detail" in m["stage4"]
+    plain = torch.load(tmp_path / "plain" / "stage4.pt", weights_only=False)
+    gan = torch.load(tmp_path / "gan" / "stage4.pt", weights_only=False)
+    assert "disc" not in plain["trainer"] and "disc" in gan["trainer"]
+    # the same start, batches and weights: only the adversarial term tells the two runs apart
+    key = "hq.decoder.conv_out.weight"
+    assert not torch.equal(plain["model"][key], gan["model"][key])
+    # and it resumes with its discriminator
+    m = run(tmp_path / "gan", *start[:2], "--steps", "4", "--extend", "--stage4-gan-weight", "1")
+    assert m["stage4"]["steps"] == 4
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-gan-weight", "-1"])
