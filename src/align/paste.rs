@@ -290,7 +290,10 @@ mod tests {
         assert_eq!(m.weight(0.5, 64.0, size), 0.0);
         assert_eq!(m.weight(64.0, 64.0, size), 1.0);
         let ramp: Vec<f32> = (0..20).map(|u| m.weight(u as f32, 64.0, size)).collect();
-        assert!(ramp.iter().any(|&w| w > 0.0 && w < 1.0), "no ramp: {ramp:?}");
+        assert!(
+            ramp.iter().any(|&w| w > 0.0 && w < 1.0),
+            "no ramp: {ramp:?}"
+        );
         assert!(ramp.windows(2).all(|w| w[1] >= w[0]));
         // Corners are rounded: the diagonal fades earlier than either edge.
         assert!(m.weight(6.0, 6.0, size) < m.weight(6.0, 64.0, size));

@@ -7,6 +7,7 @@
 //! | --- | --- | --- | --- |
 //! | restorer model | `--model` | `model.restorer` | `$DAEFR_MODEL`, else the bundled model |
 //! | detector model | `--detector-model` (restore, bench) | `model.detector` | `--detector KIND` (restore, bench) picks a bundled variant; else `$DAEFR_DETECTOR` (a file, or a kind such as `short-range`), else the bundled default (long-range for `restore`, short-range for `run` and `bench`) |
+//! | fallback detector | none when any of the above names the detector | none | `restore` on the bundled default: short-range for a photo in which long-range finds no face |
 //! | fidelity `w` | `--fidelity` | `model.fidelity` | `auto` where the model has `daefr.fidelity_auto`, else its `daefr.fidelity_default` |
 //! | matrix threads (restorer and detector) | `--threads` | `model.threads` (0 = unset) | 1 |
 //! | workers | `--workers` (restore) | `model.restore_workers` (run) | restore: one per core, at most one per file; run: 1 |
@@ -25,7 +26,7 @@ use anyhow::Context;
 use daefr::config::{CameraFormat, Config, SourceKind};
 use daefr::detect::{
     default_detector_path, detector_path, BlazeFace, DetectorKind, DetectorOptions, FaceDetector,
-    TiledDetector,
+    FallbackDetector, TiledDetector,
 };
 use daefr::live::LiveOptions;
 use daefr::model::{Fidelity, LoadOptions, Restorer};
@@ -94,6 +95,9 @@ pub struct Settings {
     pub load: LoadOptions,
     /// The detector model file, when the command detects faces.
     pub detector: Option<PathBuf>,
+    /// The detector asked when [`Settings::detector`] finds no face in a photo: the bundled
+    /// short-range model where nothing named the detector and the default is long-range.
+    pub fallback_detector: Option<PathBuf>,
     /// The detector's thresholds.
     pub detector_options: DetectorOptions,
     /// Whole photos larger than the detector's tile are also searched tile by tile
@@ -124,13 +128,17 @@ impl Settings {
             Some(path) => path,
             None => daefr::model::require_default_model()?,
         };
-        let detector = match needs {
-            Needs::Restorer => None,
-            Needs::Detector { default_kind } => Some(resolve_detector(
-                flags,
-                model_config.and_then(|m| m.detector.clone()),
-                default_kind,
-            )?),
+        let profile_detector = model_config.and_then(|m| m.detector.clone());
+        let (detector, fallback_detector) = match needs {
+            Needs::Restorer => (None, None),
+            Needs::Detector { default_kind } => (
+                Some(resolve_detector(
+                    flags,
+                    profile_detector.clone(),
+                    default_kind,
+                )?),
+                resolve_fallback_detector(flags, profile_detector.as_ref(), default_kind),
+            ),
         };
         let threads = flags
             .threads
@@ -155,6 +163,7 @@ impl Settings {
         }
         Ok(Settings {
             model,
+            fallback_detector,
             load: LoadOptions {
                 threads: Some(parallelism.threads),
                 use_cache: !flags.no_cache,
@@ -221,20 +230,30 @@ impl Settings {
 
     /// Loads the restorer and the detector once and makes `workers` (at least one) face paths
     /// that share their plans; with [`Settings::tiles`] the detector also searches tiles of four
-    /// times its input (1024 px for long-range BlazeFace) in larger photos.
+    /// times its input (1024 px for long-range BlazeFace) in larger photos, and with a
+    /// [`Settings::fallback_detector`] that one looks at the whole photo when the first finds
+    /// no face.
     pub fn load_pipelines(&self, workers: usize) -> anyhow::Result<Vec<FacePipeline>> {
         let detector = self.load_detector()?;
+        let fallback = match &self.fallback_detector {
+            Some(path) => Some(BlazeFace::load(path, &self.detector_options)?),
+            None => None,
+        };
         let tile = 4 * detector.input_size();
         let iou = detector.options().iou_threshold;
         Ok(self
             .load_restorers(workers)?
             .into_iter()
             .map(|restorer| {
-                let detector: Box<dyn FaceDetector> = if self.tiles {
+                let mut detector: Box<dyn FaceDetector> = if self.tiles {
                     Box::new(TiledDetector::new(detector.clone(), tile, iou))
                 } else {
                     Box::new(detector.clone())
                 };
+                if let Some(fallback) = &fallback {
+                    detector =
+                        Box::new(FallbackDetector::new(detector, Box::new(fallback.clone())));
+                }
                 FacePipeline::new(detector, restorer)
             })
             .collect())
@@ -383,6 +402,24 @@ fn resolve_detector(
     Ok(default_detector_path(default_kind)?)
 }
 
+/// The bundled short-range detector, for the photos in which the default long-range one finds
+/// no face; `None` when anything named the detector (the command line, the profile,
+/// `$DAEFR_DETECTOR`), when the default is not long-range, or when short-range is not bundled.
+fn resolve_fallback_detector(
+    flags: &Flags,
+    profile: Option<&PathBuf>,
+    default_kind: DetectorKind,
+) -> Option<PathBuf> {
+    let named = flags.detector.is_some()
+        || profile.is_some()
+        || flags.detector_kind.is_some()
+        || std::env::var_os(daefr::bundled::DETECTOR_ENV).is_some();
+    if named || default_kind != DetectorKind::LongRange {
+        return None;
+    }
+    detector_path(DetectorKind::ShortRange)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -486,6 +523,38 @@ mod tests {
         assert_eq!(s.detector, Some(PathBuf::from("profile-face.onnx")));
         let s = Settings::resolve(&flags(), None, Needs::Restorer, 2, 1).expect("resolves");
         assert_eq!(s.detector, None);
+        assert_eq!(s.fallback_detector, None);
+    }
+
+    #[test]
+    fn only_the_unnamed_long_range_default_gets_the_short_range_fallback() {
+        let long = DetectorKind::LongRange;
+        let named_file = Flags {
+            detector: Some(PathBuf::from("cli-face.onnx")),
+            ..flags()
+        };
+        let named_kind = Flags {
+            detector_kind: Some(DetectorKind::LongRange),
+            ..flags()
+        };
+        assert_eq!(resolve_fallback_detector(&named_file, None, long), None);
+        assert_eq!(resolve_fallback_detector(&named_kind, None, long), None);
+        let from_profile = PathBuf::from("profile-face.onnx");
+        assert_eq!(
+            resolve_fallback_detector(&flags(), Some(&from_profile), long),
+            None
+        );
+        assert_eq!(
+            resolve_fallback_detector(&flags(), None, DetectorKind::ShortRange),
+            None
+        );
+        let unnamed = resolve_fallback_detector(&flags(), None, long);
+        if std::env::var_os(daefr::bundled::DETECTOR_ENV).is_some() {
+            assert_eq!(unnamed, None, "$DAEFR_DETECTOR names the detector");
+        } else {
+            assert_eq!(unnamed, detector_path(DetectorKind::ShortRange));
+            assert!(unnamed.is_some(), "short-range BlazeFace is bundled");
+        }
     }
 
     /// `(workers, threads, warnings)` of [`resolve_parallelism`].

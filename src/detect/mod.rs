@@ -1,11 +1,12 @@
 //! Face detection: BlazeFace run by tract, decoded over its anchors and merged by weighted
-//! non-maximum suppression (both plain geometry, in [`crate::geometry`]), and the tiled search of
-//! large photos.
+//! non-maximum suppression (both plain geometry, in [`crate::geometry`]), the tiled search of
+//! large photos, and a second detector for the photos in which the first finds no face.
 //!
 //! The detector takes a whole frame (any size, any aspect) and returns faces in that frame's pixel
 //! coordinates (x right, y down, pixel centres at integer + 0.5, like the model template).
 
 mod blazeface;
+mod fallback;
 mod tiled;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use image::RgbImage;
 
 pub use blazeface::{BlazeFace, DetectorOptions};
+pub use fallback::FallbackDetector;
 pub use tiled::{owned_span, window_starts, TiledDetector};
 
 // Face data, anchors and NMS live in the core layer; re-exported here because every detector

@@ -64,6 +64,39 @@ fn the_portrait_is_restored_and_boxes_and_faces_are_written() {
 }
 
 #[test]
+fn a_close_blurred_portrait_that_long_range_misses_is_found_by_the_short_range_fallback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("close.png");
+    // The portrait's face filling the picture, blurred: long-range BlazeFace finds nothing.
+    let close = image::imageops::crop_imm(&astronaut(), 157, 60, 135, 135).to_image();
+    image::imageops::blur(&close, 4.0)
+        .save(&input)
+        .expect("write");
+    let restore = |extra: &[&str]| {
+        let mut cmd = daefr_cmd();
+        cmd.env_remove("DAEFR_DETECTOR").args([
+            "restore",
+            &input.display().to_string(),
+            "-o",
+            &dir.path().join("out.png").display().to_string(),
+            "--force",
+            "--model",
+            &repo_arg("tests/fixtures/models/identity-32.onnx"),
+        ]);
+        let out = cmd.args(extra).output().expect("run daefr");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let named = restore(&["--detector", "long-range"]);
+    assert!(named.contains("no face"), "long-range alone: {named}");
+    let default = restore(&[]);
+    assert!(
+        default.contains("1 face(s) found, 1 restored"),
+        "default detector: {default}"
+    );
+}
+
+#[test]
 fn a_bad_photo_in_a_directory_is_reported_and_skipped_and_outputs_get_their_folders() {
     let dir = tempfile::tempdir().expect("tempdir");
     let inputs = dir.path().join("in");

@@ -53,7 +53,8 @@ pub struct Args {
     pub no_cache: bool,
     /// Whole photos: bundled face detector, `long-range` (256 px input, small faces in group
     /// photos) or `short-range` (128 px, faces filling much of the picture). Default:
-    /// `$DAEFR_DETECTOR` when set, else long-range.
+    /// `$DAEFR_DETECTOR` when set, else long-range, with short-range asked for a photo in which
+    /// long-range finds no face (naming a detector turns that fallback off).
     #[arg(long, value_name = "KIND")]
     pub detector: Option<daefr::detect::DetectorKind>,
     /// Whole photos: detector model file (default: the bundled BlazeFace for --detector).
