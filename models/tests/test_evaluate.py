@@ -194,3 +194,24 @@ def test_region_psnr_separates_the_face_box_from_the_rest():
     # a box partly outside the photo is clipped; one wholly outside leaves nothing inside
     assert region_psnr(out, gt, (-50, -50, 16, 10)) == pytest.approx((inside, outside))
     assert np.isnan(region_psnr(out, gt, (100, 100, 120, 120))[0])
+
+
+def test_paste_study_models_the_runtimes_mask_and_change_paste():
+    from daefr_models.paste_study import mask_weight, parse_masks, paste_change
+
+    u = np.array([0.5, 64.0, 6.0, 6.0])
+    v = np.array([64.0, 64.0, 64.0, 6.0])
+    w = mask_weight(u, v, 0.01, 0.06, 128.0)
+    # the Rust unit test's points (src/align/paste.rs): zero at the border, one in the middle,
+    # the corner fading earlier than the edge
+    assert w[0] == 0.0 and w[1] == 1.0 and 0.0 < w[3] < w[2] < 1.0
+    assert parse_masks("0.01/0.06, 0.03/0.12") == [(0.01, 0.06), (0.03, 0.12)]
+    for bad in ("", "0.6/0.1", "0.1"):
+        with pytest.raises(ValueError):
+            parse_masks(bad)
+    photo = np.full((40, 60, 3), 100, dtype=np.uint8)
+    to_crop = np.array([[1.0, 0.0, -10.0], [0.0, 1.0, -5.0]])  # a 32-px crop at (10, 5) in the photo
+    assert np.array_equal(paste_change(photo, np.zeros((32, 32, 3)), to_crop, 0.01, 0.06), photo)
+    out = paste_change(photo, np.full((32, 32, 3), 50.0), to_crop, 0.0, 0.0)
+    assert (out[5:37, 10:42] == 150).all()  # a hard mask: the whole crop gets the change
+    assert (out[:5] == 100).all() and (out[:, :10] == 100).all() and (out[:, 42:] == 100).all()
