@@ -9,7 +9,10 @@
 #   2. daefr restore --aligned tests/fixtures/astronaut.png with the tiny test model and the
 #      bundled default model (when present) and compare the picture with the x86 build's: at most
 #      1/255 difference per channel (cross/compare_images.py, Pillow);
-#   3. daefr run --config firmware-config/headless-demo.toml --frames 2 (the live loop: synthetic
+#   3. aarch64 only, when models/daefr-lite-128-int8-dot.onnx exists: the same restore with that
+#      int8-dot variant on a dot-product core (Cortex-A76, the Pi 5's), at least 40 dB against the
+#      x86 fp32 output, and tract's SDOT kernel (arm64simd_mmm_i32_8x8_dot) in its profile;
+#   4. daefr run --config firmware-config/headless-demo.toml --frames 2 (the live loop: synthetic
 #      source, detector, restorer, PNG display), checking that 2 frames were captured.
 # A failed step is reported and the script goes on; it exits 1 if any step failed.
 #
@@ -44,6 +47,7 @@ trap 'rm -rf "$work"' EXIT
 portrait=tests/fixtures/astronaut.png
 tiny_model=tests/fixtures/daefr-tiny.onnx
 default_model=models/daefr-lite-128.onnx
+dot_model=models/daefr-lite-128-int8-dot.onnx
 demo_profile=firmware-config/headless-demo.toml
 
 # The target directory (respects CARGO_TARGET_DIR and .cargo/config.toml).
@@ -88,6 +92,11 @@ for entry in "tiny:$tiny_model" "default:$default_model"; do
         source_of[$name]="$path"
     fi
 done
+dot_copy=""
+if [[ -f "$dot_model" && -f "$default_model" ]]; then
+    dot_copy="$work/model-int8-dot.onnx"
+    cp "$dot_model" "$dot_copy" || exit 2
+fi
 if [[ ${#models[@]} -eq 0 ]]; then
     echo "qemu-check: neither $tiny_model nor $default_model exists: nothing to compare" >&2
     exit 1
@@ -158,6 +167,36 @@ for target in "${targets[@]}"; do
             fail "$short: restore with ${source_of[$name]} differs from x86 by more than 1/255"
         fi
     done
+
+    if [[ "$target" == aarch64-unknown-linux-gnu ]]; then
+        if [[ -z "$dot_copy" ]]; then
+            skip "$short: int8-dot ($dot_model and $default_model are needed)"
+        else
+            # -cpu cortex-a76: dot product and no SVE, as on a Pi 5 (`max` would pick SVE kernels)
+            dot_runner=(qemu-aarch64 -cpu cortex-a76 -L /usr/aarch64-linux-gnu)
+            step "$target: restore --aligned $portrait with $dot_model on a Cortex-A76"
+            out="$work/$short-int8-dot.png"
+            if ! timed "${dot_runner[@]}" "$bin" restore --aligned "$portrait" -o "$out" --model "$dot_copy" --no-cache; then
+                fail "$short: restore with $dot_model"
+            elif "$python" cross/compare_images.py "$work/x86-default.png" "$out" --min-psnr 40; then
+                pass "$short: $dot_model within 40 dB of the x86 fp32 output"
+            else
+                fail "$short: $dot_model below 40 dB against the x86 fp32 output"
+            fi
+            step "$target: the int8-dot plan's kernels (inspect --profile 1 --all-nodes)"
+            sdot=0
+            if RUST_LOG=tract_linalg=debug timed "${dot_runner[@]}" "$bin" inspect "$dot_copy" --profile 1 --all-nodes \
+                > "$work/int8-dot-inspect.txt" 2>&1; then
+                sdot=$(grep -c arm64simd_mmm_i32_8x8_dot "$work/int8-dot-inspect.txt")
+            fi
+            if [[ "$sdot" -gt 0 ]]; then
+                pass "$short: $dot_model runs tract's SDOT kernel (arm64simd_mmm_i32_8x8_dot, $sdot nodes)"
+            else
+                tail -n 5 "$work/int8-dot-inspect.txt" >&2
+                fail "$short: no arm64simd_mmm_i32_8x8_dot in the profile of $dot_model"
+            fi
+        fi
+    fi
 
     step "$target: daefr run --config $demo_profile --frames 2"
     if ! emulated run --help > /dev/null 2>&1; then

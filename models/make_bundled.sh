@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # From a finished stage-4 run to the bundled model files and every figure of the model card:
 # default fidelity and the auto-fidelity curve (both chosen on the validation crops of the
-# training identities), export + parity, int8 weights, goldens, the crop-level table on the
+# training identities), export + parity, int8 weights, the int8-dot variant, goldens, the crop-level table on the
 # held-out identities (mild/moderate/severe at w = 0, auto, the default and 1) and on the seen
 # identities of celeba-6k/test (secondary), whole-photo mode through the real runtime on the
 # held-out identities, and the astronaut contact sheet that is committed.
@@ -11,7 +11,7 @@
 # The run must have been trained on models/data/train-180 (identities celeb_0..celeb_179,
 # `python -m daefr_models.splits`); celeb_180..celeb_199 are the strangers every figure is
 # measured on.
-# Outputs: models/daefr-lite-128{,-int8}.onnx, tests/fixtures/golden/, docs/images/astronaut-fidelity.png,
+# Outputs: models/daefr-lite-128{,-int8,-int8-dot}.onnx, tests/fixtures/golden/, docs/images/astronaut-fidelity.png,
 #          $RUN/{fidelity.json,curve.json,eval-*.json,photo-eval-*.json,eval/} (CelebA images stay under
 #          $RUN: not committed)
 set -euo pipefail
@@ -40,6 +40,10 @@ py daefr_models.fidelity_curve --checkpoint "$RUN/model.pt" --data "$SPLIT/train
 
 echo "== int8 weights (metadata, the curve included, copied from the fp32 file)"
 py daefr_models.quantize models/daefr-lite-128.onnx -o models/daefr-lite-128-int8.onnx --calib "$SPLIT/train-180"
+
+echo "== int8-dot variant for dot-product ARM boards (check it under qemu: daefr_models.int8_check, models/README.md)"
+py daefr_models.quantize models/daefr-lite-128.onnx -o models/daefr-lite-128-int8-dot.onnx --recipe int8-dot \
+    --calib "$SPLIT/train-180" --max-images 64 --report "$RUN/int8-dot.json"
 
 echo "== goldens"
 py daefr_models.golden
