@@ -90,15 +90,15 @@ def test_restorer_metrics_is_evaluate_flattened_and_shares_one_code_path():
     teacher = VQAutoencoder(model.cfg.vq).eval()
     faces = synthetic_faces(6, 32, seed=3)
     flat = evaluate.restorer_metrics(model, faces, "moderate", 5, teacher=teacher, weights=(None, 0.0, 1.0), chunk=4)
-    assert list(flat) == ["input_psnr", "input_ssim", "psnr", "ssim", "code_acc", "w0_psnr", "w0_ssim",
-                          "w0_code_acc", "w1_psnr", "w1_ssim", "w1_code_acc"]
+    assert list(flat) == ["input_psnr", "input_ssim", "psnr", "ssim", "detail", "code_acc", "w0_psnr", "w0_ssim",
+                          "w0_detail", "w0_code_acc", "w1_psnr", "w1_ssim", "w1_detail", "w1_code_acc"]
     # the same rows from evaluate() with independent runners (no shared code path)
     first = evaluate.ModelRunner(model, teacher)
     runners = [first] + [first.with_weight(w, share_code_path=False) for w in (0.0, 1.0)]
     rows = evaluate.evaluate(runners, faces, ["moderate"], 5, teacher=first, chunk=4)["moderate"]
     assert flat["input_psnr"] == rows[evaluate.BICUBIC]["psnr"]
     for prefix, name in (("", "pytorch"), ("w0_", "pytorch w=0"), ("w1_", "pytorch w=1")):
-        for key in ("psnr", "ssim", "code_acc"):
+        for key in ("psnr", "ssim", "detail", "code_acc"):
             assert flat[prefix + key] == rows[name][key], (prefix, key)
     # w = 0 is the pure code path (the fidelity path starts as identity at w = 0)
     assert flat["w0_psnr"] == flat["psnr"]
