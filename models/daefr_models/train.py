@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stage4-decoder-lr", type=float, default=d.stage4_decoder_lr,
                     help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
     ap.add_argument("--stage4-parts", default=d.stage4_parts, choices=list(STAGE4_PARTS),
-                    help="what stage 4 trains: the fidelity path (+ HQ decoder), or the residual head alone")
+                    help="what stage 4 trains: the fidelity path (+ HQ decoder), the residual head alone, "
+                         "or the HQ decoder alone (at --stage4-decoder-lr)")
     ap.add_argument("--stage4-gan-weight", type=float, default=d.stage4_gan_weight,
                     help="stage 4: weight of a PatchGAN term on the output, per sample times 1 - w (0: none)")
     ap.add_argument("--init-from", default=d.init_from,

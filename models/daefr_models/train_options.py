@@ -25,7 +25,7 @@ DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
 #: Values of ``--stage`` and ``--precision``.
 STAGES = ("1", "2", "3", "4", "all")
 #: Values of ``--stage4-parts``.
-STAGE4_PARTS = ("fidelity", "residual")
+STAGE4_PARTS = ("fidelity", "residual", "decoder")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -69,8 +69,9 @@ class TrainOptions:
     #: Stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output).
     stage4_decoder_lr: float = 1e-4
     #: What stage 4 trains: ``"fidelity"`` (the fusion blocks and the residual head, plus the HQ
-    #: decoder at ``stage4_decoder_lr``) or ``"residual"`` (the residual head alone; everything
-    #: else, the decoder included, stays as it came).
+    #: decoder at ``stage4_decoder_lr``), ``"residual"`` (the residual head alone; everything
+    #: else, the decoder included, stays as it came) or ``"decoder"`` (the HQ decoder alone at
+    #: ``stage4_decoder_lr``: a GAN term then reaches the prior, not the path every weight shares).
     stage4_parts: str = "fidelity"
     #: Stage-4 weight of a hinge PatchGAN term on the output, per sample times ``1 - w`` and
     #: balanced by VQGAN's adaptive weight (0: no GAN, reconstruction losses only).
@@ -119,6 +120,8 @@ class TrainOptions:
             raise ValueError(f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}")
         if self.stage4_parts not in STAGE4_PARTS:
             raise ValueError(f"stage4_parts {self.stage4_parts!r}: one of {', '.join(STAGE4_PARTS)}")
+        if self.stage4_parts == "decoder" and self.stage4_decoder_lr <= 0:
+            raise ValueError("stage4_parts 'decoder' trains the HQ decoder alone: it needs stage4_decoder_lr > 0")
         if self.stage4_gan_weight < 0:
             raise ValueError(f"stage4_gan_weight {self.stage4_gan_weight}: 0 (off) or a positive weight")
         if not 0.0 <= self.near_clean <= 1.0:

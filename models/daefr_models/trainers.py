@@ -352,7 +352,7 @@ class FidelityTrainer:
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
     the path learns to leave them alone (``--stage4-parts residual``: only the residual head trains,
-    the fusion blocks and the decoder stay as they came); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
+    the fusion blocks and the decoder stay as they came; ``decoder``: only the HQ decoder trains); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
     stage 3 are constant here (nothing they depend on trains) and are not computed.
 
@@ -366,10 +366,11 @@ class FidelityTrainer:
         self.model, self.env, self.opts = model, env, opts
         for p in model.parameters():
             p.requires_grad_(False)
-        parts = model.fidelity.residual if opts.stage4_parts == "residual" else model.fidelity
+        parts = {"residual": model.fidelity.residual, "fidelity": model.fidelity, "decoder": model.hq.decoder}[opts.stage4_parts]
         for p in parts.parameters():
             p.requires_grad_(True)
-        groups = [{"params": list(parts.parameters()), "base_lr": opts.fidelity_lr}]
+        lr = opts.stage4_decoder_lr if opts.stage4_parts == "decoder" else opts.fidelity_lr
+        groups = [{"params": list(parts.parameters()), "base_lr": lr}]
         if opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity":
             # the HQ decoder follows at a low rate: it turns the fused features into pixels
             for p in model.hq.decoder.parameters():
@@ -389,7 +390,7 @@ class FidelityTrainer:
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
         self.disc = self.opt_d = None
         if opts.stage4_gan_weight > 0:
-            decoder_trains = opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity"
+            decoder_trains = opts.stage4_parts == "decoder" or (opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity")
             self.last_layer = (model.hq.decoder if decoder_trains else model.fidelity.residual).conv_out.weight
             self.disc = PatchDiscriminator(ch=32 if size <= 128 else 64).to(env.device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=opts.lr, betas=(0.5, 0.9))

@@ -247,3 +247,17 @@ def test_stage4_gan_term_trains_a_discriminator_and_moves_the_decoder(tmp_path):
     assert m["stage4"]["steps"] == 4
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-gan-weight", "-1"])
+
+
+def test_stage4_decoder_part_trains_the_hq_decoder_alone(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    start = ["--stage", "4", "--steps", "3", "--init-from", str(tmp_path / "a" / "stage3.pt"), "--stage4-parts", "decoder"]
+    run(tmp_path / "b", *start, "--stage4-gan-weight", "0.5")
+    s3 = torch.load(tmp_path / "a" / "stage3.pt", weights_only=False)["model"]
+    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    changed = {k for k in s4 if not torch.equal(s4[k], s3[k])}
+    assert changed and all(k.startswith("hq.decoder.") for k in changed), sorted(changed)[:5]
+    with pytest.raises(SystemExit):  # a usage error: the decoder alone at rate 0 would train nothing
+        run(tmp_path / "c", *start, "--stage4-decoder-lr", "0")
+    with pytest.raises(ValueError, match="stage4_decoder_lr"):
+        train.TrainOptions(data="d", out="o", steps=1, stage4_parts="decoder", stage4_decoder_lr=0.0)
