@@ -390,8 +390,9 @@ class FidelityTrainer:
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
         self.disc = self.opt_d = None
         if opts.stage4_gan_weight > 0:
-            decoder_trains = opts.stage4_parts == "decoder" or (opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity")
-            self.last_layer = (model.hq.decoder if decoder_trains else model.fidelity.residual).conv_out.weight
+            # the last layer that trains: read off the parts set above, not decided a second time
+            decoder_out = model.hq.decoder.conv_out.weight
+            self.last_layer = decoder_out if decoder_out.requires_grad else model.fidelity.residual.conv_out.weight
             self.disc = PatchDiscriminator(ch=32 if size <= 128 else 64).to(env.device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=opts.lr, betas=(0.5, 0.9))
 
@@ -438,6 +439,7 @@ class FidelityTrainer:
         logs = {k: float(v) for k, v in parts.items()}
         total = loss
         if self.disc is not None:
+            self.disc.requires_grad_(False)  # the generator's pass leaves the discriminator's weights alone
             with env.autocast():
                 realism = self.disc(out).float().mean(dim=(1, 2, 3))
             # the detail end of the weight is w = 0: w = 1 outputs stay reconstruction only
@@ -450,6 +452,7 @@ class FidelityTrainer:
         torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.opt.step()
         if self.disc is not None:
+            self.disc.requires_grad_(True)
             with env.autocast():
                 d_loss = hinge_d_loss(self.disc(env.prep(gt)), self.disc(out.detach()))
             self.opt_d.zero_grad(set_to_none=True)
