@@ -18,6 +18,10 @@ and warp: `evaluate.align_face`'s parts; a photo without a face is left out of e
    under each `--masks` setting (margin/feather, fractions of the crop side): the whole-photo PSNR
    gain each would give. The runtime's default (`BlendMask::default`) is the first.
 
+Each row also gives the detail figure (`losses.detail_ratio` against its own ground truth, the
+crop's or the photo's, as `photo_eval` reports it): the ceiling row says how much fine structure
+a perfect 128-px face can bring to the photo at all.
+
 This is a model of the runtime's paste in numpy, not the runtime: check a chosen mask with
 `photo_eval` through `daefr restore`.
 """
@@ -32,6 +36,7 @@ import numpy as np
 import torch
 
 from . import degrade
+from .losses import detail_ratio
 from .evaluate import ALIGN_POINTS, OnnxRunner, alignment_points, reflect, similarity_from_points, warp_to_crop
 from .onnx_tools import REPO_ROOT
 from .photo_eval import degrade_photo, load_photos
@@ -137,26 +142,36 @@ def main(argv: list[str] | None = None) -> dict:
 
     mean = lambda v: round(float(np.mean(v)), 3)
     rows: dict[str, float] = {}
-    rows["crops cut from the degraded photos: input"] = mean([psnr_u8(it[4], it[3]) for it in items])
-    rows["crops cut from the degraded photos: restored"] = mean([psnr_u8(o, it[3]) for o, it in zip(restored, items)])
-    rows["crops degraded at 128 px: input"] = mean([psnr_u8(c, it[3]) for c, it in zip(crop_lq_u8, items)])
-    rows["crops degraded at 128 px: restored"] = mean([psnr_u8(o, it[3]) for o, it in zip(crop_out, items)])
-    rows["whole photos: input"] = mean([psnr_u8(it[1], it[0]) for it in items])
+    detail: dict[str, float] = {}
+
+    def row(name: str, pairs) -> None:
+        """One row: mean PSNR and mean detail ratio of (output, ground truth) uint8 pairs."""
+        pairs = list(pairs)
+        rows[name] = mean([psnr_u8(o, g) for o, g in pairs])
+        to_t = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        detail[name] = mean([float(detail_ratio(to_t(o), to_t(g))[0]) for o, g in pairs])
+
+    row("crops cut from the degraded photos: input", [(it[4], it[3]) for it in items])
+    row("crops cut from the degraded photos: restored", [(o, it[3]) for o, it in zip(restored, items)])
+    row("crops degraded at 128 px: input", [(c, it[3]) for c, it in zip(crop_lq_u8, items)])
+    row("crops degraded at 128 px: restored", [(o, it[3]) for o, it in zip(crop_out, items)])
+    row("whole photos: input", [(it[1], it[0]) for it in items])
     m0, f0 = masks[0]
-    rows["whole photos: perfect 128-px restorer (ceiling)"] = mean(
-        [psnr_u8(paste_change(it[1], it[3].astype(np.float64) - it[4], it[2], m0, f0), it[0]) for it in items])
+    row("whole photos: perfect 128-px restorer (ceiling)",
+        [(paste_change(it[1], it[3].astype(np.float64) - it[4], it[2], m0, f0), it[0]) for it in items])
     for margin, feather in masks:
-        rows[f"whole photos: restored, mask {margin:g}/{feather:g}"] = mean(
-            [psnr_u8(paste_change(it[1], o - it[4], it[2], margin, feather), it[0]) for o, it in zip(restored, items)])
+        row(f"whole photos: restored, mask {margin:g}/{feather:g}",
+            [(paste_change(it[1], o - it[4], it[2], margin, feather), it[0]) for o, it in zip(restored, items)])
     result = {"model": str(args.model), "level": args.level, "fidelity": args.fidelity,
-              "photos": len(photos), "with_a_face": len(items), "psnr_db": rows}
+              "photos": len(photos), "with_a_face": len(items), "psnr_db": rows,
+              "detail": detail}
     print(f"{len(items)} of {len(photos)} photos with a face (short-range on the degraded photo); "
           f"{args.level}, fidelity {args.fidelity}")
-    print("| row | PSNR (dB) | gain |")
-    print("| --- | --- | --- |")
+    print("| row | PSNR (dB) | gain | detail |")
+    print("| --- | --- | --- | --- |")
     for k, v in rows.items():
         base = rows[k.split(":")[0] + ": input"]  # each row against its own input
-        print(f"| {k} | {v:.2f} | {v - base:+.2f} dB |")
+        print(f"| {k} | {v:.2f} | {v - base:+.2f} dB | {detail[k]:.3f} |")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
