@@ -31,8 +31,9 @@ impl FaceDetector for FallbackDetector {
         }
         let found = self.fallback.detect(frame)?;
         if !found.is_empty() {
-            log::debug!(
-                "the first detector found no face; the fallback found {}",
+            // `-v` says so: a user reading a restored photo's log sees which detector found it.
+            log::info!(
+                "the first detector found no face; the fallback detector found {}",
                 found.len()
             );
         }
