@@ -72,6 +72,14 @@ def laplacian_energy(img: torch.Tensor) -> torch.Tensor:
     return lap[:, max(0, t - 1) : b - 1, max(0, l - 1) : r - 1].abs().mean(dim=(1, 2))
 
 
+def luma3(img: torch.Tensor) -> torch.Tensor:
+    """``img`` ``[B, 3, H, W]`` as its luma (BT.601) in all three channels, in the same range: what
+    a discriminator judging structure alone sees, so that its gradient cannot move colour (two
+    images of equal luma look the same to it)."""
+    luma = sum(c * img[:, i : i + 1] for i, c in enumerate(_LUMA))
+    return luma.expand(-1, 3, -1, -1)
+
+
 def detail_ratio(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Per-image detail figure ``[B]``: ``laplacian_energy(out) / laplacian_energy(gt)``. The ground
     truth scores 1.0; a blurred input far less (a ``moderate`` bicubic input ~0.15-0.2); a result

@@ -64,6 +64,7 @@ from .trainers import AutoencoderTrainer, FidelityTrainer, RestorerTrainer, make
 from .train_options import (  # noqa: F401
     DEFAULT_SPLIT,
     PRECISIONS,
+    STAGE4_GAN_INPUTS,
     STAGE4_PARTS,
     STAGES,
     VARIANTS,
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "or the HQ decoder alone (at --stage4-decoder-lr)")
     ap.add_argument("--stage4-gan-weight", type=float, default=d.stage4_gan_weight,
                     help="stage 4: weight of a PatchGAN term on the output, per sample times 1 - w (0: none)")
+    ap.add_argument("--stage4-gan-input", default=d.stage4_gan_input, choices=list(STAGE4_GAN_INPUTS),
+                    help="what the stage-4 discriminator sees: the RGB output, or its luma alone "
+                         "(the adversarial term then cannot shift colour)")
     ap.add_argument("--init-from", default=d.init_from,
                     help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
                          "(a residual head of another form starts fresh)")

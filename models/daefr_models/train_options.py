@@ -26,6 +26,8 @@ DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
 STAGES = ("1", "2", "3", "4", "all")
 #: Values of ``--stage4-parts``.
 STAGE4_PARTS = ("fidelity", "residual", "decoder")
+#: What the stage-4 discriminator may see (``TrainOptions.stage4_gan_input``).
+STAGE4_GAN_INPUTS = ("rgb", "luma")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -76,6 +78,10 @@ class TrainOptions:
     #: Stage-4 weight of a hinge PatchGAN term on the output, per sample times ``1 - w`` and
     #: balanced by VQGAN's adaptive weight (0: no GAN, reconstruction losses only).
     stage4_gan_weight: float = 0.0
+    #: What the stage-4 discriminator sees: ``"rgb"`` (the output as it is) or ``"luma"`` (its
+    #: luma in every channel, ``losses.luma3``): the adversarial term then shapes structure and
+    #: texture only and cannot tint a face (the RGB runs at weight 0.4 turned eyes blue-green).
+    stage4_gan_input: str = "rgb"
     #: Weights for the first stage of a run whose folder holds no earlier checkpoint: a ``model.pt``
     #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):
     #: a head that does not fit starts fresh.
@@ -122,6 +128,8 @@ class TrainOptions:
             raise ValueError(f"stage4_parts {self.stage4_parts!r}: one of {', '.join(STAGE4_PARTS)}")
         if self.stage4_parts == "decoder" and self.stage4_decoder_lr <= 0:
             raise ValueError("stage4_parts 'decoder' trains the HQ decoder alone: it needs stage4_decoder_lr > 0")
+        if self.stage4_gan_input not in STAGE4_GAN_INPUTS:
+            raise ValueError(f"stage4_gan_input {self.stage4_gan_input!r}: one of {', '.join(STAGE4_GAN_INPUTS)}")
         if self.stage4_gan_weight < 0:
             raise ValueError(f"stage4_gan_weight {self.stage4_gan_weight}: 0 (off) or a positive weight")
         if not 0.0 <= self.near_clean <= 1.0:

@@ -27,7 +27,7 @@ from .arch import DAEFR, AssociationHead, association_loss, quantize_fp32
 from .data import to_model_range
 from .discriminator import PatchDiscriminator
 from .evaluate import restorer_metrics
-from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, psnr, reconstruction_loss, ssim
+from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, luma3, psnr, reconstruction_loss, ssim
 from .train_options import Env, TrainOptions
 
 
@@ -359,7 +359,8 @@ class FidelityTrainer:
     With ``--stage4-gan-weight`` > 0 a hinge PatchGAN judges the output too. Its generator term is
     weighted per sample by ``1 - w`` (the weight's detail end is ``w = 0``; ``w = 1`` stays
     reconstruction only), balanced by VQGAN's adaptive weight on the last layer that trains (the HQ
-    decoder's ``conv_out``, else the residual head's), and scaled by the option.
+    decoder's ``conv_out``, else the residual head's), and scaled by the option. With
+    ``--stage4-gan-input luma`` the discriminator sees real and restored faces as luma only.
     """
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
@@ -395,6 +396,7 @@ class FidelityTrainer:
             self.last_layer = decoder_out if decoder_out.requires_grad else model.fidelity.residual.conv_out.weight
             self.disc = PatchDiscriminator(ch=32 if size <= 128 else 64).to(env.device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=opts.lr, betas=(0.5, 0.9))
+        self.disc_view = luma3 if opts.stage4_gan_input == "luma" else (lambda img: img)
 
     def state(self) -> dict:
         """Optimiser, degradation mix, the generator of ``w`` and (with the GAN) the discriminator."""
@@ -441,7 +443,7 @@ class FidelityTrainer:
         if self.disc is not None:
             self.disc.requires_grad_(False)  # the generator's pass leaves the discriminator's weights alone
             with env.autocast():
-                realism = self.disc(out).float().mean(dim=(1, 2, 3))
+                realism = self.disc(self.disc_view(out)).float().mean(dim=(1, 2, 3))
             # the detail end of the weight is w = 0: w = 1 outputs stay reconstruction only
             g_loss = -(realism * (1.0 - w.flatten())).mean()
             balance = adaptive_gan_weight(loss, g_loss, self.last_layer)
@@ -454,7 +456,7 @@ class FidelityTrainer:
         if self.disc is not None:
             self.disc.requires_grad_(True)
             with env.autocast():
-                d_loss = hinge_d_loss(self.disc(env.prep(gt)), self.disc(out.detach()))
+                d_loss = hinge_d_loss(self.disc(self.disc_view(env.prep(gt))), self.disc(self.disc_view(out.detach())))
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()

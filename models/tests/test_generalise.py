@@ -14,7 +14,7 @@ from daefr_models import degrade, splits, train
 from daefr_models.augment import AugmentRanges, Augmenter
 from daefr_models.auto_fidelity import curve_text, parse_curve, sharpness_u8, weights_for
 from daefr_models.fidelity_curve import fit
-from daefr_models.losses import colour_shift, detail_ratio, laplacian_energy
+from daefr_models.losses import colour_shift, detail_ratio, laplacian_energy, luma3
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "fixtures" / "golden"
@@ -72,6 +72,19 @@ def test_stage_3_and_4_see_nearly_clean_faces(tmp_path):
     assert float(((lq - gt) ** 2).mean()) < float(((degrade.Degrader(degrade.LEVELS["moderate"], 32)(gt) - gt) ** 2).mean())
     with pytest.raises(ValueError):
         train.TrainOptions(data="d", out="o", steps=1, near_clean=1.5)
+
+
+def test_luma3_sees_structure_not_colour():
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
+    # a chroma change that keeps BT.601 luma: 0.299 * 0.587 - 0.587 * 0.299 = 0
+    chroma = torch.tensor([0.587, -0.299, 0.0]).view(1, 3, 1, 1) * 0.2
+    view = luma3(img)
+    assert view.shape == img.shape and torch.equal(view[:, 0], view[:, 1]) and torch.equal(view[:, 1], view[:, 2])
+    assert torch.allclose(luma3(img + chroma), view, atol=1e-6)  # colour is invisible to it
+    assert not torch.allclose(luma3(img + 0.2), view)  # brightness is not
+    grey = torch.full((1, 3, 4, 4), 0.5)
+    assert torch.allclose(luma3(grey), grey)  # a grey image is its own luma
 
 
 def test_detail_ratio_is_one_for_the_truth_and_low_for_blur():

@@ -247,6 +247,13 @@ def test_stage4_gan_term_trains_a_discriminator_and_moves_the_decoder(tmp_path):
     assert m["stage4"]["steps"] == 4
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-gan-weight", "-1"])
+    # a discriminator that sees luma alone gives another decoder from the same start
+    run(tmp_path / "luma", *start, "--stage4-gan-weight", "1", "--stage4-gan-input", "luma")
+    luma = torch.load(tmp_path / "luma" / "stage4.pt", weights_only=False)
+    assert not torch.equal(luma["model"][key], gan["model"][key])
+    assert not torch.equal(luma["model"][key], plain["model"][key])
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-gan-input", "lab"])
 
 
 def test_stage4_decoder_part_trains_the_hq_decoder_alone(tmp_path):
