@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from . import degrade
-from .losses import detail_ratio
 from .evaluate import ALIGN_POINTS, OnnxRunner, alignment_points, reflect, similarity_from_points, warp_to_crop
+from .losses import detail_ratio
 from .onnx_tools import REPO_ROOT
 from .photo_eval import degrade_photo, load_photos
 
