@@ -12,7 +12,8 @@ use super::{AlignedFace, Similarity};
 /// The default is narrow (1 % margin, 6 % ramp): the network restores the crop up to its border
 /// (on held-out 128-px crops it gains +0.7 dB even 4-8 px from the edge), and a change fades into
 /// the frame without a seam over that ramp. The earlier 3 % + 12 % mask threw away a fifth of the
-/// gain in whole-photo mode (+0.45 against +0.52 dB on held-out `moderate` photos).
+/// gain in whole-photo mode (+0.45 against +0.51 dB on held-out `moderate` photos, the model
+/// bundled then).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlendMask {
     /// Band along the crop border that is never pasted (erosion), fraction of the side.
