@@ -74,8 +74,8 @@ def laplacian_energy(img: torch.Tensor) -> torch.Tensor:
 
 def luma3(img: torch.Tensor) -> torch.Tensor:
     """``img`` ``[B, 3, H, W]`` as its luma (BT.601) in all three channels, in the same range: what
-    a discriminator judging structure alone sees, so that its gradient cannot move colour (two
-    images of equal luma look the same to it)."""
+    a discriminator judging structure alone sees (two images of equal luma look the same to it, so
+    its gradient on the image has no chroma component)."""
     luma = sum(c * img[:, i : i + 1] for i, c in enumerate(_LUMA))
     return luma.expand(-1, 3, -1, -1)
 

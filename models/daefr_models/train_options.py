@@ -79,8 +79,8 @@ class TrainOptions:
     #: balanced by VQGAN's adaptive weight (0: no GAN, reconstruction losses only).
     stage4_gan_weight: float = 0.0
     #: What the stage-4 discriminator sees: ``"rgb"`` (the output as it is) or ``"luma"`` (its
-    #: luma in every channel, ``losses.luma3``): the adversarial term then shapes structure and
-    #: texture only and cannot tint a face (the RGB runs at weight 0.4 turned eyes blue-green).
+    #: luma in every channel, ``losses.luma3``): its gradient on the output then has no chroma
+    #: component. Measured: the decoder still tints the eyes as it sharpens them (models/README.md).
     stage4_gan_input: str = "rgb"
     #: Weights for the first stage of a run whose folder holds no earlier checkpoint: a ``model.pt``
     #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):
