@@ -98,6 +98,19 @@ def colour_shift(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return 255 * (mo - mg).norm(dim=1)
 
 
+def chroma(img: torch.Tensor) -> torch.Tensor:
+    """The BT.601 colour-difference channels ``[B, 2, H, W]`` (Cb, Cr) of ``img`` ``[B, 3, H, W]``."""
+    r, g, b = img[:, 0:1], img[:, 1:2], img[:, 2:3]
+    return torch.cat([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b], 1)
+
+
+def chroma_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 of the chroma and of its finite differences, output against target: what a tint or a
+    colour fringe costs (the RGB losses barely see a small one, e.g. around the irises)."""
+    a, b = chroma(out.float()), chroma(target.float())
+    return (a - b).abs().mean() + gradient_l1(a, b)
+
+
 def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """L1 distance between horizontal and vertical finite differences."""
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]

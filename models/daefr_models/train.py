@@ -334,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stage4-gan-input", default=d.stage4_gan_input, choices=list(STAGE4_GAN_INPUTS),
                     help="what the stage-4 discriminator sees: the RGB output, or its luma alone "
                          "(its gradient on the output then has no chroma component)")
+    ap.add_argument("--stage4-chroma-weight", type=float, default=d.stage4_chroma_weight,
+                    help="stage 4: weight of a chroma L1 + chroma-gradient L1 term (0: none)")
     ap.add_argument("--init-from", default=d.init_from,
                     help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
                          "(a residual head of another form starts fresh)")

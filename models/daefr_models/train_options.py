@@ -82,6 +82,9 @@ class TrainOptions:
     #: luma in every channel, ``losses.luma3``): its gradient on the output then has no chroma
     #: component. Measured: the decoder still tints the eyes as it sharpens them (models/README.md).
     stage4_gan_input: str = "rgb"
+    #: Stage-4 weight of ``losses.chroma_loss`` (chroma L1 + chroma gradient L1) added to the
+    #: reconstruction loss (0: none): against the colour fringes a GAN term makes the decoder draw.
+    stage4_chroma_weight: float = 0.0
     #: Weights for the first stage of a run whose folder holds no earlier checkpoint: a ``model.pt``
     #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):
     #: a head that does not fit starts fresh.
@@ -130,6 +133,8 @@ class TrainOptions:
             raise ValueError("stage4_parts 'decoder' trains the HQ decoder alone: it needs stage4_decoder_lr > 0")
         if self.stage4_gan_input not in STAGE4_GAN_INPUTS:
             raise ValueError(f"stage4_gan_input {self.stage4_gan_input!r}: one of {', '.join(STAGE4_GAN_INPUTS)}")
+        if self.stage4_chroma_weight < 0:
+            raise ValueError(f"stage4_chroma_weight {self.stage4_chroma_weight}: 0 (off) or a positive weight")
         if self.stage4_gan_weight < 0:
             raise ValueError(f"stage4_gan_weight {self.stage4_gan_weight}: 0 (off) or a positive weight")
         if not 0.0 <= self.near_clean <= 1.0:

@@ -27,7 +27,8 @@ from .arch import DAEFR, AssociationHead, association_loss, quantize_fp32
 from .data import to_model_range
 from .discriminator import PatchDiscriminator
 from .evaluate import restorer_metrics
-from .losses import adaptive_gan_weight, generator_adv_loss, hinge_d_loss, luma3, psnr, reconstruction_loss, ssim
+from .losses import (adaptive_gan_weight, chroma_loss, generator_adv_loss, hinge_d_loss, luma3, psnr,
+                     reconstruction_loss, ssim)
 from .train_options import Env, TrainOptions
 
 
@@ -360,7 +361,8 @@ class FidelityTrainer:
     weighted per sample by ``1 - w`` (the weight's detail end is ``w = 0``; ``w = 1`` stays
     reconstruction only), balanced by VQGAN's adaptive weight on the last layer that trains (the HQ
     decoder's ``conv_out``, else the residual head's), and scaled by the option. With
-    ``--stage4-gan-input luma`` the discriminator sees real and restored faces as luma only.
+    ``--stage4-gan-input luma`` the discriminator sees real and restored faces as luma only;
+    ``--stage4-chroma-weight`` adds ``losses.chroma_loss`` to the reconstruction loss.
     """
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
@@ -439,6 +441,10 @@ class FidelityTrainer:
                 out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
         loss, parts = reconstruction_loss(out, gt)
         logs = {k: float(v) for k, v in parts.items()}
+        if self.opts.stage4_chroma_weight > 0:
+            c = chroma_loss(out, gt)
+            loss = loss + self.opts.stage4_chroma_weight * c
+            logs["chroma"] = float(c.detach())
         total = loss
         if self.disc is not None:
             self.disc.requires_grad_(False)  # the generator's pass leaves the discriminator's weights alone

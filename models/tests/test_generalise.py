@@ -14,7 +14,7 @@ from daefr_models import degrade, splits, train
 from daefr_models.augment import AugmentRanges, Augmenter
 from daefr_models.auto_fidelity import curve_text, parse_curve, sharpness_u8, weights_for
 from daefr_models.fidelity_curve import fit
-from daefr_models.losses import colour_shift, detail_ratio, laplacian_energy, luma3
+from daefr_models.losses import chroma_loss, colour_shift, detail_ratio, laplacian_energy, luma3
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "fixtures" / "golden"
@@ -85,6 +85,16 @@ def test_luma3_sees_structure_not_colour():
     assert not torch.allclose(luma3(img + 0.2), view)  # brightness is not
     grey = torch.full((1, 3, 4, 4), 0.5)
     assert torch.allclose(luma3(grey), grey)  # a grey image is its own luma
+
+
+def test_chroma_loss_sees_tints_and_fringes_not_brightness():
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    assert float(chroma_loss(gt, gt)) == 0.0
+    assert float(chroma_loss(gt + 0.1, gt)) < 1e-6  # grey added to every channel: no colour change
+    tint = gt.clone()
+    tint[:, 2, 6:10, 6:10] += 0.5  # a small blue patch (an iris gone blue)
+    assert float(chroma_loss(tint, gt)) > 0.01
 
 
 def test_detail_ratio_is_one_for_the_truth_and_low_for_blur():

@@ -254,6 +254,12 @@ def test_stage4_gan_term_trains_a_discriminator_and_moves_the_decoder(tmp_path):
     assert not torch.equal(luma["model"][key], plain["model"][key])
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-gan-input", "lab"])
+    # the chroma term changes what the decoder learns from the same start
+    run(tmp_path / "chroma", *start, "--stage4-gan-weight", "1", "--stage4-chroma-weight", "2")
+    ch = torch.load(tmp_path / "chroma" / "stage4.pt", weights_only=False)
+    assert not torch.equal(ch["model"][key], gan["model"][key])
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-chroma-weight", "-1"])
 
 
 def test_stage4_decoder_part_trains_the_hq_decoder_alone(tmp_path):
