@@ -53,6 +53,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 
 #: Rec. 601 luma weights.
 _LUMA = (0.299, 0.587, 0.114)
+#: BT.601 colour differences (Cb, Cr) as weights of R, G, B.
+_CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+
+
+def _weighted(img: torch.Tensor, weights: tuple[float, float, float]) -> torch.Tensor:
+    """``[B, 1, H, W]``: the sum of ``img``'s three channels times ``weights`` (a luma or chroma row)."""
+    return sum(c * img[:, i : i + 1] for i, c in enumerate(weights))
 
 
 def central_box(h: int, w: int) -> tuple[int, int, int, int]:
@@ -65,7 +72,7 @@ def central_box(h: int, w: int) -> tuple[int, int, int, int]:
 def laplacian_energy(img: torch.Tensor) -> torch.Tensor:
     """Per-image mean absolute 4-neighbour Laplacian of luma over ``central_box`` ``[B]``
     (``img``: ``[B, 3, H, W]`` in [0, 1]): how much fine structure the face region holds."""
-    luma = sum(c * img[:, i].float() for i, c in enumerate(_LUMA))
+    luma = _weighted(img.float(), _LUMA)[:, 0]
     lap = (luma[:, 1:-1, 1:-1] * 4 - luma[:, :-2, 1:-1] - luma[:, 2:, 1:-1]
            - luma[:, 1:-1, :-2] - luma[:, 1:-1, 2:])
     t, b, l, r = central_box(img.shape[-2], img.shape[-1])
@@ -76,8 +83,7 @@ def luma3(img: torch.Tensor) -> torch.Tensor:
     """``img`` ``[B, 3, H, W]`` as its luma (BT.601) in all three channels, in the same range: what
     a discriminator judging structure alone sees (two images of equal luma look the same to it, so
     its gradient on the image has no chroma component)."""
-    luma = sum(c * img[:, i : i + 1] for i, c in enumerate(_LUMA))
-    return luma.expand(-1, 3, -1, -1)
+    return _weighted(img, _LUMA).expand(-1, 3, -1, -1)
 
 
 def detail_ratio(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -100,8 +106,7 @@ def colour_shift(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 def chroma(img: torch.Tensor) -> torch.Tensor:
     """The BT.601 colour-difference channels ``[B, 2, H, W]`` (Cb, Cr) of ``img`` ``[B, 3, H, W]``."""
-    r, g, b = img[:, 0:1], img[:, 1:2], img[:, 2:3]
-    return torch.cat([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b], 1)
+    return torch.cat([_weighted(img, w) for w in _CHROMA], 1)
 
 
 def chroma_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
