@@ -47,7 +47,7 @@ from .auto_fidelity import parse_curve, sharpness_u8, weights_for
 from .arch import VQAutoencoder, load_checkpoint, quantize_fp32
 from .blazeface import BlazeFace
 from .data import centre_square, list_images, load_folder, load_model_input, to_model_range, to_uint8
-from .losses import colour_shift, detail_ratio, psnr, ssim
+from .losses import colour_fringe, colour_shift, detail_ratio, psnr, ssim
 from .onnx_meta import fidelity_default
 from .onnx_tools import REPO_ROOT, feeds, has_weight_input, ort_session, with_code_indices
 
@@ -355,8 +355,9 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
     results = {}
     for level in levels:
         deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
-        rows = {BICUBIC: {"psnr": [], "ssim": [], "detail": [], "colour": []}}
-        rows.update({r.name: {"psnr": [], "ssim": [], "detail": [], "colour": [], "code_acc": [], "seconds": 0.0}
+        rows = {BICUBIC: {"psnr": [], "ssim": [], "detail": [], "colour": [], "fringe": []}}
+        rows.update({r.name: {"psnr": [], "ssim": [], "detail": [], "colour": [], "fringe": [], "code_acc": [],
+                              "seconds": 0.0}
                      for r in runners})
         sheet = {"degraded": [], "gt": [], **{r.name: [] for r in runners}}
         for i in range(0, len(faces), chunk):
@@ -367,6 +368,7 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
             rows[BICUBIC]["ssim"] += ssim((lq + 1) / 2, g01).tolist()
             rows[BICUBIC]["detail"] += detail_ratio((lq + 1) / 2, g01).tolist()
             rows[BICUBIC]["colour"] += colour_shift((lq + 1) / 2, g01).tolist()
+            rows[BICUBIC]["fringe"] += colour_fringe((lq + 1) / 2, g01).tolist()
             gt_idx = teacher.gt_indices(gt) if teacher is not None else None
             for r in runners:
                 t = time.time()
@@ -378,6 +380,7 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
                 rows[r.name]["ssim"] += ssim(out01, g01).tolist()
                 rows[r.name]["detail"] += detail_ratio(out01, g01).tolist()
                 rows[r.name]["colour"] += colour_shift(out01, g01).tolist()
+                rows[r.name]["fringe"] += colour_fringe(out01, g01).tolist()
                 if gt_idx is not None and idx is not None:
                     rows[r.name]["code_acc"] += (idx.to(gt_idx.device) == gt_idx).float().mean(1).tolist()
                 if sheet_dir is not None and len(sheet[r.name]) < sheet_count:
@@ -389,7 +392,7 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
         summary = {}
         for name, m in rows.items():
             summary[name] = {"psnr": _mean(m["psnr"]), "ssim": _mean(m["ssim"]), "detail": _mean(m["detail"]),
-                             "colour": _mean(m["colour"]), "n": len(m["psnr"])}
+                             "colour": _mean(m["colour"]), "fringe": _mean(m["fringe"]), "n": len(m["psnr"])}
             if m.get("code_acc"):
                 summary[name]["code_acc"] = _mean(m["code_acc"])
             if "seconds" in m:
@@ -454,15 +457,15 @@ def contact_sheet(columns: list[list[torch.Tensor]], titles: list[str], path: Pa
 
 def markdown(results: dict) -> str:
     """Results as a Markdown table (level, row, PSNR, SSIM, code-index accuracy)."""
-    lines = ["| level | model | PSNR (dB) | SSIM | detail | colour shift | code-index acc. |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| level | model | PSNR (dB) | SSIM | detail | colour shift | colour fringe | code-index acc. |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for level, rows in results.items():
         for name, m in rows.items():
             if name == "sheet":
                 continue
             acc = f"{m['code_acc']:.3f}" if "code_acc" in m else "-"
             lines.append(f"| {level} | {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m.get('detail', float('nan')):.3f} "
-                         f"| {m.get('colour', float('nan')):.2f} | {acc} |")
+                         f"| {m.get('colour', float('nan')):.2f} | {m.get('fringe', float('nan')):.2f} | {acc} |")
     return "\n".join(lines)
 
 

@@ -104,6 +104,16 @@ def colour_shift(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return 255 * (mo - mg).norm(dim=1)
 
 
+def colour_fringe(out: torch.Tensor, gt: torch.Tensor, q: float = 0.99) -> torch.Tensor:
+    """Per-image local colour error ``[B]`` on the 0-255 scale: the ``q`` quantile over
+    ``central_box`` of the per-pixel chroma distance (Cb, Cr) between ``out`` and ``gt`` (inputs in
+    [0, 1]). Where ``colour_shift`` sees a face's mean colour, this sees a small tinted patch, e.g.
+    a blue-green fringe around the irises, that leaves the mean colour almost unchanged."""
+    t, b, l, r = central_box(out.shape[-2], out.shape[-1])
+    dist = (chroma(out.float()) - chroma(gt.float()))[..., t:b, l:r].norm(dim=1).flatten(1)
+    return 255 * dist.quantile(q, dim=1)
+
+
 def chroma(img: torch.Tensor) -> torch.Tensor:
     """The BT.601 colour-difference channels ``[B, 2, H, W]`` (Cb, Cr) of ``img`` ``[B, 3, H, W]``."""
     return torch.cat([_weighted(img, w) for w in _CHROMA], 1)

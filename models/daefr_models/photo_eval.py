@@ -14,8 +14,9 @@ is the "bicubic" baseline *and* what the user hands to ``daefr restore``. The ru
 aligns, restores and pastes back every face (``daefr restore DIR -o OUT``, whole-photo mode), and
 PSNR/SSIM of both against the ground truth are reported over the whole photo, with the detail
 figure (``losses.detail_ratio``: Laplacian energy of luma in the central face region, output over
-ground truth) and the colour shift (``losses.colour_shift``: mean-colour distance in that region,
-0-255). This measures what a user gets, including detection, alignment and paste-back, not only the
+ground truth), the colour shift (``losses.colour_shift``: mean-colour distance in that region,
+0-255) and the colour fringe (``losses.colour_fringe``: the 99th percentile of the per-pixel chroma
+distance there, 0-255: a small tinted patch such as a blue-green iris). This measures what a user gets, including detection, alignment and paste-back, not only the
 network. ``--fidelity`` takes a comma-separated list (numbers or ``auto``); each value is one
 ``daefr restore`` run over the same degraded photos and one row.
 """
@@ -36,7 +37,7 @@ from PIL import Image
 
 from . import degrade
 from .data import list_images
-from .losses import colour_shift, detail_ratio, psnr, ssim
+from .losses import colour_fringe, colour_shift, detail_ratio, psnr, ssim
 
 
 def load_photos(data: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
@@ -58,15 +59,16 @@ def degrade_photo(rgb: np.ndarray, level: str, seed: int) -> np.ndarray:
     return np.round((lq[0].clamp(-1, 1).permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
 
 
-METRICS = ("psnr", "ssim", "detail", "colour")
+METRICS = ("psnr", "ssim", "detail", "colour", "fringe")
 
 
 def metrics(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """PSNR (dB), SSIM, detail ratio and colour shift of two uint8 photos."""
+    """PSNR (dB), SSIM, detail ratio, colour shift and colour fringe of two uint8 photos."""
     a = torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255
     b = torch.from_numpy(gt).permute(2, 0, 1)[None].float() / 255
     return {"psnr": float(psnr(a, b)[0]), "ssim": float(ssim(a, b)[0]),
-            "detail": float(detail_ratio(a, b)[0]), "colour": float(colour_shift(a, b)[0])}
+            "detail": float(detail_ratio(a, b)[0]), "colour": float(colour_shift(a, b)[0]),
+            "fringe": float(colour_fringe(a, b)[0])}
 
 
 def region_psnr(out: np.ndarray, gt: np.ndarray, box) -> tuple[float, float]:
@@ -184,11 +186,11 @@ def main(argv: list[str] | None = None) -> dict:
     if regions:
         result["regions"] = {"photos": len(boxes or {}), "psnr": regions}
     base = summary["bicubic (degraded input)"]
-    print("| level | row | PSNR (dB) | SSIM | detail | colour shift | PSNR vs bicubic |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| level | row | PSNR (dB) | SSIM | detail | colour shift | colour fringe | PSNR vs bicubic |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for k, m in summary.items():
         print(f"| {args.level} | {k} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['detail']:.3f} | {m['colour']:.2f} "
-              f"| {m['psnr'] - base['psnr']:+.2f} dB |")
+              f"| {m['fringe']:.2f} | {m['psnr'] - base['psnr']:+.2f} dB |")
     for k, n in found.items():
         print(f"{k}: {n} of {len(photos)} photos had a face restored")
     if regions:

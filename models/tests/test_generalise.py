@@ -14,7 +14,7 @@ from daefr_models import degrade, splits, train
 from daefr_models.augment import AugmentRanges, Augmenter
 from daefr_models.auto_fidelity import curve_text, parse_curve, sharpness_u8, weights_for
 from daefr_models.fidelity_curve import fit
-from daefr_models.losses import chroma_loss, colour_shift, detail_ratio, laplacian_energy, luma3
+from daefr_models.losses import chroma_loss, colour_fringe, colour_shift, detail_ratio, laplacian_energy, luma3
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "fixtures" / "golden"
@@ -106,6 +106,21 @@ def test_detail_ratio_is_one_for_the_truth_and_low_for_blur():
     assert torch.allclose(colour_shift(gt, gt), torch.zeros(2))
     tinted = (gt + torch.tensor([10 / 255, 0, 0])[None, :, None, None]).clamp(0, 1)
     assert (colour_shift(tinted, gt) > 5).all()
+
+
+def test_colour_fringe_sees_a_small_tinted_patch_that_the_mean_colour_misses():
+    torch.manual_seed(0)
+    gt = torch.rand(1, 3, 64, 64) * 0.5 + 0.25
+    assert float(colour_fringe(gt, gt)) == 0.0
+    grey = (gt + 0.1).clamp(0, 1)  # brighter, same chroma: no fringe
+    assert float(colour_fringe(grey, gt)) < 0.5
+    iris = gt.clone()
+    iris[:, 2, 24:28, 24:28] += 0.2  # a blue patch on 16 of the central box's 1,024 pixels
+    assert float(colour_shift(iris, gt)) < 1.0
+    assert float(colour_fringe(iris, gt)) > 20.0
+    outside = gt.clone()
+    outside[:, 2, 0:4, 0:4] += 0.2  # the same patch outside the face region
+    assert float(colour_fringe(outside, gt)) == 0.0
 
 
 def test_auto_curve_fit_picks_prior_for_blur_and_fidelity_for_sharp_faces():
