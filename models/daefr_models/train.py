@@ -336,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(its gradient on the output then has no chroma component)")
     ap.add_argument("--stage4-chroma-weight", type=float, default=d.stage4_chroma_weight,
                     help="stage 4: weight of a chroma L1 + chroma-gradient L1 term (0: none)")
+    ap.add_argument("--stage4-gan-near-clean", action=argparse.BooleanOptionalAction, default=d.stage4_gan_near_clean,
+                    help="stage 4: the GAN term on the nearly clean batches too (--no-...: those train on "
+                         "reconstruction alone)")
     ap.add_argument("--init-from", default=d.init_from,
                     help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
                          "(a residual head of another form starts fresh)")

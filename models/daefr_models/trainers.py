@@ -72,14 +72,18 @@ class DegradationMix:
         total = sum(p for p, _ in parts)
         self.parts = [(p / total, d) for p, d in parts if p > 0]
         self.gen = torch.Generator().manual_seed(seed)
+        #: The recipe that degraded the last batch (None before the first).
+        self.last: degrade.Degrader | None = None
 
     def __call__(self, gt: torch.Tensor) -> torch.Tensor:
         u, acc = float(torch.rand(1, generator=self.gen)), 0.0
+        self.last = self.parts[-1][1]
         for p, d in self.parts:
             acc += p
             if u < acc:
-                return d(gt)
-        return self.parts[-1][1](gt)
+                self.last = d
+                break
+        return self.last(gt)
 
     def state(self) -> dict:
         """Generator states (the draw and each recipe's parameters) for a checkpoint."""
@@ -362,7 +366,9 @@ class FidelityTrainer:
     reconstruction only), balanced by VQGAN's adaptive weight on the last layer that trains (the HQ
     decoder's ``conv_out``, else the residual head's), and scaled by the option. With
     ``--stage4-gan-input luma`` the discriminator sees real and restored faces as luma only;
-    ``--stage4-chroma-weight`` adds ``losses.chroma_loss`` to the reconstruction loss.
+    ``--stage4-chroma-weight`` adds ``losses.chroma_loss`` to the reconstruction loss. With
+    ``--no-stage4-gan-near-clean`` the ``NEAR_CLEAN`` batches skip the GAN term (generator and
+    discriminator alike) and train on reconstruction alone.
     """
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
@@ -385,10 +391,9 @@ class FidelityTrainer:
         self.degrader = degrade.Degrader(degrade.ranges_for_stage(3), size, seed=opts.seed + 400, resize_back="random")
         self.mild = degrade.Degrader(degrade.ranges_for_stage(1), size, seed=opts.seed + 410, resize_back="random")
         rest = (1 - opts.near_clean) / 2
-        self.mix = DegradationMix([
-            (rest, self.degrader), (rest, self.mild),
-            (opts.near_clean, degrade.Degrader(degrade.NEAR_CLEAN, size, seed=opts.seed + 430, resize_back="random")),
-        ], seed=opts.seed + 440)
+        self.near_clean = degrade.Degrader(degrade.NEAR_CLEAN, size, seed=opts.seed + 430, resize_back="random")
+        self.mix = DegradationMix([(rest, self.degrader), (rest, self.mild), (opts.near_clean, self.near_clean)],
+                                  seed=opts.seed + 440)
         self.w_gen = torch.Generator().manual_seed(opts.seed + 420)
         self.hw = (model.cfg.vq.latent_size, model.cfg.vq.latent_size)
         self.disc = self.opt_d = None
@@ -446,7 +451,9 @@ class FidelityTrainer:
             loss = loss + self.opts.stage4_chroma_weight * c
             logs["chroma"] = float(c.detach())
         total = loss
-        if self.disc is not None:
+        # a nearly clean batch may train on reconstruction alone: the face to leave as it came
+        gan = self.disc is not None and (self.opts.stage4_gan_near_clean or self.mix.last is not self.near_clean)
+        if gan:
             self.disc.requires_grad_(False)  # the generator's pass leaves the discriminator's weights alone
             with env.autocast():
                 realism = self.disc(self.disc_view(out)).float().mean(dim=(1, 2, 3))
@@ -459,7 +466,7 @@ class FidelityTrainer:
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.opt.step()
-        if self.disc is not None:
+        if gan:
             self.disc.requires_grad_(True)
             with env.autocast():
                 d_loss = hinge_d_loss(self.disc(self.disc_view(env.prep(gt))), self.disc(self.disc_view(out.detach())))

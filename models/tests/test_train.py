@@ -262,6 +262,35 @@ def test_stage4_gan_term_trains_a_discriminator_and_moves_the_decoder(tmp_path):
         train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage4-chroma-weight", "-1"])
 
 
+def test_stage4_gan_term_can_skip_the_nearly_clean_batches(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    start = ["--stage", "4", "--steps", "3", "--init-from", str(tmp_path / "a" / "stage3.pt"),
+             "--near-clean", "1", "--stage4-parts", "decoder", "--stage4-decoder-lr", "1e-3"]
+    key = "hq.decoder.conv_out.weight"
+    run(tmp_path / "plain", *start)
+    run(tmp_path / "gan", *start, "--stage4-gan-weight", "1")
+    run(tmp_path / "skip", *start, "--stage4-gan-weight", "1", "--no-stage4-gan-near-clean")
+    plain, gan, skip = (torch.load(tmp_path / n / "stage4.pt", weights_only=False)["model"][key]
+                        for n in ("plain", "gan", "skip"))
+    # every batch is nearly clean: skipping them leaves reconstruction alone, as with no GAN at all
+    assert not torch.equal(gan, plain)
+    assert torch.allclose(skip, plain, atol=1e-6)
+
+
+def test_degradation_mix_remembers_the_recipe_of_the_last_batch():
+    from daefr_models import degrade
+    from daefr_models.trainers import DegradationMix
+    a = degrade.Degrader(degrade.NEAR_CLEAN, 32, seed=1)
+    b = degrade.Degrader(degrade.LEVELS["moderate"], 32, seed=2)
+    mix = DegradationMix([(0.5, a), (0.5, b)], seed=0)
+    assert mix.last is None
+    seen = set()
+    for _ in range(20):
+        mix(torch.zeros(1, 3, 32, 32))
+        seen.add(id(mix.last))
+    assert seen == {id(a), id(b)}
+
+
 def test_stage4_decoder_part_trains_the_hq_decoder_alone(tmp_path):
     run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
     start = ["--stage", "4", "--steps", "3", "--init-from", str(tmp_path / "a" / "stage3.pt"), "--stage4-parts", "decoder"]
