@@ -347,7 +347,7 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
     faces are degraded in chunks of ``chunk`` by ``Degrader(LEVELS[level], seed=seed,
     resize_back="bicubic")``; the ``BICUBIC`` row is that degraded input, each runner's row its
     output rounded to uint8 (as the runtime hands it out). Returns ``{level: {row name: {"psnr",
-    "ssim", "n", ["code_acc"], ["ms_per_face"]}}}`` (means rounded to 4 decimals); ``code_acc`` =
+    "ssim", "detail", "colour", "fringe", "n", ["code_acc"], ["ms_per_face"]}}}`` (means rounded to 4 decimals); ``code_acc`` =
     share of a runner's code indices equal to ``teacher.gt_indices(gt)``, for runners that report
     indices. With ``sheet_dir``, a contact sheet of the first ``sheet_count`` faces per level.
     """
@@ -456,7 +456,8 @@ def contact_sheet(columns: list[list[torch.Tensor]], titles: list[str], path: Pa
 
 
 def markdown(results: dict) -> str:
-    """Results as a Markdown table (level, row, PSNR, SSIM, code-index accuracy)."""
+    """Results as a Markdown table (level, row, PSNR, SSIM, detail, colour shift, colour fringe,
+    code-index accuracy)."""
     lines = ["| level | model | PSNR (dB) | SSIM | detail | colour shift | colour fringe | code-index acc. |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for level, rows in results.items():

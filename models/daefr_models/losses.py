@@ -105,13 +105,21 @@ def colour_shift(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 def colour_fringe(out: torch.Tensor, gt: torch.Tensor, q: float = 0.99) -> torch.Tensor:
-    """Per-image local colour error ``[B]`` on the 0-255 scale: the ``q`` quantile over
-    ``central_box`` of the per-pixel chroma distance (Cb, Cr) between ``out`` and ``gt`` (inputs in
-    [0, 1]). Where ``colour_shift`` sees a face's mean colour, this sees a small tinted patch, e.g.
-    a blue-green fringe around the irises, that leaves the mean colour almost unchanged."""
+    """Per-image local colour error ``[B]`` on the 0-255 scale (lower is better): the ``q`` quantile
+    over ``central_box`` of the per-pixel chroma distance (Cb, Cr) between ``out`` and ``gt`` (inputs
+    in [0, 1]). Where ``colour_shift`` sees a face's mean colour, this sees a tinted patch that
+    leaves the mean colour almost unchanged, if it covers more than ``1 - q`` of the box (1 % at
+    the default: about two irises in a 178x218 photo; a smaller patch reads 0)."""
     t, b, l, r = central_box(out.shape[-2], out.shape[-1])
-    dist = (chroma(out.float()) - chroma(gt.float()))[..., t:b, l:r].norm(dim=1).flatten(1)
-    return 255 * dist.quantile(q, dim=1)
+    box = lambda img: img[..., t:b, l:r].float()
+    dist = (chroma(box(out)) - chroma(box(gt))).norm(dim=1).flatten(1)
+    # torch.quantile's linear interpolation between two ranks, by kthvalue: quantile refuses
+    # tensors over 2^24 elements (a photo over 67 MP here)
+    pos = q * (dist.shape[1] - 1)
+    lo = int(pos)
+    hi = min(lo + 1, dist.shape[1] - 1)
+    a, b = dist.kthvalue(lo + 1, dim=1).values, dist.kthvalue(hi + 1, dim=1).values
+    return 255 * (a + (b - a) * (pos - lo))
 
 
 def chroma(img: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,9 @@ aligns, restores and pastes back every face (``daefr restore DIR -o OUT``, whole
 PSNR/SSIM of both against the ground truth are reported over the whole photo, with the detail
 figure (``losses.detail_ratio``: Laplacian energy of luma in the central face region, output over
 ground truth), the colour shift (``losses.colour_shift``: mean-colour distance in that region,
-0-255) and the colour fringe (``losses.colour_fringe``: the 99th percentile of the per-pixel chroma
-distance there, 0-255: a small tinted patch such as a blue-green iris). This measures what a user gets, including detection, alignment and paste-back, not only the
-network. ``--fidelity`` takes a comma-separated list (numbers or ``auto``); each value is one
+0-255) and the colour fringe (``losses.colour_fringe``: the 99th percentile of the per-pixel
+chroma distance there, 0-255: a tinted patch of 1 % of the region or more). This measures what a
+user gets, including detection, alignment and paste-back, not only the network. ``--fidelity`` takes a comma-separated list (numbers or ``auto``); each value is one
 ``daefr restore`` run over the same degraded photos and one row.
 """
 

@@ -337,8 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stage4-chroma-weight", type=float, default=d.stage4_chroma_weight,
                     help="stage 4: weight of a chroma L1 + chroma-gradient L1 term (0: none)")
     ap.add_argument("--stage4-gan-near-clean", action=argparse.BooleanOptionalAction, default=d.stage4_gan_near_clean,
-                    help="stage 4: the GAN term on the nearly clean batches too (--no-...: those train on "
-                         "reconstruction alone)")
+                    help="stage 4: the GAN term on the nearly clean batches too (default; --no-...: those "
+                         "train on the reconstruction and chroma losses alone; no effect without "
+                         "--stage4-gan-weight or with --near-clean 0)")
     ap.add_argument("--init-from", default=d.init_from,
                     help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
                          "(a residual head of another form starts fresh)")

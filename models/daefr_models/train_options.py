@@ -85,9 +85,10 @@ class TrainOptions:
     #: Stage-4 weight of ``losses.chroma_loss`` (chroma L1 + chroma gradient L1) added to the
     #: reconstruction loss (0: none): against the colour fringes a GAN term makes the decoder draw.
     stage4_chroma_weight: float = 0.0
-    #: The stage-4 GAN term also on the ``NEAR_CLEAN`` batches (False: those train on
-    #: reconstruction alone, so that a GAN-sharpened decoder still leaves a clean face as it came;
-    #: a GAN-trained decoder cost the sharp portrait 2.4 dB, models/README.md).
+    #: The stage-4 GAN term also on the ``NEAR_CLEAN`` batches (False: those train on the
+    #: reconstruction and chroma losses alone, so that a GAN-sharpened decoder may still leave a
+    #: clean face as it came; ``models/runs/ganchroma``'s decoder cost the sharp portrait 2.3 dB,
+    #: models/README.md).
     stage4_gan_near_clean: bool = True
     #: Weights for the first stage of a run whose folder holds no earlier checkpoint: a ``model.pt``
     #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):

@@ -368,7 +368,7 @@ class FidelityTrainer:
     ``--stage4-gan-input luma`` the discriminator sees real and restored faces as luma only;
     ``--stage4-chroma-weight`` adds ``losses.chroma_loss`` to the reconstruction loss. With
     ``--no-stage4-gan-near-clean`` the ``NEAR_CLEAN`` batches skip the GAN term (generator and
-    discriminator alike) and train on reconstruction alone.
+    discriminator alike) and train on the reconstruction (and chroma) loss alone.
     """
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):

@@ -118,6 +118,9 @@ def test_colour_fringe_sees_a_small_tinted_patch_that_the_mean_colour_misses():
     iris[:, 2, 24:28, 24:28] += 0.2  # a blue patch on 16 of the central box's 1,024 pixels
     assert float(colour_shift(iris, gt)) < 1.0
     assert float(colour_fringe(iris, gt)) > 20.0
+    speck = gt.clone()
+    speck[:, 2, 24:27, 24:27] += 0.2  # 9 pixels, under 1 % of the box: below the 99th percentile
+    assert float(colour_fringe(speck, gt)) < 1.0
     outside = gt.clone()
     outside[:, 2, 0:4, 0:4] += 0.2  # the same patch outside the face region
     assert float(colour_fringe(outside, gt)) == 0.0

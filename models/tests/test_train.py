@@ -272,9 +272,17 @@ def test_stage4_gan_term_can_skip_the_nearly_clean_batches(tmp_path):
     run(tmp_path / "skip", *start, "--stage4-gan-weight", "1", "--no-stage4-gan-near-clean")
     plain, gan, skip = (torch.load(tmp_path / n / "stage4.pt", weights_only=False)["model"][key]
                         for n in ("plain", "gan", "skip"))
-    # every batch is nearly clean: skipping them leaves reconstruction alone, as with no GAN at all
+    # every batch is nearly clean: skipping them leaves reconstruction alone, as with no GAN at all,
+    # and the discriminator never steps
     assert not torch.equal(gan, plain)
     assert torch.allclose(skip, plain, atol=1e-6)
+    assert torch.load(tmp_path / "skip" / "stage4.pt", weights_only=False)["trainer"]["opt_d"]["state"] == {}
+    # no batch is nearly clean: the switch changes nothing, the GAN term applies to every batch
+    start[start.index("--near-clean") + 1] = "0"
+    run(tmp_path / "gan0", *start, "--stage4-gan-weight", "1")
+    run(tmp_path / "skip0", *start, "--stage4-gan-weight", "1", "--no-stage4-gan-near-clean")
+    gan0, skip0 = (torch.load(tmp_path / n / "stage4.pt", weights_only=False)["model"][key] for n in ("gan0", "skip0"))
+    assert torch.equal(gan0, skip0)
 
 
 def test_degradation_mix_remembers_the_recipe_of_the_last_batch():
@@ -286,8 +294,12 @@ def test_degradation_mix_remembers_the_recipe_of_the_last_batch():
     assert mix.last is None
     seen = set()
     for _ in range(20):
+        before = {id(d): d.param_gen.get_state() for d in (a, b)}
         mix(torch.zeros(1, 3, 32, 32))
         seen.add(id(mix.last))
+        # the recipe named is the one that drew its parameters for this batch, and only it
+        moved = {i for i, st in before.items() if not torch.equal(st, {id(a): a, id(b): b}[i].param_gen.get_state())}
+        assert moved == {id(mix.last)}
     assert seen == {id(a), id(b)}
 
 
