@@ -213,14 +213,21 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
     augmenter = Augmenter(seed=opts.seed + 500 + stage) if opts.augment else None
     if prev is not None:
         model.load_state_dict(prev["model"])
-        trainer.load_state(prev["trainer"], optim=True)
         step, elapsed, images = prev["step"], prev["elapsed"], prev["images"]
-        gen.set_state(prev["gen"])
-        if "degrader" in prev:
-            trainer.degrader.param_gen.set_state(prev["degrader"])
-        if augmenter is not None and prev.get("augmenter") is not None:
-            augmenter.set_state(prev["augmenter"])
-        log(f"stage {stage}: resuming at step {step} ({elapsed:.0f}s done)")
+        if prev.get("trainer") and "gen" in prev:
+            trainer.load_state(prev["trainer"], optim=True)
+            gen.set_state(prev["gen"])
+            if "degrader" in prev:
+                trainer.degrader.param_gen.set_state(prev["degrader"])
+            if augmenter is not None and prev.get("augmenter") is not None:
+                augmenter.set_state(prev["augmenter"])
+            log(f"stage {stage}: resuming at step {step} ({elapsed:.0f}s done)")
+        else:
+            # a checkpoint shared without its optimiser (e.g. ../shared/checkpoints): the weights and
+            # the schedule's position go on, the optimiser and the data order start fresh
+            trainer.load_state(prev.get("trainer") or {}, optim=False)
+            log(f"stage {stage}: {path} holds no optimiser state; resuming its weights at step {step} "
+                f"({elapsed:.0f}s done) with a fresh optimiser and data order")
 
     def checkpoint(done: bool, metrics: dict | None = None) -> None:
         save(path, {"stage": stage, "config": opts.config, "variant": opts.variant, "model": model.state_dict(),

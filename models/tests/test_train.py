@@ -285,6 +285,21 @@ def test_stage4_gan_term_can_skip_the_nearly_clean_batches(tmp_path):
     assert torch.equal(gan0, skip0)
 
 
+def test_extend_goes_on_from_a_checkpoint_shared_without_its_optimiser(tmp_path):
+    # as ../shared/checkpoints/*/stage1.pt: done, weights and counters, an empty trainer state
+    run(tmp_path, "--stage", "1", "--steps", "2", "--disc-weight", "0")
+    path = tmp_path / "stage1.pt"
+    ck = torch.load(path, weights_only=False)
+    shared = {k: ck[k] for k in ("stage", "config", "variant", "model", "step", "elapsed", "images", "done", "metrics")}
+    torch.save({**shared, "trainer": {}}, path)
+    m = run(tmp_path, "--stage", "1", "--steps", "4", "--disc-weight", "0", "--extend")
+    assert m["stage1"]["steps"] == 4
+    after = torch.load(path, weights_only=False)
+    assert after["step"] == 4 and after["trainer"].get("opt")
+    # the two further steps trained the weights it came with
+    assert any(not torch.equal(after["model"][k], v) for k, v in shared["model"].items() if v.is_floating_point())
+
+
 def test_degradation_mix_remembers_the_recipe_of_the_last_batch():
     from daefr_models import degrade
     from daefr_models.trainers import DegradationMix
