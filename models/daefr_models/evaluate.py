@@ -47,7 +47,7 @@ from .auto_fidelity import parse_curve, sharpness_u8, weights_for
 from .arch import VQAutoencoder, load_checkpoint, quantize_fp32
 from .blazeface import BlazeFace
 from .data import centre_square, list_images, load_folder, load_model_input, to_model_range, to_uint8
-from .losses import colour_fringe, colour_shift, detail_ratio, psnr, ssim
+from .losses import QUALITY_METRICS, quality_metrics
 from .onnx_meta import fidelity_default
 from .onnx_tools import REPO_ROOT, feeds, has_weight_input, ort_session, with_code_indices
 
@@ -347,7 +347,8 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
     faces are degraded in chunks of ``chunk`` by ``Degrader(LEVELS[level], seed=seed,
     resize_back="bicubic")``; the ``BICUBIC`` row is that degraded input, each runner's row its
     output rounded to uint8 (as the runtime hands it out). Returns ``{level: {row name: {"psnr",
-    "ssim", "detail", "colour", "fringe", "n", ["code_acc"], ["ms_per_face"]}}}`` (means rounded to 4 decimals); ``code_acc`` =
+    "ssim", "detail", "colour", "fringe", "n", ["code_acc"], ["ms_per_face"]}}}`` (means rounded to
+    4 decimals; the figures of ``losses.quality_metrics``); ``code_acc`` =
     share of a runner's code indices equal to ``teacher.gt_indices(gt)``, for runners that report
     indices. With ``sheet_dir``, a contact sheet of the first ``sheet_count`` faces per level.
     """
@@ -355,20 +356,15 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
     results = {}
     for level in levels:
         deg = degrade.Degrader(degrade.LEVELS[level], size, seed=seed, resize_back="bicubic")
-        rows = {BICUBIC: {"psnr": [], "ssim": [], "detail": [], "colour": [], "fringe": []}}
-        rows.update({r.name: {"psnr": [], "ssim": [], "detail": [], "colour": [], "fringe": [], "code_acc": [],
-                              "seconds": 0.0}
-                     for r in runners})
+        rows = {BICUBIC: {k: [] for k in QUALITY_METRICS}}
+        rows.update({r.name: {**{k: [] for k in QUALITY_METRICS}, "code_acc": [], "seconds": 0.0} for r in runners})
         sheet = {"degraded": [], "gt": [], **{r.name: [] for r in runners}}
         for i in range(0, len(faces), chunk):
             gt = to_model_range(faces[i : i + chunk])
             lq = deg(gt)
             g01 = (gt + 1) / 2
-            rows[BICUBIC]["psnr"] += psnr((lq + 1) / 2, g01).tolist()
-            rows[BICUBIC]["ssim"] += ssim((lq + 1) / 2, g01).tolist()
-            rows[BICUBIC]["detail"] += detail_ratio((lq + 1) / 2, g01).tolist()
-            rows[BICUBIC]["colour"] += colour_shift((lq + 1) / 2, g01).tolist()
-            rows[BICUBIC]["fringe"] += colour_fringe((lq + 1) / 2, g01).tolist()
+            for k, v in quality_metrics((lq + 1) / 2, g01).items():
+                rows[BICUBIC][k] += v.tolist()
             gt_idx = teacher.gt_indices(gt) if teacher is not None else None
             for r in runners:
                 t = time.time()
@@ -376,11 +372,8 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
                 rows[r.name]["seconds"] += time.time() - t
                 out = out.to(g01.device)
                 out01 = to_uint8(out).float() / 255
-                rows[r.name]["psnr"] += psnr(out01, g01).tolist()
-                rows[r.name]["ssim"] += ssim(out01, g01).tolist()
-                rows[r.name]["detail"] += detail_ratio(out01, g01).tolist()
-                rows[r.name]["colour"] += colour_shift(out01, g01).tolist()
-                rows[r.name]["fringe"] += colour_fringe(out01, g01).tolist()
+                for k, v in quality_metrics(out01, g01).items():
+                    rows[r.name][k] += v.tolist()
                 if gt_idx is not None and idx is not None:
                     rows[r.name]["code_acc"] += (idx.to(gt_idx.device) == gt_idx).float().mean(1).tolist()
                 if sheet_dir is not None and len(sheet[r.name]) < sheet_count:
@@ -391,8 +384,7 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
                 sheet["degraded"] += list(to_uint8(lq).cpu())[:need]
         summary = {}
         for name, m in rows.items():
-            summary[name] = {"psnr": _mean(m["psnr"]), "ssim": _mean(m["ssim"]), "detail": _mean(m["detail"]),
-                             "colour": _mean(m["colour"]), "fringe": _mean(m["fringe"]), "n": len(m["psnr"])}
+            summary[name] = {**{k: _mean(m[k]) for k in QUALITY_METRICS}, "n": len(m["psnr"])}
             if m.get("code_acc"):
                 summary[name]["code_acc"] = _mean(m["code_acc"])
             if "seconds" in m:

@@ -112,14 +112,25 @@ def colour_fringe(out: torch.Tensor, gt: torch.Tensor, q: float = 0.99) -> torch
     the default: about two irises in a 178x218 photo; a smaller patch reads 0)."""
     t, b, l, r = central_box(out.shape[-2], out.shape[-1])
     box = lambda img: img[..., t:b, l:r].float()
-    dist = (chroma(box(out)) - chroma(box(gt))).norm(dim=1).flatten(1)
-    # torch.quantile's linear interpolation between two ranks, by kthvalue: quantile refuses
-    # tensors over 2^24 elements (a photo over 67 MP here)
+    dist = (chroma(box(out)) - chroma(box(gt))).norm(dim=1).flatten(1).sort(dim=1).values
+    # torch.quantile's linear interpolation, on the sorted values: quantile itself refuses tensors
+    # over 2^24 elements (a photo over 67 MP here)
     pos = q * (dist.shape[1] - 1)
     lo = int(pos)
     hi = min(lo + 1, dist.shape[1] - 1)
-    a, b = dist.kthvalue(lo + 1, dim=1).values, dist.kthvalue(hi + 1, dim=1).values
-    return 255 * (a + (b - a) * (pos - lo))
+    return 255 * torch.lerp(dist[:, lo], dist[:, hi], pos - lo)
+
+
+#: The figures ``quality_metrics`` gives, in the order the evaluation tables print them.
+QUALITY_METRICS = ("psnr", "ssim", "detail", "colour", "fringe")
+
+
+def quality_metrics(out: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every per-image figure ``[B]`` the evaluation tools report (``QUALITY_METRICS``), of ``out``
+    against ``gt`` (``[B, 3, H, W]`` in [0, 1]): PSNR (dB), SSIM, ``detail_ratio``,
+    ``colour_shift`` and ``colour_fringe``."""
+    return {"psnr": psnr(out, gt), "ssim": ssim(out, gt), "detail": detail_ratio(out, gt),
+            "colour": colour_shift(out, gt), "fringe": colour_fringe(out, gt)}
 
 
 def chroma(img: torch.Tensor) -> torch.Tensor:

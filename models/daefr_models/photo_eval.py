@@ -17,8 +17,9 @@ figure (``losses.detail_ratio``: Laplacian energy of luma in the central face re
 ground truth), the colour shift (``losses.colour_shift``: mean-colour distance in that region,
 0-255) and the colour fringe (``losses.colour_fringe``: the 99th percentile of the per-pixel
 chroma distance there, 0-255: a tinted patch of 1 % of the region or more). This measures what a
-user gets, including detection, alignment and paste-back, not only the network. ``--fidelity`` takes a comma-separated list (numbers or ``auto``); each value is one
-``daefr restore`` run over the same degraded photos and one row.
+user gets, including detection, alignment and paste-back, not only the network. ``--fidelity``
+takes a comma-separated list (numbers or ``auto``); each value is one ``daefr restore`` run over
+the same degraded photos and one row.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from PIL import Image
 
 from . import degrade
 from .data import list_images
-from .losses import colour_fringe, colour_shift, detail_ratio, psnr, ssim
+from .losses import QUALITY_METRICS, quality_metrics
 
 
 def load_photos(data: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
@@ -59,16 +60,11 @@ def degrade_photo(rgb: np.ndarray, level: str, seed: int) -> np.ndarray:
     return np.round((lq[0].clamp(-1, 1).permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8)
 
 
-METRICS = ("psnr", "ssim", "detail", "colour", "fringe")
-
-
 def metrics(out: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """PSNR (dB), SSIM, detail ratio, colour shift and colour fringe of two uint8 photos."""
+    """``losses.quality_metrics`` (PSNR, SSIM, detail, colour shift, colour fringe) of two uint8 photos."""
     a = torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255
     b = torch.from_numpy(gt).permute(2, 0, 1)[None].float() / 255
-    return {"psnr": float(psnr(a, b)[0]), "ssim": float(ssim(a, b)[0]),
-            "detail": float(detail_ratio(a, b)[0]), "colour": float(colour_shift(a, b)[0]),
-            "fringe": float(colour_fringe(a, b)[0])}
+    return {k: float(v[0]) for k, v in quality_metrics(a, b).items()}
 
 
 def region_psnr(out: np.ndarray, gt: np.ndarray, box) -> tuple[float, float]:
@@ -179,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
                          for name, gt in photos if name in boxes]
                 regions[label] = {"inside": round(float(np.mean([p[0] for p in pairs])), 3),
                                   "outside": round(float(np.mean([p[1] for p in pairs])), 3)}
-    summary = {k: {m: round(float(np.mean([r[m] for r in v])), 4) for m in METRICS} for k, v in rows.items()}
+    summary = {k: {m: round(float(np.mean([r[m] for r in v])), 4) for m in QUALITY_METRICS} for k, v in rows.items()}
     result = {"data": str(args.data), "photos": len(photos), "level": args.level, "seed": args.seed,
               "model": str(args.model) if args.model else None,
               "photos_with_a_restored_face": found, "rows": summary}
