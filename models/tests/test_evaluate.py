@@ -196,6 +196,18 @@ def test_region_psnr_separates_the_face_box_from_the_rest():
     assert np.isnan(region_psnr(out, gt, (100, 100, 120, 120))[0])
 
 
+def test_against_input_counts_the_photos_a_row_leaves_worse():
+    from daefr_models.photo_eval import against_input
+
+    base = [{"psnr": 20.0}, {"psnr": 25.0}, {"psnr": 30.0}, {"psnr": 22.0}]
+    row = [{"psnr": 21.0}, {"psnr": 24.5}, {"psnr": 30.0}, {"psnr": 21.0}]
+    got = against_input(row, base)
+    assert got["below"] == 2 and got["worst_db"] == -1.0  # equal is not below
+    assert got["p10_db"] == pytest.approx(np.percentile([1.0, -0.5, 0.0, -1.0], 10))
+    with pytest.raises(ValueError):
+        against_input(row[:3], base)  # a photo missing from a row is a bug, not a smaller sample
+
+
 def test_paste_study_models_the_runtimes_mask_and_change_paste():
     from daefr_models.paste_study import mask_weight, parse_masks, paste_change
 
