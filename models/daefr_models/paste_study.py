@@ -11,7 +11,9 @@ and the same alignment (BlazeFace short-range on the degraded photo, the runtime
 and warp: `evaluate.align_face`'s parts; a photo without a face is left out of every row):
 
 1. **ceiling**: what a perfect 128-px restorer would give, i.e. the ground truth's crop pasted as
-   a change with the runtime's mask. It bounds what the 128-px input costs a whole photo.
+   a change with the runtime's mask. It bounds what the 128-px input costs a whole photo. With
+   ``--ceiling-scales`` (default ``1,2``) the same for a crop of 2x (or any scale) the pixels over
+   the same face: what a finer output stage could bring at most (issue 20, point 5).
 2. **crop gain**: the network on crops cut from the degraded photos, against the same crops
    degraded at 128 px (`degrade.LEVELS` at the crop's scale, as `evaluate` does).
 3. **mask sweep**: the network's change pasted into the photo (bilinear, as `src/align/paste.rs`)
@@ -102,6 +104,20 @@ def parse_masks(text: str) -> list[tuple[float, float]]:
     return out
 
 
+def parse_scales(text: str) -> list[float]:
+    """``--ceiling-scales``: positive output scales, e.g. ``1,2``."""
+    out = [float(t) for t in text.split(",") if t.strip()]
+    if not out or any(not (0 < v <= 8) for v in out):
+        raise ValueError(f"--ceiling-scales {text!r}: scales in (0, 8], comma-separated")
+    return out
+
+
+def perfect_change(gt: np.ndarray, lq: np.ndarray, to_crop: np.ndarray, side: int) -> np.ndarray:
+    """A perfect restorer's change on a ``side``-px crop (``to_crop`` maps the photo to it): the
+    ground truth's crop minus the degraded photo's, as float."""
+    return warp_to_crop(gt, to_crop, side).astype(np.float64) - warp_to_crop(lq, to_crop, side)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description="Whole-photo gain taken apart: ceiling, crop gain, paste-back mask.")
     ap.add_argument("--model", type=Path, required=True, help="ONNX restorer (onnxruntime)")
@@ -110,10 +126,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--level", default="moderate", choices=list(degrade.LEVELS))
     ap.add_argument("--fidelity", default="auto", help="a weight in [0, 1] or auto")
     ap.add_argument("--masks", default=DEFAULT_MASKS, help="margin/feather pairs, comma-separated")
+    ap.add_argument("--ceiling-scales", default="1,2",
+                    help="output scales of the perfect restorer's rows, comma-separated (1: the model's size)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     try:
         masks = parse_masks(args.masks)
+        scales = parse_scales(args.ceiling_scales)
         weight = args.fidelity if args.fidelity == "auto" else float(args.fidelity)
     except ValueError as e:
         ap.error(str(e))
@@ -157,8 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
     row("crops degraded at 128 px: restored", [(o, it[3]) for o, it in zip(crop_out, items)])
     row("whole photos: input", [(it[1], it[0]) for it in items])
     m0, f0 = masks[0]
-    row("whole photos: perfect 128-px restorer (ceiling)",
-        [(paste_change(it[1], it[3].astype(np.float64) - it[4], it[2], m0, f0), it[0]) for it in items])
+    for scale in scales:
+        side = int(round(size * scale))
+        row(f"whole photos: perfect {side}-px restorer (ceiling)",
+            [(paste_change(it[1], perfect_change(it[0], it[1], it[2] * scale, side), it[2] * scale, m0, f0), it[0])
+             for it in items])
     for margin, feather in masks:
         row(f"whole photos: restored, mask {margin:g}/{feather:g}",
             [(paste_change(it[1], o - it[4], it[2], margin, feather), it[0]) for o, it in zip(restored, items)])

@@ -227,3 +227,23 @@ def test_paste_study_models_the_runtimes_mask_and_change_paste():
     out = paste_change(photo, np.full((32, 32, 3), 50.0), to_crop, 0.0, 0.0)
     assert (out[5:37, 10:42] == 150).all()  # a hard mask: the whole crop gets the change
     assert (out[:5] == 100).all() and (out[:, :10] == 100).all() and (out[:, 42:] == 100).all()
+
+
+def test_a_finer_perfect_crop_brings_more_of_a_large_face_back():
+    from daefr_models.paste_study import parse_scales, paste_change, perfect_change, psnr_u8
+
+    assert parse_scales("1, 2") == [1.0, 2.0]
+    for bad in ("", "0", "-1", "9"):
+        with pytest.raises(ValueError):
+            parse_scales(bad)
+    g = np.random.default_rng(0)
+    gt = g.integers(0, 256, (96, 96, 3)).astype(np.uint8)  # fine detail everywhere
+    lq = np.full_like(gt, 128)
+    to_crop = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])  # the 96-px face on a 48-px crop
+    scores = []
+    for scale in (1, 2):
+        t = to_crop * scale
+        out = paste_change(lq, perfect_change(gt, lq, t, 48 * scale), t, 0.0, 0.0)
+        scores.append(psnr_u8(out, gt))
+    # at 2x the crop samples the face at its own resolution: the photo comes back exactly
+    assert scores[1] == float("inf") and scores[0] < 20
