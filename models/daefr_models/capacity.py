@@ -37,22 +37,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .arch import VQAutoencoder, load_checkpoint
-from .data import list_images, load_model_input, to_model_range
+from .data import list_images, to_model_range
+from .evaluate import load_faces
 from .losses import psnr, ssim
-
-
-def load_crops(data: Path, size: int, limit: int) -> torch.Tensor:
-    """``limit`` crops ``[N,3,S,S]`` uint8 spread over the sorted folder (every k-th file)."""
-    paths = list_images(data)
-    if not paths:
-        raise FileNotFoundError(f"no images under {data}")
-    k = max(1, len(paths) // limit)
-    arr = np.stack([load_model_input(p, size) for p in paths[::k][:limit]])
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
 def _batches(x: torch.Tensor, batch: int):
@@ -170,6 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.limit < 1:
         ap.error("--limit must be at least 1")
+    for folder in (args.data, args.seen):
+        if folder is not None and not (folder.is_dir() and list_images(folder)):
+            ap.error(f"{folder}: not a folder of images")
     torch.set_num_threads(args.threads)
     named = []
     for spec in args.checkpoints:
@@ -183,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
         model, config = load_checkpoint(path)
         size = model.cfg.vq.resolution
         if size not in cache:
-            cache[size] = (load_crops(args.data, size, args.limit), load_crops(args.seen, size, args.limit) if args.seen else None)
+            cache[size] = tuple(load_faces(str(d), size, args.limit, align=False) if d else None for d in (args.data, args.seen))
         crops, seen = cache[size]
         print(f"{name}: {config}, {crops.shape[0]} held-out crops ...", file=sys.stderr, flush=True)
         results[name] = probe(model.hq, crops, seen)

@@ -76,3 +76,8 @@ def test_missing_checkpoint_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as err:
         capacity.main([str(tmp_path / "nope.pt"), "--data", str(tmp_path)])
     assert err.value.code == 2
+    ckpt = tmp_path / "model.pt"
+    torch.save({"config": "tiny-32", "model": _model().state_dict()}, ckpt)
+    with pytest.raises(SystemExit) as err:  # a folder without images
+        capacity.main([str(ckpt), "--data", str(tmp_path / "empty")])
+    assert err.value.code == 2
