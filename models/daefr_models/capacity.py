@@ -68,12 +68,18 @@ def decode_psnr(ae: VQAutoencoder, z: torch.Tensor, crops: torch.Tensor, batch: 
     return sum(ps) / len(ps), sum(ss) / len(ss)
 
 
-def nearest_within(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """``z [N,C,h,w]`` with every position replaced by its nearest row of ``codebook [K,C]``."""
+def nearest_codes(z: torch.Tensor, codebook: torch.Tensor, axes: torch.Tensor | None = None,
+                  mean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices ``[N*h*w]``, ``z [N,C,h,w]`` with every position replaced by its nearest row of
+    ``codebook [K,C]``). With ``axes [d,C]`` (and their ``mean [1,C]``) distances are measured in
+    the span of those directions only; the picked code comes back whole."""
     n, c, h, w = z.shape
     flat = z.permute(0, 2, 3, 1).reshape(-1, c)
-    idx = torch.cdist(flat, codebook).argmin(1)
-    return codebook[idx].reshape(n, h, w, c).permute(0, 3, 1, 2)
+    book = codebook
+    if axes is not None:
+        flat, book = (flat - mean) @ axes.t(), (codebook - mean) @ axes.t()
+    idx = torch.cdist(flat, book).argmin(1)
+    return idx, codebook[idx].reshape(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def usage(indices: torch.Tensor, n_embed: int) -> tuple[int, float, torch.Tensor]:
@@ -93,15 +99,6 @@ def principal_axes(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return mean, vt, s**2 / (s**2).sum()
 
 
-def nearest_in_subspace(z: torch.Tensor, codebook: torch.Tensor, mean: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
-    """Like ``nearest_within``, but distances are measured in the span of ``axes [d,C]`` only; the
-    picked code comes back whole."""
-    n, c, h, w = z.shape
-    flat = z.permute(0, 2, 3, 1).reshape(-1, c)
-    idx = torch.cdist((flat - mean) @ axes.t(), (codebook - mean) @ axes.t()).argmin(1)
-    return codebook[idx].reshape(n, h, w, c).permute(0, 3, 1, 2)
-
-
 def probe(ae: VQAutoencoder, crops: torch.Tensor, seen: torch.Tensor | None = None) -> dict:
     """Every figure of the module docstring for one HQ autoencoder."""
     ae = ae.eval()
@@ -109,22 +106,20 @@ def probe(ae: VQAutoencoder, crops: torch.Tensor, seen: torch.Tensor | None = No
     z = features(ae, crops)
     codebook = ae.quantize.embedding.weight.detach().float()
     out: dict[str, float | int] = {"n_embed": cfg.n_embed, "embed_dim": cfg.embed_dim, "crops": int(crops.shape[0])}
-    zq = nearest_within(z, codebook)
+    idx, zq = nearest_codes(z, codebook)
     out["vq"], out["vq_ssim"] = decode_psnr(ae, zq, crops)
     out["no_vq"], _ = decode_psnr(ae, z, crops)
-    n, c, h, w = z.shape
-    idx = torch.cdist(z.permute(0, 2, 3, 1).reshape(-1, c), codebook).argmin(1)
     out["codes_used"], out["perplexity"], order = usage(idx, cfg.n_embed)
     for frac, name in ((2, "top_half"), (4, "top_quarter")):
         k = max(1, cfg.n_embed // frac)
-        out[name], _ = decode_psnr(ae, nearest_within(z, codebook[order[:k]]), crops)
+        out[name], _ = decode_psnr(ae, nearest_codes(z, codebook[order[:k]])[1], crops)
     mean, axes, var = principal_axes(z)
     out["var99"] = int((var.cumsum(0) < 0.99).sum()) + 1
     for frac, name in ((4, "pca_quarter"), (8, "pca_eighth")):
-        d = max(1, c // frac)
-        out[name], _ = decode_psnr(ae, nearest_in_subspace(z, codebook, mean, axes[:d]), crops)
+        d = max(1, cfg.embed_dim // frac)
+        out[name], _ = decode_psnr(ae, nearest_codes(z, codebook, axes[:d], mean)[1], crops)
     if seen is not None:
-        out["vq_seen"], _ = decode_psnr(ae, nearest_within(features(ae, seen), codebook), seen)
+        out["vq_seen"], _ = decode_psnr(ae, nearest_codes(features(ae, seen), codebook)[1], seen)
     return out
 
 

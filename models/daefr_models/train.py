@@ -11,7 +11,7 @@ adaptive weight (x0.8 as in the paper). Codes unused for a while are restarted o
 Stage 2 - association: as stage 1, plus the CLIP-style loss between the HQ encoder's tokens of the
 ground truth and the LQ encoder's tokens of its degraded copy (a random subset of at most
 ``--assoc-tokens`` tokens per batch keeps the B*h*w x B*h*w logit matrix in memory on large batches).
-The HQ codebook and decoder stay fixed (``--no-stage2-freeze-hq`` lets them move, as before).
+The HQ autoencoder, stage 3's teacher, stays fixed (``--no-stage2-freeze-hq`` lets it move, as before).
 Stage 3 - restorer: both encoders read the degraded image (paper stage-3 degradation), the fusion
 block and the transformer predict HQ code indices. Loss: cross-entropy against the code indices of
 the ground truth (from a frozen copy of the stage-2 HQ encoder + codebook) + 10 x MSE between the
@@ -221,17 +221,20 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
                 trainer.degrader.param_gen.set_state(prev["degrader"])
             if augmenter is not None and prev.get("augmenter") is not None:
                 augmenter.set_state(prev["augmenter"])
+            trainer.warmup_from = int(prev.get("warmup_from", 0))
             log(f"stage {stage}: resuming at step {step} ({elapsed:.0f}s done)")
         else:
             # a checkpoint shared without its optimiser (e.g. ../shared/checkpoints): the weights and
             # the schedule's position go on, the optimiser and the data order start fresh
             trainer.load_state(prev.get("trainer") or {}, optim=False)
+            trainer.warmup_from = step
             log(f"stage {stage}: {path} holds no optimiser state; resuming its weights at step {step} "
-                f"({elapsed:.0f}s done) with a fresh optimiser and data order")
+                f"({elapsed:.0f}s done) with a fresh optimiser and data order (the learning rate warms up again)")
 
     def checkpoint(done: bool, metrics: dict | None = None) -> None:
         save(path, {"stage": stage, "config": opts.config, "variant": opts.variant, "model": model.state_dict(),
                     "trainer": trainer.state(), "step": step, "elapsed": elapsed, "images": images,
+                    "warmup_from": trainer.warmup_from,
                     "gen": gen.get_state(), "degrader": trainer.degrader.param_gen.get_state(),
                     "augmenter": augmenter.state() if augmenter is not None else None,
                     "done": done, "metrics": metrics or {}})
@@ -351,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model.pt/stageK.pt to start from when the run folder has no earlier stage "
                          "(a residual head of another form starts fresh)")
     ap.add_argument("--stage2-freeze-hq", action=argparse.BooleanOptionalAction, default=d.stage2_freeze_hq,
-                    help="stage 2: keep the HQ codebook and decoder fixed (default on)")
+                    help="stage 2: keep the HQ autoencoder (encoder, codebook, decoder) fixed (default on)")
     ap.add_argument("--variant", default=d.variant, choices=list(VARIANTS))
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--limit", type=int, default=d.limit, help="use only the first N images")

@@ -94,7 +94,7 @@ class TrainOptions:
     #: or ``stageK.pt``. Its residual head may have another form (``lite-128`` into ``lite-128-s2d``):
     #: a head that does not fit starts fresh.
     init_from: str | Path | None = None
-    #: Stage 2 keeps the HQ codebook and decoder fixed.
+    #: Stage 2 keeps the HQ autoencoder (encoder, codebook, decoder: stage 3's teacher) fixed.
     stage2_freeze_hq: bool = True
     #: Ablation variant, a key of ``VARIANTS``.
     variant: str = "full"
@@ -146,6 +146,8 @@ class TrainOptions:
             raise ValueError(f"near_clean {self.near_clean}: a share in [0, 1]")
         if self.minutes is None and self.steps is None:
             raise ValueError("give minutes and/or steps (an unbounded run never stops)")
+        if self.stage == "2" and not VARIANTS[self.variant]["association"]:
+            raise ValueError(f"variant {self.variant!r} has no association stage: stage 2 has nothing to train")
 
 
 @dataclass

@@ -39,6 +39,10 @@ class Trainer(Protocol):
     #: The stage's main degradation: the loop saves and restores its parameter generator
     #: (the checkpoint's ``"degrader"``).
     degrader: degrade.Degrader
+    #: The step at which the optimiser started fresh (0, or where ``--extend`` went on from a
+    #: checkpoint shared without its optimiser): the learning-rate warm-up counts from there, so a
+    #: fresh Adam does not take full-rate steps on trained weights.
+    warmup_from: int
 
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         """One optimisation step on a ground-truth batch ``gt`` (in [-1, 1], on the device) at
@@ -57,6 +61,9 @@ class Trainer(Protocol):
 
 def make_trainer(stage: int, model: DAEFR, env: Env, opts: TrainOptions) -> Trainer:
     """The trainer of ``stage`` (1-4) for ``model``, which it may partly freeze."""
+    # every stage decides what trains from a clean slate: one run after another in the same
+    # process (``--stage all``) must not inherit the freezing of the stage before it
+    model.requires_grad_(True)
     if stage == 4:
         return FidelityTrainer(model, env, opts)
     if stage == 3:
@@ -137,18 +144,20 @@ class AutoencoderTrainer:
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions, stage: int):
         self.model, self.env, self.opts, self.stage = model, env, opts, stage
+        self.warmup_from = 0
         self.aes = {"hq": model.hq} if model.lq is None else {"hq": model.hq, "lq": model.lq}
         dev = env.device
         disc_ch = 32 if model.cfg.vq.resolution <= 128 else 64
         self.discs = {k: PatchDiscriminator(ch=disc_ch).to(dev) for k in self.aes}
         self.assoc = AssociationHead().to(dev) if stage == 2 else None
-        # Stage 2 aligns the encoders; the HQ codebook and decoder need not move (left free, the
-        # full-rate restart cost the HQ reconstruction 1.8 dB on the shared lite-128 run).
+        # Stage 2 aligns the LQ encoder with the HQ one; the HQ autoencoder need not move, and must
+        # not: it is stage 3's teacher. Left free, the full-rate restart cost its reconstruction 1.8 dB
+        # on the shared lite-128 run; with codebook and decoder fixed but the encoder free, 100 steps
+        # cost the 180-identity head start 3.2 dB (the encoder drifts off the codes it was fitted to).
         self.frozen_hq = stage == 2 and opts.stage2_freeze_hq
         if self.frozen_hq:
-            for m in (model.hq.quantize, model.hq.post_quant_conv, model.hq.decoder):
-                for p in m.parameters():
-                    p.requires_grad_(False)
+            for p in model.hq.parameters():
+                p.requires_grad_(False)
         params = [p for ae in self.aes.values() for p in ae.parameters() if p.requires_grad]
         # a frozen decoder has nothing for the GAN to train
         self.gan_keys = [k for k in self.aes if not (k == "hq" and self.frozen_hq)]
@@ -185,7 +194,7 @@ class AutoencoderTrainer:
         then the discriminators."""
         env = self.env
         for g in self.opt.param_groups + self.opt_d.param_groups:
-            g["lr"] = lr_at(self.opts.lr, progress, step)
+            g["lr"] = lr_at(self.opts.lr, progress, step - self.warmup_from)
         with torch.no_grad():
             lq = self.degrader(gt)
         targets = {"hq": env.prep(gt), "lq": env.prep(lq)}
@@ -281,6 +290,7 @@ class RestorerTrainer:
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
         self.model, self.env, self.opts = model, env, opts
+        self.warmup_from = 0
         self.teacher = copy.deepcopy(model.hq).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
@@ -326,7 +336,7 @@ class RestorerTrainer:
         """Cross-entropy on the teacher's code indices + ``feat_weight`` x MSE of the fused feature."""
         env = self.env
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(self.opts.lr, progress, step)
+            g["lr"] = lr_at(self.opts.lr, progress, step - self.warmup_from)
         with torch.no_grad():
             lq = env.prep(self.mix(gt))
         idx, z_gt = self.targets(env.prep(gt))
@@ -373,6 +383,7 @@ class FidelityTrainer:
 
     def __init__(self, model: DAEFR, env: Env, opts: TrainOptions):
         self.model, self.env, self.opts = model, env, opts
+        self.warmup_from = 0
         for p in model.parameters():
             p.requires_grad_(False)
         parts = {"residual": model.fidelity.residual, "fidelity": model.fidelity, "decoder": model.hq.decoder}[opts.stage4_parts]
@@ -428,7 +439,7 @@ class FidelityTrainer:
         """L1 + (1 - SSIM) + gradient L1 of the fidelity output at ``w ~ U(0, 1)`` per sample."""
         env, model = self.env, self.model
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(g["base_lr"], progress, step)
+            g["lr"] = lr_at(g["base_lr"], progress, step - self.warmup_from)
         with torch.no_grad():
             lq = env.prep(self.mix(gt))
             w = torch.rand(gt.shape[0], 1, 1, 1, generator=self.w_gen).to(env.device)

@@ -36,12 +36,12 @@ def test_restricted_code_choice_equals_the_full_one_at_full_size():
     ae = _model(2).hq
     z = capacity.features(ae, synthetic_faces(4, 32, seed=3))
     book = ae.quantize.embedding.weight.detach()
-    full = capacity.nearest_within(z, book)
+    _, full = capacity.nearest_codes(z, book)
     mean, axes, var = capacity.principal_axes(z)
     assert torch.allclose(var.sum(), torch.tensor(1.0), atol=1e-5)
-    assert torch.equal(capacity.nearest_in_subspace(z, book, mean, axes), full)
+    assert torch.equal(capacity.nearest_codes(z, book, axes, mean)[1], full)
     # one code only: every position gets it
-    one = capacity.nearest_within(z, book[:1])
+    one = capacity.nearest_codes(z, book[:1])[1]
     assert torch.equal(one, book[0].view(1, -1, 1, 1).expand_as(one))
 
 

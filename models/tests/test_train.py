@@ -77,15 +77,19 @@ def test_stage3_keeps_codebook_and_decoder_frozen(tmp_path):
     assert not torch.equal(s2["hq.encoder.conv_in.weight"], s3["hq.encoder.conv_in.weight"])
 
 
-def test_stage2_keeps_the_hq_codebook_and_decoder_unless_told(tmp_path):
+def test_stage2_keeps_the_hq_autoencoder_unless_told(tmp_path):
     run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
     run(tmp_path / "b", "--stage", "all", "--steps", "3", "--disc-weight", "0", "--no-stage2-freeze-hq")
     for sub, frozen in (("a", True), ("b", False)):
         s1 = torch.load(tmp_path / sub / "stage1.pt", weights_only=False)["model"]
         s2 = torch.load(tmp_path / sub / "stage2.pt", weights_only=False)["model"]
-        same = torch.equal(s1["hq.decoder.conv_out.weight"], s2["hq.decoder.conv_out.weight"])
-        assert same == frozen, sub
-        assert not torch.equal(s1["hq.encoder.conv_in.weight"], s2["hq.encoder.conv_in.weight"])
+        hq = [k for k in s1 if k.startswith("hq.") and s1[k].is_floating_point()]
+        assert any(k.startswith("hq.encoder.") for k in hq) and any(k.startswith("hq.decoder.") for k in hq)
+        # encoder (stage 3's teacher), codebook and decoder: all or nothing
+        assert all(torch.equal(s1[k], s2[k]) for k in hq) == frozen, sub
+        assert any(not torch.equal(s1[k], s2[k]) for k in hq) != frozen, sub
+        # the LQ encoder learns to associate either way
+        assert not torch.equal(s1["lq.encoder.conv_in.weight"], s2["lq.encoder.conv_in.weight"])
 
 
 def test_stage4_trains_the_fidelity_path_and_the_decoder_only(tmp_path):
@@ -298,6 +302,36 @@ def test_extend_goes_on_from_a_checkpoint_shared_without_its_optimiser(tmp_path)
     assert after["step"] == 4 and after["trainer"].get("opt")
     # the two further steps trained the weights it came with
     assert any(not torch.equal(after["model"][k], v) for k, v in shared["model"].items() if v.is_floating_point())
+
+
+def test_stage2_of_a_variant_without_association_is_a_usage_error():
+    with pytest.raises(SystemExit) as err:
+        train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage", "2", "--variant", "hq_only"])
+    assert err.value.code == 2
+
+
+def test_a_fresh_optimiser_warms_up_again_where_it_starts(tmp_path):
+    from daefr_models.trainers import lr_at
+
+    # a shared checkpoint (no optimiser) past the warm-up: the first further steps must not run
+    # at the full rate (a fresh Adam's first steps are lr-sized whatever the gradient)
+    run(tmp_path, "--stage", "1", "--steps", "2", "--disc-weight", "0")
+    path = tmp_path / "stage1.pt"
+    ck = torch.load(path, weights_only=False)
+    keep = ("stage", "config", "variant", "model", "elapsed", "images", "done", "metrics")
+    torch.save({**{k: ck[k] for k in keep}, "step": 60, "trainer": {}}, path)  # as if 60 steps were done
+    run(tmp_path, "--stage", "1", "--steps", "62", "--disc-weight", "0", "--extend")
+    after = torch.load(path, weights_only=False)
+    assert after["warmup_from"] == 60
+    base = train.TrainOptions(data="d", out="o", steps=1).lr
+    lr = after["trainer"]["opt"]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(lr_at(base, 61 / 62, 1))  # the second step of a new warm-up
+    assert lr < 0.1 * base  # the cosine's floor: without the new warm-up it would be at least this
+    # a resume with the optimiser keeps counting from where that warm-up began
+    run(tmp_path, "--stage", "1", "--steps", "63", "--disc-weight", "0", "--extend")
+    again = torch.load(path, weights_only=False)
+    assert again["warmup_from"] == 60
+    assert again["trainer"]["opt"]["param_groups"][0]["lr"] == pytest.approx(lr_at(base, 62 / 63, 2))
 
 
 def test_degradation_mix_remembers_the_recipe_of_the_last_batch():
