@@ -42,6 +42,10 @@ from .data import list_images
 from .losses import QUALITY_METRICS, quality_metrics
 
 
+#: The baseline row's name: the degraded photo as the user hands it to ``daefr restore``.
+BICUBIC = "bicubic (degraded input)"
+
+
 def load_photos(data: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
     """(name, uint8 HxWx3) for every `k`-th photo so that `limit` photos spread over the folder."""
     paths = list_images(data) if data.is_dir() else [data]
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as e:
         ap.error(str(e))
     photos = load_photos(args.data, args.limit)
-    rows: dict[str, list[dict]] = {"bicubic (degraded input)": []}
+    rows: dict[str, list[dict]] = {BICUBIC: []}
     found = {}
     boxes: dict[str, list[float]] | None = None
     outputs: dict[str, Path] = {}
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
         for i, (name, rgb) in enumerate(photos):
             Image.fromarray(degrade_photo(rgb, args.level, args.seed + i)).save(lq_dir / name)
         for name, gt in photos:
-            rows["bicubic (degraded input)"].append(metrics(np.asarray(Image.open(lq_dir / name).convert("RGB")), gt))
+            rows[BICUBIC].append(metrics(np.asarray(Image.open(lq_dir / name).convert("RGB")), gt))
         for fid in fidelities:
             label = "daefr restore" + ("" if fid is None else f" --fidelity {fid}")
             out_dir = root / ("restored" if fid is None else f"restored-w{fid}")
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
             if args.regions and boxes is None:
                 boxes = face_boxes(root / f"{out_dir.name}.json")
         if args.regions and boxes is not None:
-            outputs = {"bicubic (degraded input)": lq_dir, **outputs}
+            outputs = {BICUBIC: lq_dir, **outputs}
             for label, folder in outputs.items():
                 pairs = [region_psnr(np.asarray(Image.open(folder / name).convert("RGB")), gt, boxes[name])
                          for name, gt in photos if name in boxes]
@@ -191,10 +195,10 @@ def main(argv: list[str] | None = None) -> dict:
               "photos_with_a_restored_face": found, "rows": summary}
     if regions:
         result["regions"] = {"photos": len(boxes or {}), "psnr": regions}
-    vs_input = {k: against_input(v, rows["bicubic (degraded input)"]) for k, v in rows.items()
-                if k != "bicubic (degraded input)"}
+    vs_input = {k: against_input(v, rows[BICUBIC]) for k, v in rows.items()
+                if k != BICUBIC}
     result["per_photo_vs_bicubic"] = vs_input
-    base = summary["bicubic (degraded input)"]
+    base = summary[BICUBIC]
     print("| level | row | PSNR (dB) | SSIM | detail | colour shift | colour fringe | PSNR vs bicubic |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for k, m in summary.items():
@@ -206,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{k}: {v['below']} of {len(photos)} photos below bicubic; worst {v['worst_db']:+.2f} dB, "
               f"10th percentile {v['p10_db']:+.2f} dB")
     if regions:
-        inside0, outside0 = regions["bicubic (degraded input)"]["inside"], regions["bicubic (degraded input)"]["outside"]
+        inside0, outside0 = regions[BICUBIC]["inside"], regions[BICUBIC]["outside"]
         print(f"PSNR by region over the {len(boxes or {})} photos with a restored face (the first run's box):")
         print("| row | inside the face box (dB) | outside (dB) |")
         print("| --- | --- | --- |")
