@@ -468,9 +468,17 @@ class ResidualHead(nn.Module):
     `SpaceToDepth`/`DepthToSpace`-style reshapes in the exported graph): for the same MACs a wider,
     deeper head with a larger receptive field, and wider convs, which tract runs faster than 16-
     channel ones at 128x128.
+
+    `film = True`: the head is told the fidelity weight. After each hidden conv,
+    `h <- h + h * (w * scale) + w * shift` (per channel, both zero at start, so a head loaded from a
+    checkpoint without them computes exactly what it did). Without it one `R` must serve every
+    `w`, although the residual that makes `(1 - w) * prior + w * (x + R)` right depends on `w`
+    (`R = (gt - (1 - w) * prior) / w - x`): the `w = 1` end is then pulled towards the prior's
+    errors. In the graph `w` meets only Mul and Add.
     """
 
-    def __init__(self, feat_ch: int, in_ch: int, hidden: int, depth: int = 1, unshuffle: int = 1):
+    def __init__(self, feat_ch: int, in_ch: int, hidden: int, depth: int = 1, unshuffle: int = 1,
+                 film: bool = False):
         super().__init__()
         if depth < 1 or unshuffle < 1:
             raise ValueError(f"residual head: depth {depth} and unshuffle {unshuffle} must be at least 1")
@@ -483,14 +491,21 @@ class ResidualHead(nn.Module):
         self.conv_out = nn.Conv2d(hidden, in_ch * s2, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        n_hidden = depth + 1
+        self.film_scale = nn.ParameterList(nn.Parameter(torch.zeros(1, hidden, 1, 1)) for _ in range(n_hidden)) if film else None
+        self.film_shift = nn.ParameterList(nn.Parameter(torch.zeros(1, hidden, 1, 1)) for _ in range(n_hidden)) if film else None
 
-    def forward(self, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """R for the decoder features `feat` and the input `x`; `w` (broadcastable to [B,1,1,1])
+        conditions a `film` head and is ignored otherwise."""
         h = torch.cat([x, feat], dim=1)
         if self.unshuffle > 1:
             h = F.pixel_unshuffle(h, self.unshuffle)
-        h = F.leaky_relu(self.conv1(h), 0.2)
-        for conv in [self.conv2, *self.more]:
-            h = F.leaky_relu(conv(h), 0.2)
+        for i, conv in enumerate([self.conv1, self.conv2, *self.more]):
+            h = conv(h)
+            if self.film_scale is not None and w is not None:
+                h = h + h * (w * self.film_scale[i]) + w * self.film_shift[i]
+            h = F.leaky_relu(h, 0.2)
         r = self.conv_out(h)
         return F.pixel_shuffle(r, self.unshuffle) if self.unshuffle > 1 else r
 
@@ -511,7 +526,8 @@ class FidelityPath(nn.Module):
         self.fuse = nn.ModuleDict({str(i): FidelityFusion(vq.ch * vq.ch_mult[i]) for i in self.levels})
         fc = cfg.fidelity
         self.residual = ResidualHead(vq.ch * vq.ch_mult[0], vq.in_channels, fc.residual_hidden,
-                                     depth=fc.residual_depth, unshuffle=fc.residual_unshuffle)
+                                     depth=fc.residual_depth, unshuffle=fc.residual_unshuffle,
+                                     film=fc.residual_film)
         sigma = cfg.fidelity.colour_anchor_sigma
         self.anchor = ColourAnchor(sigma, vq.in_channels, vq.resolution) if sigma > 0 else None
 
@@ -529,7 +545,7 @@ class FidelityPath(nn.Module):
         with a colour anchor, `prior` first takes the input's low frequencies."""
         if self.anchor is not None:
             prior = self.anchor(prior, x)
-        return prior * (w * -1.0 + 1.0) + w * (x + self.residual(feat, x))
+        return prior * (w * -1.0 + 1.0) + w * (x + self.residual(feat, x, w))
 
 
 class ColourAnchor(nn.Module):

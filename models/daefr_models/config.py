@@ -90,6 +90,9 @@ class FidelityConfig:
     residual_depth: int = 1
     #: The residual head runs at 1/this of the resolution on this^2 times the channels (1: full size).
     residual_unshuffle: int = 1
+    #: The residual head is told `w` (a per-channel scale and shift after each hidden conv, zero at
+    #: start: `arch.ResidualHead`), so that one head can serve every point of the weight.
+    residual_film: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,14 @@ def _lite_128_s2d() -> DaefrConfig:
                    fidelity=replace(base.fidelity, residual_hidden=24, residual_depth=3, residual_unshuffle=2))
 
 
+def _lite_128_s2d_film() -> DaefrConfig:
+    # lite-128-s2d whose residual head is told the fidelity weight (FiLM after each hidden conv,
+    # 4 x 48 parameters, ~0.4 MMAC). Zero at start: a lite-128-s2d checkpoint loads with only the
+    # FiLM tensors fresh and computes what it did (`train --init-from`).
+    base = _lite_128_s2d()
+    return replace(base, name="lite-128-s2d-film", fidelity=replace(base.fidelity, residual_film=True))
+
+
 def _tiny_32() -> DaefrConfig:
     # Test-only config: 32x32 input, 8x8 tokens, a few hundred thousand parameters.
     return DaefrConfig(
@@ -193,12 +204,20 @@ def _tiny_32_s2d() -> DaefrConfig:
                    fidelity=replace(base.fidelity, residual_depth=2, residual_unshuffle=2))
 
 
+def _tiny_32_s2d_film() -> DaefrConfig:
+    # Test-only: tiny-32-s2d with the weight-conditioned head (lite-128-s2d-film's form).
+    base = _tiny_32_s2d()
+    return replace(base, name="tiny-32-s2d-film", fidelity=replace(base.fidelity, residual_film=True))
+
+
 _BUILDERS = {
     "paper-512": _paper_512,
     "lite-128": _lite_128,
     "lite-128-s2d": _lite_128_s2d,
+    "lite-128-s2d-film": _lite_128_s2d_film,
     "tiny-32": _tiny_32,
     "tiny-32-s2d": _tiny_32_s2d,
+    "tiny-32-s2d-film": _tiny_32_s2d_film,
 }
 
 #: Names accepted by `get_config`.

@@ -235,3 +235,29 @@ def test_a_space_to_depth_residual_head_starts_at_zero_and_keeps_the_shape():
     assert head.conv1.in_channels == 4 * 19 and len(head.more) == 2
     with pytest.raises(ValueError):
         ResidualHead(16, 3, 8, depth=0)
+
+
+def test_a_film_head_starts_as_the_plain_head_and_then_depends_on_the_weight():
+    from daefr_models.arch import ResidualHead
+
+    torch.manual_seed(0)
+    plain = ResidualHead(feat_ch=16, in_ch=3, hidden=24, depth=3, unshuffle=2)
+    torch.nn.init.normal_(plain.conv_out.weight, 0.0, 0.1)
+    film = ResidualHead(feat_ch=16, in_ch=3, hidden=24, depth=3, unshuffle=2, film=True)
+    fresh = film.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(fresh.missing_keys) == sorted([f"film_{k}.{i}" for k in ("scale", "shift") for i in range(4)])
+    assert not fresh.unexpected_keys
+    feat, x = torch.randn(2, 16, 32, 32), torch.randn(2, 3, 32, 32)
+    w = torch.tensor([0.2, 1.0]).view(2, 1, 1, 1)
+    with torch.no_grad():
+        assert torch.equal(film(feat, x, w), plain(feat, x))  # zero FiLM: the loaded head, exactly
+        for p in (*film.film_scale, *film.film_shift):
+            p.normal_(0.0, 0.3)
+        at = {v: film(feat, x, torch.full((2, 1, 1, 1), v)) for v in (0.0, 0.5, 1.0)}
+    assert torch.equal(at[0.0], plain(feat, x).detach())  # w = 0 leaves the head as it was
+    assert (at[1.0] - at[0.0]).abs().mean() > (at[0.5] - at[0.0]).abs().mean() > 0
+    # the FiLM tensors train: a loss at w = 1 reaches them
+    film(feat, x, torch.ones(2, 1, 1, 1)).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (*film.film_scale, *film.film_shift))
+    # a plain head ignores w
+    assert torch.equal(plain(feat, x, w), plain(feat, x))

@@ -94,6 +94,16 @@ def test_exported_weight_changes_the_output_continuously(tiny_export):
     assert np.abs(outs[0.5] - outs[0.0]).mean() < np.abs(outs[1.0] - outs[0.0]).mean()
 
 
+def test_a_weight_conditioned_head_exports_within_the_contract(tmp_path):
+    model = random_model("tiny-32-s2d-film", seed=1)
+    proto = export(model, tmp_path / "film.onnx", template_path=None, licence="test")
+    meta = _check_contract(proto, 32)  # w still meets only Mul and Add
+    assert meta["daefr.config"] == "tiny-32-s2d-film"
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+    result = parity(model, proto, [x], weights=(0.0, 0.4, 1.0))
+    assert result["max_abs_diff"] <= 1e-4
+
+
 def test_export_follows_the_contract(tiny_export):
     _, proto, path = tiny_export
     meta = _check_contract(proto, 32)

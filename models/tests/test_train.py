@@ -144,6 +144,22 @@ def test_init_from_another_head_form_trains_only_the_new_residual_head(tmp_path)
                     "--init-from", str(tmp_path / "nothing.pt")])
 
 
+def test_init_from_the_plain_head_into_a_film_head_keeps_it_and_trains_the_film(tmp_path):
+    train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                "--val-count", "4", "--out", str(tmp_path / "a"), "--stage", "all", "--steps", "3", "--disc-weight", "0"])
+    src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
+    train.main(["--config", "tiny-32-s2d-film", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
+                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "residual"])
+    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    for k, v in s4.items():
+        if not k.startswith("fidelity.residual."):
+            assert torch.equal(v, src[k]), k
+    film = [k for k in s4 if ".film_" in k]
+    assert len(film) == 2 * 3 and all(k not in src for k in film)
+    assert any(s4[k].abs().sum() > 0 for k in film)  # they left zero: they train
+
+
 def test_a_partial_stage_resumes_and_a_done_stage_is_skipped(tmp_path):
     run(tmp_path, "--stage", "1", "--steps", "3", "--disc-weight", "0")
     ck = torch.load(tmp_path / "stage1.pt", weights_only=False)
