@@ -473,8 +473,9 @@ class ResidualHead(nn.Module):
     `h <- h + h * (w * scale) + w * shift` (per channel, both zero at start, so a head loaded from a
     checkpoint without them computes exactly what it did). Without it one `R` must serve every
     `w`, although the residual that makes `(1 - w) * prior + w * (x + R)` right depends on `w`
-    (`R = (gt - (1 - w) * prior) / w - x`): the `w = 1` end is then pulled towards the prior's
-    errors. In the graph `w` meets only Mul and Add.
+    (`R = (gt - (1 - w) * prior) / w - x`), which could pull the `w = 1` end towards the prior's
+    errors. Measured: no gain over the plain head after 80 minutes of head-only training from the
+    bundled model (models/ARCHITECTURE.md, "Fidelity path"). In the graph `w` meets only Mul and Add.
     """
 
     def __init__(self, feat_ch: int, in_ch: int, hidden: int, depth: int = 1, unshuffle: int = 1,
