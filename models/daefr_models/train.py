@@ -338,7 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
     ap.add_argument("--stage4-parts", default=d.stage4_parts, choices=list(STAGE4_PARTS),
                     help="what stage 4 trains: the fidelity path (+ HQ decoder), the residual head alone, "
-                         "or the HQ decoder alone (at --stage4-decoder-lr)")
+                         "the HQ decoder alone (at --stage4-decoder-lr), or the fidelity path (+ HQ decoder) "
+                         "and the LQ encoder (at --stage4-encoder-lr, its codes held by --stage4-code-weight)")
+    ap.add_argument("--stage4-encoder-lr", type=float, default=d.stage4_encoder_lr,
+                    help="stage 4 with --stage4-parts encoder: learning rate of the LQ encoder")
+    ap.add_argument("--stage4-code-weight", type=float, default=d.stage4_code_weight,
+                    help="stage 4 with --stage4-parts encoder: weight of the cross-entropy that holds the code "
+                         "indices where the stage began (w = 0 stays the restorer it was)")
     ap.add_argument("--stage4-gan-weight", type=float, default=d.stage4_gan_weight,
                     help="stage 4: weight of a PatchGAN term on the output, per sample times 1 - w (0: none)")
     ap.add_argument("--stage4-gan-input", default=d.stage4_gan_input, choices=list(STAGE4_GAN_INPUTS),

@@ -25,7 +25,7 @@ DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
 #: Values of ``--stage`` and ``--precision``.
 STAGES = ("1", "2", "3", "4", "all")
 #: Values of ``--stage4-parts``.
-STAGE4_PARTS = ("fidelity", "residual", "decoder")
+STAGE4_PARTS = ("fidelity", "residual", "decoder", "encoder")
 #: What the stage-4 discriminator may see (``TrainOptions.stage4_gan_input``).
 STAGE4_GAN_INPUTS = ("rgb", "luma")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -74,7 +74,15 @@ class TrainOptions:
     #: decoder at ``stage4_decoder_lr``), ``"residual"`` (the residual head alone; everything
     #: else, the decoder included, stays as it came) or ``"decoder"`` (the HQ decoder alone at
     #: ``stage4_decoder_lr``: a GAN term then reaches the prior, not the path every weight shares).
+    #: ``"encoder"``: as ``"fidelity"``, and the LQ encoder trains too (at ``stage4_encoder_lr``),
+    #: CodeFormer's recipe: the skips the fusion blocks read become restoration features. The LQ
+    #: encoder also feeds the code path, so ``stage4_code_weight`` x cross-entropy against the code
+    #: indices the encoder gave when the stage began keeps ``w = 0`` where it was.
     stage4_parts: str = "fidelity"
+    #: Stage-4 learning rate of the LQ encoder (``stage4_parts == "encoder"`` only).
+    stage4_encoder_lr: float = 5e-5
+    #: Stage-4 weight of the code-agreement cross-entropy (``stage4_parts == "encoder"`` only).
+    stage4_code_weight: float = 1.0
     #: Stage-4 weight of a hinge PatchGAN term on the output, per sample times ``1 - w`` and
     #: balanced by VQGAN's adaptive weight (0: no GAN, reconstruction losses only).
     stage4_gan_weight: float = 0.0
@@ -136,6 +144,10 @@ class TrainOptions:
             raise ValueError(f"stage4_parts {self.stage4_parts!r}: one of {', '.join(STAGE4_PARTS)}")
         if self.stage4_parts == "decoder" and self.stage4_decoder_lr <= 0:
             raise ValueError("stage4_parts 'decoder' trains the HQ decoder alone: it needs stage4_decoder_lr > 0")
+        if self.stage4_parts == "encoder" and self.stage4_encoder_lr <= 0:
+            raise ValueError("stage4_parts 'encoder' trains the LQ encoder: it needs stage4_encoder_lr > 0")
+        if self.stage4_code_weight < 0:
+            raise ValueError("stage4_code_weight must be >= 0")
         if self.stage4_gan_input not in STAGE4_GAN_INPUTS:
             raise ValueError(f"stage4_gan_input {self.stage4_gan_input!r}: one of {', '.join(STAGE4_GAN_INPUTS)}")
         if self.stage4_chroma_weight < 0:

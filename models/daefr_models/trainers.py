@@ -362,7 +362,10 @@ class FidelityTrainer:
     """Stage 4: the fidelity path at ``--fidelity-lr`` and the HQ decoder at the low
     ``--stage4-decoder-lr`` (0 freezes it); encoders, codebooks, fusion and transformer stay frozen,
     so the code indices are the stage-3 restorer's (with the decoder frozen, ``w = 0`` is the
-    stage-3 output bit for bit).
+    stage-3 output bit for bit). ``--stage4-parts encoder`` trains the LQ encoder too (at
+    ``--stage4-encoder-lr``; CodeFormer's stage 3 trains its encoder with the fidelity path): its
+    skips are what the fusion blocks read, and a cross-entropy (``--stage4-code-weight``) against the
+    indices of the encoder as the stage began holds the code path, and so ``w = 0``, in place.
 
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
@@ -386,12 +389,25 @@ class FidelityTrainer:
         self.warmup_from = 0
         for p in model.parameters():
             p.requires_grad_(False)
-        parts = {"residual": model.fidelity.residual, "fidelity": model.fidelity, "decoder": model.hq.decoder}[opts.stage4_parts]
+        parts = {"residual": model.fidelity.residual, "fidelity": model.fidelity, "decoder": model.hq.decoder,
+                 "encoder": model.fidelity}[opts.stage4_parts]
         for p in parts.parameters():
             p.requires_grad_(True)
         lr = opts.stage4_decoder_lr if opts.stage4_parts == "decoder" else opts.fidelity_lr
         groups = [{"params": list(parts.parameters()), "base_lr": lr}]
-        if opts.stage4_decoder_lr > 0 and opts.stage4_parts == "fidelity":
+        self.lq_ref = None
+        if opts.stage4_parts == "encoder":
+            if model.lq is None:
+                raise ValueError("--stage4-parts encoder needs the LQ encoder (variant without it)")
+            # the LQ encoder as the stage began: its code indices are what w = 0 must keep
+            self.lq_ref = copy.deepcopy(model.lq.encoder).eval()
+            self.lq_quant_ref = model.lq.quant_conv  # frozen: shared, not copied
+            for p in self.lq_ref.parameters():
+                p.requires_grad_(False)
+            for p in model.lq.encoder.parameters():
+                p.requires_grad_(True)
+            groups.append({"params": list(model.lq.encoder.parameters()), "base_lr": opts.stage4_encoder_lr})
+        if opts.stage4_decoder_lr > 0 and opts.stage4_parts in ("fidelity", "encoder"):
             # the HQ decoder follows at a low rate: it turns the fused features into pixels
             for p in model.hq.decoder.parameters():
                 p.requires_grad_(True)
@@ -419,13 +435,18 @@ class FidelityTrainer:
     def state(self) -> dict:
         """Optimiser, degradation mix, the generator of ``w`` and (with the GAN) the discriminator."""
         st = {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state()}
+        if self.lq_ref is not None:  # the codes to keep are those of the encoder the stage began with
+            st["lq_ref"] = self.lq_ref.state_dict()
         if self.disc is not None:
             st.update(disc=self.disc.state_dict(), opt_d=self.opt_d.state_dict())
         return st
 
     def load_state(self, st: dict, optim: bool) -> None:
         """Everything of ``state()`` with ``optim`` (stage 4 inherits nothing from stage 3's trainer);
-        a checkpoint without a discriminator leaves the fresh one."""
+        a checkpoint without a discriminator leaves the fresh one. The reference LQ encoder of
+        ``--stage4-parts encoder`` always comes back (a resumed run keeps the codes it began with)."""
+        if self.lq_ref is not None and st.get("lq_ref"):
+            self.lq_ref.load_state_dict(st["lq_ref"])
         if optim:
             self.opt.load_state_dict(st["opt"])
             if st.get("mix"):
@@ -443,9 +464,13 @@ class FidelityTrainer:
         with torch.no_grad():
             lq = env.prep(self.mix(gt))
             w = torch.rand(gt.shape[0], 1, 1, 1, generator=self.w_gen).to(env.device)
-            with env.autocast():
-                logits, fused, skips = model.code_path(lq)
-            indices = logits.float().argmax(-1)
+            if self.lq_ref is None:
+                with env.autocast():
+                    logits, fused, skips = model.code_path(lq)
+                indices = logits.float().argmax(-1)
+        code_logs = {}
+        if self.lq_ref is not None:
+            logits, indices, skips, code_ce, code_logs = self._encoder_code_path(lq)
         if self.opts.stage4_parts == "residual":
             with torch.no_grad(), env.autocast():
                 # nothing before the head trains: its inputs carry no graph
@@ -457,6 +482,9 @@ class FidelityTrainer:
                 out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
         loss, parts = reconstruction_loss(out, gt)
         logs = {k: float(v) for k, v in parts.items()}
+        if self.lq_ref is not None:
+            loss = loss + self.opts.stage4_code_weight * code_ce
+            logs.update(code_logs)
         if self.opts.stage4_chroma_weight > 0:
             c = chroma_loss(out, gt)
             loss = loss + self.opts.stage4_chroma_weight * c
@@ -486,6 +514,23 @@ class FidelityTrainer:
             self.opt_d.step()
             logs["d"] = float(d_loss.detach())
         return {"loss": float(total.detach()), **logs}
+
+    def _encoder_code_path(self, lq: torch.Tensor):
+        """``--stage4-parts encoder``: the code path with the training LQ encoder (its gradient flows
+        back through the frozen fusion and transformer) and the cross-entropy against the indices
+        that the encoder as the stage began gives. Returns (logits, indices, skips, ce, logs)."""
+        env, model = self.env, self.model
+        with torch.no_grad(), env.autocast():
+            feat_hq = model.hq.encode(lq)
+            ref = model.transformer(model.fusion(feat_hq, self.lq_quant_ref(self.lq_ref(lq))))
+        target = ref.float().argmax(-1)
+        with env.autocast():
+            h, skips = model.lq.encoder(lq, with_skips=True)
+            logits = model.transformer(model.fusion(feat_hq, model.lq.quant_conv(h)))
+        ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
+        indices = logits.detach().float().argmax(-1)
+        agree = (indices == target).float().mean()
+        return logits, indices, skips, ce, {"code_ce": float(ce.detach()), "code_agree": float(agree)}
 
     @torch.no_grad()
     def validate(self) -> dict:

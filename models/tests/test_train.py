@@ -380,3 +380,27 @@ def test_stage4_decoder_part_trains_the_hq_decoder_alone(tmp_path):
         run(tmp_path / "c", *start, "--stage4-decoder-lr", "0")
     with pytest.raises(ValueError, match="stage4_decoder_lr"):
         train.TrainOptions(data="d", out="o", steps=1, stage4_parts="decoder", stage4_decoder_lr=0.0)
+
+
+def test_stage4_encoder_part_trains_the_lq_encoder_and_keeps_its_first_codes(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    start = ["--stage", "4", "--init-from", str(tmp_path / "a" / "stage3.pt"), "--stage4-parts", "encoder",
+             "--stage4-encoder-lr", "1e-3"]
+    run(tmp_path / "b", *start, "--steps", "3")
+    s3 = torch.load(tmp_path / "a" / "stage3.pt", weights_only=False)["model"]
+    ck = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)
+    changed = {k for k in ck["model"] if not torch.equal(ck["model"][k], s3[k])}
+    assert any(k.startswith("lq.encoder.") for k in changed)
+    assert any(k.startswith("fidelity.") for k in changed)
+    assert all(k.startswith(("fidelity.", "hq.decoder.", "lq.encoder.")) for k in changed), sorted(changed)[:5]
+    # the codes to keep are those of the encoder the stage began with, through a resume too
+    ref = ck["trainer"]["lq_ref"]
+    assert all(torch.equal(v, s3["lq.encoder." + k]) for k, v in ref.items())
+    ck["done"] = False
+    torch.save(ck, tmp_path / "b" / "stage4.pt")
+    m = run(tmp_path / "b", *start, "--steps", "5")
+    assert m["stage4"]["steps"] == 5
+    ck = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)
+    assert all(torch.equal(v, s3["lq.encoder." + k]) for k, v in ck["trainer"]["lq_ref"].items())
+    with pytest.raises(ValueError, match="stage4_encoder_lr"):
+        train.TrainOptions(data="d", out="o", steps=1, stage4_parts="encoder", stage4_encoder_lr=0.0)
