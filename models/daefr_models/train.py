@@ -343,8 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stage4-encoder-lr", type=float, default=d.stage4_encoder_lr,
                     help="stage 4 with --stage4-parts encoder: learning rate of the LQ encoder")
     ap.add_argument("--stage4-code-weight", type=float, default=d.stage4_code_weight,
-                    help="stage 4 with --stage4-parts encoder: weight of the cross-entropy that holds the code "
-                         "indices where the stage began (w = 0 stays the restorer it was)")
+                    help="stage 4 with --stage4-parts encoder: weight of the KL divergence that holds the code "
+                         "distribution where the stage began (w = 0 stays the restorer it was)")
     ap.add_argument("--stage4-gan-weight", type=float, default=d.stage4_gan_weight,
                     help="stage 4: weight of a PatchGAN term on the output, per sample times 1 - w (0: none)")
     ap.add_argument("--stage4-gan-input", default=d.stage4_gan_input, choices=list(STAGE4_GAN_INPUTS),

@@ -76,12 +76,12 @@ class TrainOptions:
     #: ``stage4_decoder_lr``: a GAN term then reaches the prior, not the path every weight shares).
     #: ``"encoder"``: as ``"fidelity"``, and the LQ encoder trains too (at ``stage4_encoder_lr``),
     #: CodeFormer's recipe: the skips the fusion blocks read become restoration features. The LQ
-    #: encoder also feeds the code path, so ``stage4_code_weight`` x cross-entropy against the code
-    #: indices the encoder gave when the stage began keeps ``w = 0`` where it was.
+    #: encoder also feeds the code path, so ``stage4_code_weight`` x the KL divergence from the code
+    #: distribution the encoder gave when the stage began keeps ``w = 0`` where it was.
     stage4_parts: str = "fidelity"
     #: Stage-4 learning rate of the LQ encoder (``stage4_parts == "encoder"`` only).
     stage4_encoder_lr: float = 5e-5
-    #: Stage-4 weight of the code-agreement cross-entropy (``stage4_parts == "encoder"`` only).
+    #: Stage-4 weight of the code-keeping KL divergence (``stage4_parts == "encoder"`` only).
     stage4_code_weight: float = 1.0
     #: Stage-4 weight of a hinge PatchGAN term on the output, per sample times ``1 - w`` and
     #: balanced by VQGAN's adaptive weight (0: no GAN, reconstruction losses only).

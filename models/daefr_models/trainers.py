@@ -364,8 +364,8 @@ class FidelityTrainer:
     so the code indices are the stage-3 restorer's (with the decoder frozen, ``w = 0`` is the
     stage-3 output bit for bit). ``--stage4-parts encoder`` trains the LQ encoder too (at
     ``--stage4-encoder-lr``; CodeFormer's stage 3 trains its encoder with the fidelity path): its
-    skips are what the fusion blocks read, and a cross-entropy (``--stage4-code-weight``) against the
-    indices of the encoder as the stage began holds the code path, and so ``w = 0``, in place.
+    skips are what the fusion blocks read, and a KL divergence (``--stage4-code-weight``) from the
+    code distribution of the encoder as the stage began holds the code path, and so ``w = 0``, in place.
 
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
@@ -517,20 +517,26 @@ class FidelityTrainer:
 
     def _encoder_code_path(self, lq: torch.Tensor):
         """``--stage4-parts encoder``: the code path with the training LQ encoder (its gradient flows
-        back through the frozen fusion and transformer) and the cross-entropy against the indices
-        that the encoder as the stage began gives. Returns (logits, indices, skips, ce, logs)."""
+        back through the frozen fusion and transformer) and the KL divergence from the code
+        distribution that the encoder as the stage began gives. Returns (logits, indices, skips,
+        kl, logs)."""
         env, model = self.env, self.model
         with torch.no_grad(), env.autocast():
             feat_hq = model.hq.encode(lq)
             ref = model.transformer(model.fusion(feat_hq, self.lq_quant_ref(self.lq_ref(lq))))
-        target = ref.float().argmax(-1)
+        ref = ref.float()
+        target = ref.argmax(-1)
         with env.autocast():
             h, skips = model.lq.encoder(lq, with_skips=True)
             logits = model.transformer(model.fusion(feat_hq, model.lq.quant_conv(h)))
-        ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
+        # KL to the reference distribution, not cross-entropy on its argmax: it is 0 where the stage
+        # begins, so it only resists drift (cross-entropy would push the codes to grow confident)
+        n = logits.shape[-1]
+        kl = F.kl_div(F.log_softmax(logits.float().reshape(-1, n), -1), F.log_softmax(ref.reshape(-1, n), -1),
+                      reduction="batchmean", log_target=True)
         indices = logits.detach().float().argmax(-1)
         agree = (indices == target).float().mean()
-        return logits, indices, skips, ce, {"code_ce": float(ce.detach()), "code_agree": float(agree)}
+        return logits, indices, skips, kl, {"code_kl": float(kl.detach()), "code_agree": float(agree)}
 
     @torch.no_grad()
     def validate(self) -> dict:
