@@ -14,10 +14,10 @@ those values lands in the fingerprint file says where that parameter element lie
 the same graph. The recovered model is then exported again and every initializer is compared with
 the source file bit for bit: the command fails unless all of them match.
 
-What a file cannot give back: the parts the restore graph does not use (the LQ decoder, LQ
-codebook and `post_quant_conv`, the association head's logit scale; they keep a fresh model's
-values and are listed in the checkpoint's `not_recovered`), the stage-3 teacher, the
-discriminator and the optimiser states. The code path, HQ decoder and fidelity path, everything
+What a file cannot give back: the parts of the model the restore graph does not use (the LQ
+decoder, LQ codebook and `post_quant_conv`; they keep a fresh model's values under seed 0 and are
+listed in the checkpoint's `not_recovered`) and what lives outside the model: the stage-3
+teacher, stage 2's association head, the discriminator and the optimiser states. The code path, HQ decoder and fidelity path, everything
 stage 4 trains or reads, come back exactly. int8 files cannot be recovered (their weights are
 rounded); use the fp32 file.
 """
@@ -25,6 +25,7 @@ rounded); use the fp32 file.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,12 @@ def _float_initializers(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
 def locate_parameters(model: DAEFR, proto: onnx.ModelProto) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """Where each parameter element of the fingerprint `model` lies in its export `proto`.
 
-    Returns ({parameter: (initializer numbers, flat indices)}, parameters absent from the file).
-    A parameter found only in part means the exporter changed its values (folded it into
-    something else): that is an error, since nothing could recover it."""
+    Returns ({parameter: (initializer numbers, flat indices)}, parameters absent from the file;
+    absent: fewer than half of its values found, the rest chance matches). A parameter found
+    mostly but not whole means the exporter changed its values (folded it into
+    something else): that is an error, since nothing could recover it. A value that also occurs
+    elsewhere in the file (a graph constant such as 0.25 that happens to equal it) is read from
+    the initializer that holds the rest of its parameter; if that does not settle it, an error."""
     inits = list(_float_initializers(proto).values())
     bits = np.concatenate([a.reshape(-1).view(np.uint32) for a in inits]) if inits else np.zeros(0, np.uint32)
     owner = np.concatenate([np.full(a.size, k, np.int64) for k, a in enumerate(inits)]) if inits else np.zeros(0, np.int64)
@@ -97,13 +101,24 @@ def locate_parameters(model: DAEFR, proto: onnx.ModelProto) -> tuple[dict[str, t
         pos = np.searchsorted(sorted_bits, want)
         pos_ok = np.minimum(pos, max(len(sorted_bits) - 1, 0))
         found = (pos < len(sorted_bits)) & (sorted_bits[pos_ok] == want) if len(sorted_bits) else np.zeros(want.size, bool)
-        if not found.any():
+        if found.mean() < 0.5:  # a few values may equal graph constants by chance
             absent.append(name)
             continue
         if not found.all():
             raise RecoverError(f"parameter {name}: {int((~found).sum())} of {want.size} values are not in the "
                                "file as they are (the exporter changed them): it cannot be recovered")
         hit = order[pos]
+        ends = np.searchsorted(sorted_bits, want, side="right")
+        ambiguous = np.flatnonzero(ends - pos > 1)
+        if ambiguous.size:
+            unique = np.setdiff1d(np.arange(want.size), ambiguous)
+            home = set(owner[order[pos[unique]]].tolist())
+            for e in ambiguous:
+                cands = [c for c in order[pos[e]:ends[e]] if owner[c] in home]
+                if len({int(owner[c]) for c in cands}) != 1:
+                    raise RecoverError(f"parameter {name}: a value occurs in several places of the file and "
+                                       "cannot be told apart")
+                hit[e] = cands[0]
         where[name] = (owner[hit], flat[hit])
     return where, absent
 
@@ -163,10 +178,12 @@ def recover(path: Path, log=print) -> Recovered:
             break
     if pairs is None:
         raise RecoverError(f"{path}: its graph differs from what this toolchain exports for {config} "
-                           "(another toolchain version or a hand-edited file)")
+                           "(another toolchain version, an ablation variant without the LQ encoder or "
+                           "the fusion, or a hand-edited file)")
     where, absent = locate_parameters(finger, finger_proto)
     finger_names = list(_float_initializers(finger_proto))
     target = {name: a.reshape(-1) for name, a in _float_initializers(proto).items()}
+    torch.manual_seed(0)  # what the file does not hold is the same on every run
     model = DAEFR(get_config(config)).eval()
     params = dict(model.named_parameters())
     with torch.no_grad():
@@ -207,9 +224,12 @@ def save_checkpoint(rec: Recovered, source: Path, out: Path) -> None:
         "recovered_from": str(source),
         "not_recovered": rec.not_recovered,
     }
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(payload, str(tmp))
-    tmp.replace(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, str(tmp))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,19 +239,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", type=Path, required=True, help="checkpoint to write (model.pt)")
     ap.add_argument("--force", action="store_true", help="replace an existing output")
     args = ap.parse_args(argv)
-    if args.output.exists() and not args.force:
-        print(f"recover: {args.output} exists (use --force to replace it)", file=sys.stderr)
+
+    def refused() -> str | None:
+        """Why the output may not be written (usage, exit 2), or None."""
+        if args.output.is_dir():
+            return f"{args.output} is a folder; name the checkpoint file"
+        if args.output.exists() and args.onnx.exists() and args.output.resolve() == args.onnx.resolve():
+            return "the output is the input file"
+        if args.output.exists() and not args.force:
+            return f"{args.output} exists (use --force to replace it)"
+        return None
+
+    if (why := refused()) is not None:
+        print(f"recover: {why}", file=sys.stderr)
         return 2
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         rec = recover(args.onnx)
     except RecoverError as exc:
         print(f"recover: {exc}", file=sys.stderr)
         return 1
+    if (why := refused()) is not None:  # again: recovering takes a few seconds
+        print(f"recover: {why}", file=sys.stderr)
+        return 2
     save_checkpoint(rec, args.onnx, args.output)
+    left = (f"{len(rec.not_recovered)} parameters not in the file left fresh, e.g. "
+            f"{', '.join(rec.not_recovered[:3])}" if rec.not_recovered else "nothing left fresh")
     print(f"recover: all {rec.initializers_checked} initializers of a re-export match {args.onnx} bit for bit; "
-          f"wrote {args.output} (config {rec.config}; not in the file, left fresh: "
-          f"{len(rec.not_recovered)} parameters, e.g. {', '.join(rec.not_recovered[:3])})")
+          f"wrote {args.output} (config {rec.config}; {left})")
     return 0
 
 

@@ -18,6 +18,7 @@ the ground truth (from a frozen copy of the stage-2 HQ encoder + codebook) + 10 
 fused feature and the quantised ground-truth feature. HQ codebook and decoder are frozen.
 Stage 4 - fidelity path: the fusion blocks and the residual head train, the HQ decoder at a low rate
 (``trainers.FidelityTrainer``); ``w ~ U(0, 1)`` per sample, loss L1 + (1 - SSIM) + gradient L1 on the output.
+``--stage4-parts encoder`` trains the LQ encoder too, a KL term holding its code distribution.
 
 Each stage writes ``OUT/stageK.pt`` (resumable: it is rewritten every ``--ckpt-seconds``; a rerun
 resumes a stage that is not done and skips one that is) and stage 3 finally writes ``OUT/model.pt``
@@ -175,6 +176,8 @@ def init_weights(model: DAEFR, path: Path, stage: int) -> None:
         raise ValueError(f"--init-from {path}: not a training checkpoint (no 'model' state dict)")
     fresh = model.load_with_fresh_head(state)
     note = f"; {len(fresh)} residual-head tensors start fresh" if fresh else ""
+    if payload.get("config") not in (None, model.cfg.name):
+        note += f"; NOTE: it is config {payload['config']}, this run is {model.cfg.name}"
     log(f"stage {stage}: weights from {path} (config {payload.get('config', '?')}){note}")
 
 
@@ -335,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--feat-weight", type=float, default=d.feat_weight, help="weight of the stage-3 feature MSE")
     ap.add_argument("--fidelity-lr", type=float, default=d.fidelity_lr, help="stage-4 learning rate of the fidelity path")
     ap.add_argument("--stage4-decoder-lr", type=float, default=d.stage4_decoder_lr,
-                    help="stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output)")
+                    help="stage-4 learning rate of the HQ decoder (0: frozen; then w = 0 stays the stage-3 output, "
+                         "unless --stage4-parts encoder moves the codes)")
     ap.add_argument("--stage4-parts", default=d.stage4_parts, choices=list(STAGE4_PARTS),
                     help="what stage 4 trains: the fidelity path (+ HQ decoder), the residual head alone, "
                          "the HQ decoder alone (at --stage4-decoder-lr), or the fidelity path (+ HQ decoder) "
@@ -344,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stage 4 with --stage4-parts encoder: learning rate of the LQ encoder")
     ap.add_argument("--stage4-code-weight", type=float, default=d.stage4_code_weight,
                     help="stage 4 with --stage4-parts encoder: weight of the KL divergence that holds the code "
-                         "distribution where the stage began (w = 0 stays the restorer it was)")
+                         "distribution near where the stage began (and so w = 0, softly)")
     ap.add_argument("--stage4-gan-weight", type=float, default=d.stage4_gan_weight,
                     help="stage 4: weight of a PatchGAN term on the output, per sample times 1 - w (0: none)")
     ap.add_argument("--stage4-gan-input", default=d.stage4_gan_input, choices=list(STAGE4_GAN_INPUTS),

@@ -77,7 +77,8 @@ class TrainOptions:
     #: ``"encoder"``: as ``"fidelity"``, and the LQ encoder trains too (at ``stage4_encoder_lr``),
     #: CodeFormer's recipe: the skips the fusion blocks read become restoration features. The LQ
     #: encoder also feeds the code path, so ``stage4_code_weight`` x the KL divergence from the code
-    #: distribution the encoder gave when the stage began keeps ``w = 0`` where it was.
+    #: distribution the encoder gave when the stage began holds the codes, and ``w = 0``, near
+    #: where they were (softly; the decoder moves ``w = 0`` too unless ``stage4_decoder_lr`` is 0).
     stage4_parts: str = "fidelity"
     #: Stage-4 learning rate of the LQ encoder (``stage4_parts == "encoder"`` only).
     stage4_encoder_lr: float = 5e-5
@@ -146,6 +147,8 @@ class TrainOptions:
             raise ValueError("stage4_parts 'decoder' trains the HQ decoder alone: it needs stage4_decoder_lr > 0")
         if self.stage4_parts == "encoder" and self.stage4_encoder_lr <= 0:
             raise ValueError("stage4_parts 'encoder' trains the LQ encoder: it needs stage4_encoder_lr > 0")
+        if self.stage4_parts == "encoder" and not VARIANTS[self.variant]["use_lq_encoder"]:
+            raise ValueError(f"stage4_parts 'encoder' trains the LQ encoder: variant {self.variant!r} has none")
         if self.stage4_code_weight < 0:
             raise ValueError("stage4_code_weight must be >= 0")
         if self.stage4_gan_input not in STAGE4_GAN_INPUTS:

@@ -3,7 +3,8 @@
     AutoencoderTrainer  stages 1 and 2: both VQGAN autoencoders (+ discriminators; stage 2 adds the
                         association head and loss)
     RestorerTrainer     stage 3: encoders, fusion and transformer against a frozen teacher's codes
-    FidelityTrainer     stage 4: the fidelity path and the HQ decoder at a low rate
+    FidelityTrainer     stage 4: the fidelity path and the HQ decoder at a low rate (``encoder``
+                        parts: the LQ encoder too, its codes held by a KL term)
 
 ``train.run_stage`` (the stage loop: budgets, checkpoints, resuming) builds one with
 ``make_trainer`` and uses only what ``Trainer`` declares. What the trainers read is the
@@ -365,14 +366,16 @@ class FidelityTrainer:
     stage-3 output bit for bit). ``--stage4-parts encoder`` trains the LQ encoder too (at
     ``--stage4-encoder-lr``; CodeFormer's stage 3 trains its encoder with the fidelity path): its
     skips are what the fusion blocks read, and a KL divergence (``--stage4-code-weight``) from the
-    code distribution of the encoder as the stage began holds the code path, and so ``w = 0``, in place.
+    code distribution of the encoder as the stage began holds the code path near where it was (softly:
+    ``w = 0`` moves a little with the codes, and with the decoder unless ``--stage4-decoder-lr 0``).
 
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
     the path learns to leave them alone (``--stage4-parts residual``: only the residual head trains,
     the fusion blocks and the decoder stay as they came; ``decoder``: only the HQ decoder trains); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
-    stage 3 are constant here (nothing they depend on trains) and are not computed.
+    stage 3 are constant here (nothing they depend on trains; with ``encoder`` parts the KL term
+    stands in for them) and are not computed.
 
     With ``--stage4-gan-weight`` > 0 a hinge PatchGAN judges the output too. Its generator term is
     weighted per sample by ``1 - w`` (the weight's detail end is ``w = 0``; ``w = 1`` stays
@@ -433,8 +436,10 @@ class FidelityTrainer:
         self.disc_view = luma3 if opts.stage4_gan_input == "luma" else (lambda img: img)
 
     def state(self) -> dict:
-        """Optimiser, degradation mix, the generator of ``w`` and (with the GAN) the discriminator."""
-        st = {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state()}
+        """Optimiser, degradation mix, the generator of ``w``, what trains (``parts``), (with the GAN)
+        the discriminator and (``encoder`` parts) the reference LQ encoder ``lq_ref``."""
+        st = {"opt": self.opt.state_dict(), "mix": self.mix.state(), "w_gen": self.w_gen.get_state(),
+              "parts": self.opts.stage4_parts}
         if self.lq_ref is not None:  # the codes to keep are those of the encoder the stage began with
             st["lq_ref"] = self.lq_ref.state_dict()
         if self.disc is not None:
@@ -444,9 +449,19 @@ class FidelityTrainer:
     def load_state(self, st: dict, optim: bool) -> None:
         """Everything of ``state()`` with ``optim`` (stage 4 inherits nothing from stage 3's trainer);
         a checkpoint without a discriminator leaves the fresh one. The reference LQ encoder of
-        ``--stage4-parts encoder`` always comes back (a resumed run keeps the codes it began with)."""
-        if self.lq_ref is not None and st.get("lq_ref"):
-            self.lq_ref.load_state_dict(st["lq_ref"])
+        ``--stage4-parts encoder`` comes back from ``st`` (a resumed run keeps the codes it began
+        with); a checkpoint without one (shared without its trainer state) makes the model's LQ
+        encoder as loaded the reference, the nearest to it that is left. Resuming with other parts
+        than the checkpoint's is an error (the optimiser's groups differ)."""
+        saved = st.get("parts")
+        if optim and saved is not None and saved != self.opts.stage4_parts:
+            raise ValueError(f"stage 4 checkpoint trained --stage4-parts {saved}; this run says "
+                             f"{self.opts.stage4_parts}: start a new run folder (--init-from) to change it")
+        if self.lq_ref is not None:
+            if st.get("lq_ref"):
+                self.lq_ref.load_state_dict(st["lq_ref"])
+            else:
+                self.lq_ref.load_state_dict(self.model.lq.encoder.state_dict())
         if optim:
             self.opt.load_state_dict(st["opt"])
             if st.get("mix"):
@@ -470,7 +485,7 @@ class FidelityTrainer:
                 indices = logits.float().argmax(-1)
         code_logs = {}
         if self.lq_ref is not None:
-            logits, indices, skips, code_ce, code_logs = self._encoder_code_path(lq)
+            logits, indices, skips, code_kl, code_logs = self._encoder_code_path(lq)
         if self.opts.stage4_parts == "residual":
             with torch.no_grad(), env.autocast():
                 # nothing before the head trains: its inputs carry no graph
@@ -483,7 +498,7 @@ class FidelityTrainer:
         loss, parts = reconstruction_loss(out, gt)
         logs = {k: float(v) for k, v in parts.items()}
         if self.lq_ref is not None:
-            loss = loss + self.opts.stage4_code_weight * code_ce
+            loss = loss + self.opts.stage4_code_weight * code_kl
             logs.update(code_logs)
         if self.opts.stage4_chroma_weight > 0:
             c = chroma_loss(out, gt)

@@ -2,16 +2,19 @@
 
 import onnx
 import pytest
+from onnx import numpy_helper
 import torch
 
 from daefr_models import recover as rec
 from daefr_models.arch import load_checkpoint
-from daefr_models.export import export, random_model
+from daefr_models.export import export, random_model, to_onnx
 from daefr_models.onnx_meta import write_metadata
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
+    # a random model keeps PyTorch's all-ones norms, which onnxruntime merges into shared
+    # initializers: the file's initializers are fewer than the fingerprint export's
     model = random_model("tiny-32-s2d", seed=3)
     out = tmp_path_factory.mktemp("recover") / "tiny-s2d.onnx"
     export(model, out, template_path=None, licence="test")
@@ -42,6 +45,28 @@ def test_every_inference_weight_comes_back_exactly(exported, tmp_path):
     w = torch.full((1,), 0.3)
     with torch.no_grad():
         assert torch.equal(loaded.restore_with_fidelity(x, w), model.eval().restore_with_fidelity(x, w))
+
+
+def test_the_exporter_form_comes_back_too(tmp_path):
+    model = random_model("tiny-32", seed=5)
+    path = tmp_path / "plain.onnx"
+    export(model, path, template_path=None, licence="test", tract_friendly=False)
+    got = rec.recover(path, log=lambda *_: None)
+    assert not got.tract_friendly
+    recovered = got.model.state_dict()
+    assert all(torch.equal(recovered[k], v) for k, v in model.state_dict().items() if k not in got.not_recovered)
+
+
+def test_a_graph_constant_equal_to_a_weight_is_not_taken_for_it():
+    finger = rec.fingerprint_model("tiny-32-s2d")
+    proto = to_onnx(finger, {})
+    name, param = next((n, p) for n, p in finger.named_parameters() if p.numel() > 8)
+    clash = param.detach().reshape(-1)[3:4].numpy().copy()
+    proto.graph.initializer.append(numpy_helper.from_array(clash, "a_constant"))
+    where, _ = rec.locate_parameters(finger, proto)
+    names = [i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
+    owners = {names[k] for k in where[name][0].tolist()}
+    assert "a_constant" not in owners and len(owners) == 1
 
 
 def test_fingerprint_values_are_distinct():
@@ -82,3 +107,8 @@ def test_command_never_overwrites_silently(exported, tmp_path, capsys):
     assert out.read_bytes() == b"keep me"
     assert rec.main([str(path), "-o", str(out), "--force"]) == 0
     assert "bit for bit" in capsys.readouterr().out
+    before = path.read_bytes()
+    assert rec.main([str(path), "-o", str(path), "--force"]) == 2  # never over its own input
+    assert rec.main([str(path), "-o", str(tmp_path), "--force"]) == 2  # a folder
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -393,6 +393,8 @@ def test_stage4_encoder_part_trains_the_lq_encoder_and_keeps_its_first_codes(tmp
     assert any(k.startswith("lq.encoder.") for k in changed)
     assert any(k.startswith("fidelity.") for k in changed)
     assert all(k.startswith(("fidelity.", "hq.decoder.", "lq.encoder.")) for k in changed), sorted(changed)[:5]
+    # the deepest layer feeds no skip: only the code-keeping KL reaches it
+    assert "lq.encoder.conv_out.weight" in changed
     # the codes to keep are those of the encoder the stage began with, through a resume too
     ref = ck["trainer"]["lq_ref"]
     assert all(torch.equal(v, s3["lq.encoder." + k]) for k, v in ref.items())
@@ -402,5 +404,18 @@ def test_stage4_encoder_part_trains_the_lq_encoder_and_keeps_its_first_codes(tmp
     assert m["stage4"]["steps"] == 5
     ck = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)
     assert all(torch.equal(v, s3["lq.encoder." + k]) for k, v in ck["trainer"]["lq_ref"].items())
+    # shared without its trainer state: the LQ encoder as loaded becomes the reference
+    ck["done"], ck["trainer"] = False, {}
+    torch.save(ck, tmp_path / "b" / "stage4.pt")
+    run(tmp_path / "b", *start, "--steps", "6")
+    ck6 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)
+    assert all(torch.equal(v, ck["model"]["lq.encoder." + k]) for k, v in ck6["trainer"]["lq_ref"].items())
+    # the parts cannot change under a resumed optimiser
+    ck6["done"] = False
+    torch.save(ck6, tmp_path / "b" / "stage4.pt")
+    with pytest.raises(ValueError, match="stage4-parts encoder"):
+        run(tmp_path / "b", "--stage", "4", "--steps", "8", "--stage4-parts", "fidelity")
     with pytest.raises(ValueError, match="stage4_encoder_lr"):
         train.TrainOptions(data="d", out="o", steps=1, stage4_parts="encoder", stage4_encoder_lr=0.0)
+    with pytest.raises(ValueError, match="hq_only"):
+        train.TrainOptions(data="d", out="o", steps=1, stage4_parts="encoder", variant="hq_only")
