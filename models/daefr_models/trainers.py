@@ -317,9 +317,13 @@ class RestorerTrainer:
         return {"opt": self.opt.state_dict(), "teacher": self.teacher.state_dict(), "mix": self.mix.state()}
 
     def load_state(self, st: dict, optim: bool) -> None:
-        """The teacher always; optimiser and mix with ``optim``."""
-        if st.get("teacher"):
-            self.teacher.load_state_dict(st["teacher"])
+        """The teacher always; optimiser and mix with ``optim``. A checkpoint without its teacher
+        (trainer state stripped) is refused: the teacher built here came from the weights before
+        the checkpoint's loaded, and the stage-2 HQ encoder it must be is not in the model."""
+        if not st.get("teacher"):
+            raise ValueError("this stage-3 checkpoint holds no teacher (trainer.teacher, the frozen stage-2 HQ "
+                             "autoencoder): it cannot be trained further; start stage 3 from its stage2.pt")
+        self.teacher.load_state_dict(st["teacher"])
         if optim:
             self.opt.load_state_dict(st["opt"])
             if st.get("mix"):

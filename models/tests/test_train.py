@@ -419,3 +419,13 @@ def test_stage4_encoder_part_trains_the_lq_encoder_and_keeps_its_first_codes(tmp
         train.TrainOptions(data="d", out="o", steps=1, stage4_parts="encoder", stage4_encoder_lr=0.0)
     with pytest.raises(ValueError, match="hq_only"):
         train.TrainOptions(data="d", out="o", steps=1, stage4_parts="encoder", variant="hq_only")
+
+
+def test_a_stage3_checkpoint_without_its_teacher_is_refused(tmp_path):
+    run(tmp_path, "--stage", "all", "--steps", "2", "--disc-weight", "0")
+    ck = torch.load(tmp_path / "stage3.pt", weights_only=False)
+    assert ck["trainer"]["teacher"]  # what a stage-3 checkpoint keeps
+    ck["trainer"] = {}
+    torch.save(ck, tmp_path / "stage3.pt")
+    with pytest.raises(ValueError, match="no teacher"):
+        run(tmp_path, "--stage", "3", "--steps", "4", "--disc-weight", "0", "--extend")
