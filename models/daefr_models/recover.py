@@ -25,7 +25,6 @@ rounded); use the fp32 file.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from .arch import DAEFR
 from .config import CONFIG_NAMES, get_config
 from .export import to_onnx
 from .onnx_meta import read_metadata
+from .train import save
 
 
 class RecoverError(RuntimeError):
@@ -181,8 +181,8 @@ def recover(path: Path, log=print) -> Recovered:
                            "(another toolchain version, an ablation variant without the LQ encoder or "
                            "the fusion, or a hand-edited file)")
     where, absent = locate_parameters(finger, finger_proto)
-    finger_names = list(_float_initializers(finger_proto))
-    target = {name: a.reshape(-1) for name, a in _float_initializers(proto).items()}
+    finger_names = [i.name for i in finger_proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
+    theirs = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     torch.manual_seed(0)  # what the file does not hold is the same on every run
     model = DAEFR(get_config(config)).eval()
     params = dict(model.named_parameters())
@@ -193,7 +193,7 @@ def recover(path: Path, log=print) -> Recovered:
                 if finger_names[k] not in pairs:
                     raise RecoverError(f"parameter {name}: its initializer feeds no node")
                 sel = owners == k
-                values[sel] = target[pairs[finger_names[k]]][idx[sel]]
+                values[sel] = theirs[pairs[finger_names[k]]].reshape(-1)[idx[sel]]
             params[name].copy_(torch.from_numpy(values).view_as(params[name]))
     log(f"recover: {len(where)} parameters read back, {len(absent)} not in the restore graph; checking")
     again = to_onnx(model, meta, tract_friendly=form)
@@ -201,7 +201,6 @@ def recover(path: Path, log=print) -> Recovered:
     if back is None:
         raise RecoverError(f"{path}: the recovered weights export to another graph")
     mine = {i.name: numpy_helper.to_array(i) for i in again.graph.initializer}
-    theirs = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     differ = [b for a, b in back.items()
               if mine[a].dtype != theirs[b].dtype or mine[a].tobytes() != theirs[b].tobytes()]
     if differ:
@@ -224,12 +223,7 @@ def save_checkpoint(rec: Recovered, source: Path, out: Path) -> None:
         "recovered_from": str(source),
         "not_recovered": rec.not_recovered,
     }
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, str(tmp))
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save(out, payload)
 
 
 def main(argv: list[str] | None = None) -> int:

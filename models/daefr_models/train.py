@@ -154,9 +154,14 @@ def ckpt_path(out: Path, stage: int) -> Path:
 
 
 def save(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Write `payload` to `path` atomically: a hidden temporary file beside it, renamed over it; the
+    temporary file never stays behind, whatever fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load(path: Path) -> dict | None:

@@ -408,7 +408,6 @@ class FidelityTrainer:
                 raise ValueError("--stage4-parts encoder needs the LQ encoder (variant without it)")
             # the LQ encoder as the stage began: its code indices are what w = 0 must keep
             self.lq_ref = copy.deepcopy(model.lq.encoder).eval()
-            self.lq_quant_ref = model.lq.quant_conv  # frozen: shared, not copied
             for p in self.lq_ref.parameters():
                 p.requires_grad_(False)
             for p in model.lq.encoder.parameters():
@@ -483,13 +482,13 @@ class FidelityTrainer:
         with torch.no_grad():
             lq = env.prep(self.mix(gt))
             w = torch.rand(gt.shape[0], 1, 1, 1, generator=self.w_gen).to(env.device)
-            if self.lq_ref is None:
-                with env.autocast():
-                    logits, fused, skips = model.code_path(lq)
-                indices = logits.float().argmax(-1)
-        code_logs = {}
-        if self.lq_ref is not None:
-            logits, indices, skips, code_kl, code_logs = self._encoder_code_path(lq)
+        code_kl, code_logs = None, {}
+        if self.lq_ref is None:
+            with torch.no_grad(), env.autocast():
+                logits, fused, skips = model.code_path(lq)
+            indices = logits.float().argmax(-1)
+        else:
+            indices, skips, code_kl, code_logs = self._encoder_code_path(lq)
         if self.opts.stage4_parts == "residual":
             with torch.no_grad(), env.autocast():
                 # nothing before the head trains: its inputs carry no graph
@@ -501,7 +500,7 @@ class FidelityTrainer:
                 out = model.decode_with_fidelity(indices, self.hw, skips, lq, w)
         loss, parts = reconstruction_loss(out, gt)
         logs = {k: float(v) for k, v in parts.items()}
-        if self.lq_ref is not None:
+        if code_kl is not None:
             loss = loss + self.opts.stage4_code_weight * code_kl
             logs.update(code_logs)
         if self.opts.stage4_chroma_weight > 0:
@@ -537,17 +536,17 @@ class FidelityTrainer:
     def _encoder_code_path(self, lq: torch.Tensor):
         """``--stage4-parts encoder``: the code path with the training LQ encoder (its gradient flows
         back through the frozen fusion and transformer) and the KL divergence from the code
-        distribution that the encoder as the stage began gives. Returns (logits, indices, skips,
-        kl, logs)."""
+        distribution that the encoder as the stage began gives (``lq.quant_conv`` is frozen, so
+        only the encoder needs a reference copy). Returns (indices, skips, kl, logs)."""
         env, model = self.env, self.model
         with torch.no_grad(), env.autocast():
             feat_hq = model.hq.encode(lq)
-            ref = model.transformer(model.fusion(feat_hq, self.lq_quant_ref(self.lq_ref(lq))))
+            ref = model.transformer(model.fusion(feat_hq, model.lq.quant_conv(self.lq_ref(lq))))
         ref = ref.float()
         target = ref.argmax(-1)
         with env.autocast():
-            h, skips = model.lq.encoder(lq, with_skips=True)
-            logits = model.transformer(model.fusion(feat_hq, model.lq.quant_conv(h)))
+            feat_lq, skips = model.lq.encode_with_skips(lq)
+            logits = model.transformer(model.fusion(feat_hq, feat_lq))
         # KL to the reference distribution, not cross-entropy on its argmax: it is 0 where the stage
         # begins, so it only resists drift (cross-entropy would push the codes to grow confident)
         n = logits.shape[-1]
@@ -555,7 +554,7 @@ class FidelityTrainer:
                       reduction="batchmean", log_target=True)
         indices = logits.detach().float().argmax(-1)
         agree = (indices == target).float().mean()
-        return logits, indices, skips, kl, {"code_kl": float(kl.detach()), "code_agree": float(agree)}
+        return indices, skips, kl, {"code_kl": float(kl.detach()), "code_agree": float(agree)}
 
     @torch.no_grad()
     def validate(self) -> dict:
