@@ -32,17 +32,17 @@ W=$(python3 -c "import json; print(json.load(open('$RUN/fidelity.json'))['chosen
 
 echo "== export (daefr.fidelity_default = $W) and parity"
 py daefr_models.export --checkpoint "$RUN/model.pt" --template models/template-celeba-128.json \
-    --fidelity-default "$W" --parity-images "$SPLIT/holdout" -o models/daefr-lite-128.onnx
+    --fidelity-default "$W" --parity-images "$SPLIT/holdout" --force -o models/daefr-lite-128.onnx
 
 echo "== auto-fidelity curve (validation crops of the training identities) into the fp32 file"
 py daefr_models.fidelity_curve --checkpoint "$RUN/model.pt" --data "$SPLIT/train-180" --repeats 5 --json "$RUN/curve.json" \
     --write models/daefr-lite-128.onnx
 
 echo "== int8 weights (metadata, the curve included, copied from the fp32 file)"
-py daefr_models.quantize models/daefr-lite-128.onnx -o models/daefr-lite-128-int8.onnx --calib "$SPLIT/train-180"
+py daefr_models.quantize models/daefr-lite-128.onnx --force -o models/daefr-lite-128-int8.onnx --calib "$SPLIT/train-180"
 
 echo "== int8-dot variant for dot-product ARM boards (check it under qemu: daefr_models.int8_check, models/README.md)"
-py daefr_models.quantize models/daefr-lite-128.onnx -o models/daefr-lite-128-int8-dot.onnx --recipe int8-dot \
+py daefr_models.quantize models/daefr-lite-128.onnx --force -o models/daefr-lite-128-int8-dot.onnx --recipe int8-dot \
     --calib "$SPLIT/train-180" --max-images 64 --report "$RUN/int8-dot.json"
 
 echo "== goldens"

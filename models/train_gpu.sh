@@ -62,7 +62,7 @@ fi
 
 if ! python3 -c "import onnx, onnxruntime" 2>/dev/null; then
   note "onnx/onnxruntime not installed here: export later with"
-  note "  python -m daefr_models.export --checkpoint $OUT/run/model.pt --template models/template-celeba-128.json -o models/daefr-$CONFIG.onnx"
+  note "  python -m daefr_models.export --checkpoint $OUT/run/model.pt --template models/template-celeba-128.json --force -o models/daefr-$CONFIG.onnx"
   exit 0
 fi
 TEMPLATE=models/template-celeba-${CONFIG##*-}.json

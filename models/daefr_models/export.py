@@ -35,6 +35,7 @@ from .count import count_macs
 from .data import crop_description
 from .onnx_meta import DEFAULT_FIDELITY, build_metadata, load_template, write_metadata
 from .onnx_tools import ASTRONAUT, feeds, load_face, ort_session, with_code_indices
+from .output_guard import refusal
 
 OPSET = 17
 
@@ -219,8 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exporter-form", action="store_true",
                     help="keep GroupNorm as the exporter writes it (no tract_form rewrite; slower in tract)")
     ap.add_argument("-o", "--output", type=Path, required=True)
+    ap.add_argument("--force", action="store_true", help="replace an existing output")
     args = ap.parse_args(argv)
 
+    inputs = (args.checkpoint,) if args.checkpoint else ()
+    if (why := refusal(args.output, inputs, args.force)) is not None:
+        print(f"export: {why}", file=sys.stderr)
+        return 2
     if args.random_init:
         if args.config is None:
             ap.error("--random-init needs --config")

@@ -54,6 +54,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from .data import list_images
 from .onnx_meta import fidelity_default, read_metadata, write_metadata
 from .onnx_tools import ASTRONAUT, compare, feeds, has_weight_input, load_face, ort_session, to_u8, with_code_indices
+from .output_guard import refusal
 
 RECIPES = ("weights-int8", "qlinear-conv", "qdq-conv", "int8-dot")
 RECIPE_DESCRIPTIONS = {
@@ -402,8 +403,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flip-budget", type=float, default=FLIP_BUDGET,
                     help="int8-dot: summed code-index flip rate of the chosen Convs")
     ap.add_argument("--report", type=Path, help="int8-dot: write the per-Conv sensitivity and choice as JSON")
+    ap.add_argument("--force", action="store_true", help="replace an existing output")
     args = ap.parse_args(argv)
 
+    def refused() -> str | None:
+        return refusal(args.output, (args.input,), args.force)
+
+    if (why := refused()) is not None:
+        print(f"quantize: {why}", file=sys.stderr)
+        return 2
     fp32 = onnx.load(str(args.input))
     size = int(read_metadata(fp32)["daefr.input_size"])
     faces = load_inputs(args.calib, size, args.max_images)
@@ -421,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
             args.report.write_text(json.dumps(report, indent=1) + "\n")
     else:
         int8 = quantize(fp32, args.recipe, faces)
+    if (why := refused()) is not None:  # again: int8-dot takes minutes
+        print(f"quantize: {why}", file=sys.stderr)
+        return 2
     onnx.save(int8, str(args.output))
     sizes = args.input.stat().st_size, args.output.stat().st_size
     print(f"wrote {args.output}: {sizes[1] / 1e6:.2f} MB (fp32 {sizes[0] / 1e6:.2f} MB, {sizes[0] / sizes[1]:.2f}x smaller)")

@@ -38,6 +38,7 @@ from .arch import DAEFR
 from .config import CONFIG_NAMES, get_config
 from .export import to_onnx
 from .onnx_meta import read_metadata
+from .output_guard import refusal
 from .train import save
 
 
@@ -235,14 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     def refused() -> str | None:
-        """Why the output may not be written (usage, exit 2), or None."""
-        if args.output.is_dir():
-            return f"{args.output} is a folder; name the checkpoint file"
-        if args.output.exists() and args.onnx.exists() and args.output.resolve() == args.onnx.resolve():
-            return "the output is the input file"
-        if args.output.exists() and not args.force:
-            return f"{args.output} exists (use --force to replace it)"
-        return None
+        return refusal(args.output, (args.onnx,), args.force)
 
     if (why := refused()) is not None:
         print(f"recover: {why}", file=sys.stderr)
