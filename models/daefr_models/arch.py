@@ -479,13 +479,15 @@ class ResidualHead(nn.Module):
     """
 
     def __init__(self, feat_ch: int, in_ch: int, hidden: int, depth: int = 1, unshuffle: int = 1,
-                 film: bool = False):
+                 film: bool = False, in_kernel: int = 3):
         super().__init__()
         if depth < 1 or unshuffle < 1:
             raise ValueError(f"residual head: depth {depth} and unshuffle {unshuffle} must be at least 1")
+        if in_kernel not in (1, 3):
+            raise ValueError(f"residual head: first conv kernel {in_kernel} must be 1 or 3")
         self.unshuffle = unshuffle
         s2 = unshuffle * unshuffle
-        self.conv1 = nn.Conv2d((feat_ch + in_ch) * s2, hidden, 3, padding=1)
+        self.conv1 = nn.Conv2d((feat_ch + in_ch) * s2, hidden, in_kernel, padding=in_kernel // 2)
         # the first form's hidden conv keeps its state-dict name (conv2) so its checkpoints load
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
         self.more = nn.ModuleList(nn.Conv2d(hidden, hidden, 3, padding=1) for _ in range(depth - 1))
@@ -528,7 +530,7 @@ class FidelityPath(nn.Module):
         fc = cfg.fidelity
         self.residual = ResidualHead(vq.ch * vq.ch_mult[0], vq.in_channels, fc.residual_hidden,
                                      depth=fc.residual_depth, unshuffle=fc.residual_unshuffle,
-                                     film=fc.residual_film)
+                                     film=fc.residual_film, in_kernel=fc.residual_in_kernel)
         sigma = cfg.fidelity.colour_anchor_sigma
         self.anchor = ColourAnchor(sigma, vq.in_channels, vq.resolution) if sigma > 0 else None
 

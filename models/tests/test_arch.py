@@ -135,10 +135,11 @@ def test_paper_512_matches_official_parameter_count():
     assert abs(_inference_params("paper-512") - 122.1e6) / 122.1e6 < 0.005
 
 
-def test_lite_128_fits_the_edge_budget():
+@pytest.mark.parametrize("name", [n for n in CONFIG_NAMES if n.startswith("lite-128")])
+def test_every_lite_128_form_fits_the_edge_budget(name):
     from daefr_models.count import count_macs
 
-    total, per = count_macs(get_config("lite-128"))
+    total, per = count_macs(get_config(name))
     assert total <= 2.3e9  # DAEFR code path + fidelity path, per face
     assert 0 < per["fidelity"] <= 0.46e9
 
@@ -235,6 +236,27 @@ def test_a_space_to_depth_residual_head_starts_at_zero_and_keeps_the_shape():
     assert head.conv1.in_channels == 4 * 19 and len(head.more) == 2
     with pytest.raises(ValueError):
         ResidualHead(16, 3, 8, depth=0)
+
+
+def test_a_head_at_a_quarter_side_projects_each_patch_then_convolves():
+    from daefr_models.arch import ResidualHead
+
+    # lite-128-s2d4's form: 1x1 projection of each 4x4 patch, 3x3 convs at a quarter of the side
+    head = ResidualHead(feat_ch=16, in_ch=3, hidden=32, depth=4, unshuffle=4, in_kernel=1)
+    feat, x = torch.randn(2, 16, 32, 32), torch.randn(2, 3, 32, 32)
+    assert torch.equal(head(feat, x), torch.zeros(2, 3, 32, 32))
+    assert head.conv1.kernel_size == (1, 1) and head.conv1.in_channels == 16 * 19
+    assert head.conv_out.out_channels == 16 * 3 and len(head.more) == 3
+    torch.nn.init.normal_(head.conv_out.weight)
+    r = head(feat, x)
+    assert r.shape == (2, 3, 32, 32)
+    # five 3x3 convs on 4x4-px cells: a change at a corner pixel reaches 5 cells (20-23 px) away
+    x2 = x.clone()
+    x2[:, :, 0, 0] += 1.0
+    reach = (head(feat, x2) - r).abs().sum(dim=(0, 1)) > 0
+    assert 20 <= reach.nonzero().max() < 24
+    with pytest.raises(ValueError, match="kernel"):
+        ResidualHead(16, 3, 8, in_kernel=5)
 
 
 def test_a_film_head_starts_as_the_plain_head_and_then_depends_on_the_weight():
