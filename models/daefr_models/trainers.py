@@ -455,7 +455,8 @@ class FidelityTrainer:
         ``--stage4-parts encoder`` comes back from ``st`` (a resumed run keeps the codes it began
         with); a checkpoint without one (shared without its trainer state) makes the model's LQ
         encoder as loaded the reference, the nearest to it that is left. Resuming with other parts
-        than the checkpoint's is an error (the optimiser's groups differ)."""
+        than the checkpoint's is an error (the optimiser's groups differ). The learning rates are this
+        run's options, not the checkpoint's: Adam's moments and the schedule's position come back."""
         saved = st.get("parts")
         if optim and saved is not None and saved != self.opts.stage4_parts:
             raise ValueError(f"stage 4 checkpoint trained --stage4-parts {saved}; this run says "
@@ -466,13 +467,25 @@ class FidelityTrainer:
             else:
                 self.lq_ref.load_state_dict(self.model.lq.encoder.state_dict())
         if optim:
-            self.opt.load_state_dict(st["opt"])
+            # this run's rates, not the checkpoint's: a rate given on the command line of a resumed
+            # run applies (the optimiser's state would otherwise bring the old one back unseen)
+            rates = [g["base_lr"] for g in self.opt.param_groups]
+            try:
+                self.opt.load_state_dict(st["opt"])
+            except ValueError as exc:  # the groups differ: a decoder rate switched between 0 and not
+                raise ValueError(f"stage 4 checkpoint's optimiser does not fit this run's trained parts ({exc}); "
+                                 "resume with --stage4-decoder-lr 0 or above 0 as the run began, or start a "
+                                 "new run folder (--init-from) to change it") from exc
+            for g, rate in zip(self.opt.param_groups, rates):
+                g["base_lr"] = rate
             if st.get("mix"):
                 self.mix.set_state(st["mix"])
             self.w_gen.set_state(st["w_gen"])
             if self.disc is not None and st.get("disc"):
                 self.disc.load_state_dict(st["disc"])
                 self.opt_d.load_state_dict(st["opt_d"])
+                for g in self.opt_d.param_groups:
+                    g["lr"] = self.opts.lr
 
     def step(self, gt: torch.Tensor, step: int, progress: float) -> dict:
         """L1 + (1 - SSIM) + gradient L1 of the fidelity output at ``w ~ U(0, 1)`` per sample."""

@@ -320,6 +320,19 @@ def test_extend_goes_on_from_a_checkpoint_shared_without_its_optimiser(tmp_path)
     assert any(not torch.equal(after["model"][k], v) for k, v in shared["model"].items() if v.is_floating_point())
 
 
+def test_a_resumed_stage4_takes_the_learning_rates_it_is_given(tmp_path):
+    run(tmp_path / "a", "--stage", "all", "--steps", "3", "--disc-weight", "0")
+    start = ["--stage", "4", "--init-from", str(tmp_path / "a" / "stage3.pt")]
+    run(tmp_path / "b", *start, "--steps", "2", "--fidelity-lr", "1e-3")
+    run(tmp_path / "b", *start, "--steps", "4", "--extend", "--fidelity-lr", "2e-4", "--stage4-decoder-lr", "3e-5")
+    after = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)
+    assert after["step"] == 4
+    assert [g["base_lr"] for g in after["trainer"]["opt"]["param_groups"]] == [2e-4, 3e-5]
+    # switching the decoder off changes the optimiser's groups: a clear error, not torch's
+    with pytest.raises(ValueError, match="stage4-decoder-lr"):
+        run(tmp_path / "b", *start, "--steps", "6", "--extend", "--stage4-decoder-lr", "0")
+
+
 def test_stage2_of_a_variant_without_association_is_a_usage_error():
     with pytest.raises(SystemExit) as err:
         train.parse_args(["--data", "d", "--out", "o", "--steps", "1", "--stage", "2", "--variant", "hq_only"])
