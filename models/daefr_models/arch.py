@@ -476,6 +476,8 @@ class ResidualHead(nn.Module):
     (`R = (gt - (1 - w) * prior) / w - x`), which could pull the `w = 1` end towards the prior's
     errors. Measured: no gain over the plain head after 80 minutes of head-only training from the
     bundled model (models/ARCHITECTURE.md, "Fidelity path"). In the graph `w` meets only Mul and Add.
+
+    `feat_ch = 0`: the head reads the input alone (`feat` is ignored), an ablation.
     """
 
     def __init__(self, feat_ch: int, in_ch: int, hidden: int, depth: int = 1, unshuffle: int = 1,
@@ -486,6 +488,7 @@ class ResidualHead(nn.Module):
         if in_kernel not in (1, 3):
             raise ValueError(f"residual head: first conv kernel {in_kernel} must be 1 or 3")
         self.unshuffle = unshuffle
+        self.reads_feat = feat_ch > 0
         s2 = unshuffle * unshuffle
         self.conv1 = nn.Conv2d((feat_ch + in_ch) * s2, hidden, in_kernel, padding=in_kernel // 2)
         # the first form's hidden conv keeps its state-dict name (conv2) so its checkpoints load
@@ -501,7 +504,7 @@ class ResidualHead(nn.Module):
     def forward(self, feat: torch.Tensor, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         """R for the decoder features `feat` and the input `x`; `w` (broadcastable to [B,1,1,1])
         conditions a `film` head and is ignored otherwise."""
-        h = torch.cat([x, feat], dim=1)
+        h = torch.cat([x, feat], dim=1) if self.reads_feat else x
         if self.unshuffle > 1:
             h = F.pixel_unshuffle(h, self.unshuffle)
         for i, conv in enumerate([self.conv1, self.conv2, *self.more]):
@@ -528,7 +531,8 @@ class FidelityPath(nn.Module):
         self.levels = [i for i in range(vq.num_levels - 1) if vq.resolution // 2**i in cfg.fidelity.resolutions]
         self.fuse = nn.ModuleDict({str(i): FidelityFusion(vq.ch * vq.ch_mult[i]) for i in self.levels})
         fc = cfg.fidelity
-        self.residual = ResidualHead(vq.ch * vq.ch_mult[0], vq.in_channels, fc.residual_hidden,
+        feat_ch = vq.ch * vq.ch_mult[0] if fc.residual_reads_decoder else 0
+        self.residual = ResidualHead(feat_ch, vq.in_channels, fc.residual_hidden,
                                      depth=fc.residual_depth, unshuffle=fc.residual_unshuffle,
                                      film=fc.residual_film, in_kernel=fc.residual_in_kernel)
         sigma = cfg.fidelity.colour_anchor_sigma

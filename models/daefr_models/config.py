@@ -96,6 +96,9 @@ class FidelityConfig:
     #: Kernel of the residual head's first conv (1: a per-position projection of the unshuffled
     #: input and decoder features, cheap at a large `residual_unshuffle`; 3: the earlier forms).
     residual_in_kernel: int = 3
+    #: The residual head reads the decoder's last features besides the input (False: the input
+    #: alone, an ablation that asks what the face prior adds at `w = 1`).
+    residual_reads_decoder: bool = True
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,15 @@ def _lite_128_s2d4() -> DaefrConfig:
                                     residual_in_kernel=1))
 
 
+def _lite_128_s2d4_input_head() -> DaefrConfig:
+    # Ablation, not for shipping: lite-128-s2d4 whose residual head reads the input alone, not the
+    # decoder's features. At w = 1 the output is then x + R(x), a small plain restorer that the face
+    # prior does not reach; trained like lite-128-s2d4, the difference is what the prior adds there.
+    base = _lite_128_s2d4()
+    return replace(base, name="lite-128-s2d4-input-head",
+                   fidelity=replace(base.fidelity, residual_reads_decoder=False))
+
+
 def _tiny_32() -> DaefrConfig:
     # Test-only config: 32x32 input, 8x8 tokens, a few hundred thousand parameters.
     return DaefrConfig(
@@ -231,6 +243,7 @@ _BUILDERS = {
     "lite-128-s2d": _lite_128_s2d,
     "lite-128-s2d-film": _lite_128_s2d_film,
     "lite-128-s2d4": _lite_128_s2d4,
+    "lite-128-s2d4-input-head": _lite_128_s2d4_input_head,
     "tiny-32": _tiny_32,
     "tiny-32-s2d": _tiny_32_s2d,
     "tiny-32-s2d-film": _tiny_32_s2d_film,

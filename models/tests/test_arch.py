@@ -259,6 +259,19 @@ def test_a_head_at_a_quarter_side_projects_each_patch_then_convolves():
         ResidualHead(16, 3, 8, in_kernel=5)
 
 
+def test_an_input_only_head_ignores_the_decoder_features():
+    from daefr_models.arch import ResidualHead
+
+    head = ResidualHead(feat_ch=0, in_ch=3, hidden=16, depth=2, unshuffle=4, in_kernel=1)
+    torch.nn.init.normal_(head.conv_out.weight)
+    x = torch.randn(2, 3, 32, 32)
+    assert head.conv1.in_channels == 3 * 16
+    r = head(torch.randn(2, 16, 32, 32), x)
+    assert r.abs().sum() > 0 and torch.equal(r, head(torch.randn(2, 16, 32, 32), x))
+    model = DAEFR(get_config("lite-128-s2d4-input-head"))
+    assert not model.fidelity.residual.reads_feat
+
+
 def test_a_film_head_starts_as_the_plain_head_and_then_depends_on_the_weight():
     from daefr_models.arch import ResidualHead
 
