@@ -535,6 +535,9 @@ class FidelityPath(nn.Module):
         self.residual = ResidualHead(feat_ch, vq.in_channels, fc.residual_hidden,
                                      depth=fc.residual_depth, unshuffle=fc.residual_unshuffle,
                                      film=fc.residual_film, in_kernel=fc.residual_in_kernel)
+        self.residual_coarse = (ResidualHead(feat_ch, vq.in_channels, fc.coarse_hidden, depth=fc.coarse_depth,
+                                             unshuffle=fc.coarse_unshuffle, in_kernel=1)
+                                if fc.coarse_hidden > 0 else None)
         sigma = cfg.fidelity.colour_anchor_sigma
         self.anchor = ColourAnchor(sigma, vq.in_channels, vq.resolution) if sigma > 0 else None
 
@@ -552,7 +555,16 @@ class FidelityPath(nn.Module):
         with a colour anchor, `prior` first takes the input's low frequencies."""
         if self.anchor is not None:
             prior = self.anchor(prior, x)
-        return prior * (w * -1.0 + 1.0) + w * (x + self.residual(feat, x, w))
+        return prior * (w * -1.0 + 1.0) + w * (x + self.residual_sum(feat, x, w))
+
+    def residual_heads(self) -> nn.ModuleList:
+        """The residual heads: the first, and the coarse one where the config has it."""
+        return nn.ModuleList([self.residual, *([] if self.residual_coarse is None else [self.residual_coarse])])
+
+    def residual_sum(self, feat: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """R: the first head's residual plus the coarse head's, where there is one."""
+        r = self.residual(feat, x, w)
+        return r if self.residual_coarse is None else r + self.residual_coarse(feat, x, w)
 
 
 class ColourAnchor(nn.Module):
@@ -627,7 +639,7 @@ class DAEFR(nn.Module):
         `lite-128-s2d`): every other key must match; the head's keys that do not fit stay as
         initialised (a fresh head is zero at its output, so the model starts as `R = 0`).
         Returns the fresh keys; raises RuntimeError on any mismatch outside the head."""
-        prefix = "fidelity.residual."
+        prefix = ("fidelity.residual.", "fidelity.residual_coarse.")
         own = self.state_dict()
         kept = {k: v for k, v in state_dict.items()
                 if not k.startswith(prefix) or (k in own and own[k].shape == v.shape)}

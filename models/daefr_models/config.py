@@ -99,6 +99,16 @@ class FidelityConfig:
     #: The residual head reads the decoder's last features besides the input (False: the input
     #: alone, an ablation that asks what the face prior adds at `w = 1`).
     residual_reads_decoder: bool = True
+    #: Width of a second, coarse residual head whose R adds to the first's (0: none). It runs at
+    #: 1/`coarse_unshuffle` of the resolution with a 1x1 first conv (`arch.ResidualHead`), so the
+    #: first head keeps the fine corrections a mild face needs and this one takes the wide-field
+    #: ones of a moderate face. Its keys (`fidelity.residual_coarse.*`) are new: a checkpoint
+    #: without them loads with this head fresh, zero at its output.
+    coarse_hidden: int = 0
+    #: Hidden-to-hidden 3x3 convs of the coarse head.
+    coarse_depth: int = 2
+    #: Space-to-depth factor of the coarse head.
+    coarse_unshuffle: int = 4
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,17 @@ def _lite_128_s2d4() -> DaefrConfig:
                                     residual_in_kernel=1))
 
 
+def _lite_128_s2d_two_scale() -> DaefrConfig:
+    # lite-128-s2d (the shipped head, 64x64) plus a coarse head at 32x32: a 1x1 projection of each
+    # 4x4 patch of cat(input, decoder features) to 32 channels, three 32->32 3x3 convs and a 3x3
+    # conv to 48 channels (~44 px field at 128; 52 MMAC). lite-128-s2d4 alone gained at `moderate`
+    # and lost at `mild`; here the fine head stays, and a lite-128-s2d checkpoint loads whole with
+    # the coarse head fresh (zero at its output): training starts from the shipped model exactly.
+    base = _lite_128_s2d()
+    return replace(base, name="lite-128-s2d-two-scale",
+                   fidelity=replace(base.fidelity, coarse_hidden=24, coarse_depth=3, coarse_unshuffle=4))
+
+
 def _lite_128_s2d4_input_head() -> DaefrConfig:
     # Ablation, not for shipping: lite-128-s2d4 whose residual head reads the input alone, not the
     # decoder's features. At w = 1 the output is then x + R(x), a small plain restorer that the face
@@ -237,6 +258,13 @@ def _tiny_32_s2d_film() -> DaefrConfig:
     return replace(base, name="tiny-32-s2d-film", fidelity=replace(base.fidelity, residual_film=True))
 
 
+def _tiny_32_two_scale() -> DaefrConfig:
+    # Test-only: tiny-32-s2d plus a coarse head (lite-128-s2d-two-scale's form).
+    base = _tiny_32_s2d()
+    return replace(base, name="tiny-32-two-scale",
+                   fidelity=replace(base.fidelity, coarse_hidden=8, coarse_depth=1, coarse_unshuffle=4))
+
+
 _BUILDERS = {
     "paper-512": _paper_512,
     "lite-128": _lite_128,
@@ -244,9 +272,11 @@ _BUILDERS = {
     "lite-128-s2d-film": _lite_128_s2d_film,
     "lite-128-s2d4": _lite_128_s2d4,
     "lite-128-s2d4-input-head": _lite_128_s2d4_input_head,
+    "lite-128-s2d-two-scale": _lite_128_s2d_two_scale,
     "tiny-32": _tiny_32,
     "tiny-32-s2d": _tiny_32_s2d,
     "tiny-32-s2d-film": _tiny_32_s2d_film,
+    "tiny-32-two-scale": _tiny_32_two_scale,
 }
 
 #: Names accepted by `get_config`.

@@ -43,7 +43,7 @@ def count_macs(cfg: DaefrConfig) -> tuple[int, dict[str, int]]:
     total = sum(counter.get_flop_counts()["Global"].values()) // 2
     # The fidelity path's blocks run inside the decoder's hook, never through FidelityPath.forward:
     # its total is the sum of its blocks (the fusion blocks also count inside hq.decoder).
-    kids = [n for n in per_module if n == "fidelity.residual" or (n.startswith("fidelity.fuse.") and n.count(".") == 2)]
+    kids = [n for n in per_module if n in ("fidelity.residual", "fidelity.residual_coarse") or (n.startswith("fidelity.fuse.") and n.count(".") == 2)]
     if "fidelity" not in per_module and kids:
         per_module["fidelity"] = sum(per_module[k] for k in kids)
     return total, per_module

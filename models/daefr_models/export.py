@@ -58,7 +58,8 @@ def random_model(config: str, seed: int) -> DAEFR:
             vq.embedding.weight.normal_(0.0, 1.0)
         for block in model.fidelity.fuse.values():
             block.scale_shift.weight.normal_(0.0, 0.02)
-        model.fidelity.residual.conv_out.weight.normal_(0.0, 0.02)
+        for residual_head in model.fidelity.residual_heads():
+            residual_head.conv_out.weight.normal_(0.0, 0.02)
         head = model.fidelity.residual
         if head.film_scale is not None:  # the weight-conditioned head: let w reach it
             for p in (*head.film_scale, *head.film_shift):

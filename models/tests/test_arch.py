@@ -296,3 +296,26 @@ def test_a_film_head_starts_as_the_plain_head_and_then_depends_on_the_weight():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (*film.film_scale, *film.film_shift))
     # a plain head ignores w
     assert torch.equal(plain(feat, x, w), plain(feat, x))
+
+
+def test_a_two_scale_path_adds_a_fresh_coarse_head_to_a_loaded_one():
+    torch.manual_seed(0)
+    fine = _trained_like(DAEFR(get_config("tiny-32-s2d"))).eval()
+    with torch.no_grad():
+        fine.fidelity.residual.conv_out.weight.normal_(0.0, 0.05)
+    two = DAEFR(get_config("tiny-32-two-scale")).eval()
+    fresh = two.load_with_fresh_head(fine.state_dict())
+    assert fresh and all(k.startswith("fidelity.residual_coarse.") for k in fresh)
+    coarse = two.fidelity.residual_coarse
+    assert coarse.unshuffle == 4 and coarse.conv1.kernel_size == (1, 1)
+    assert len(two.fidelity.residual_heads()) == 2 and len(fine.fidelity.residual_heads()) == 1
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    w = torch.tensor([0.3, 1.0]).view(2, 1, 1, 1)
+    with torch.no_grad():
+        # a fresh coarse head is zero at its output: the loaded model, exactly
+        assert torch.equal(two.restore_with_fidelity(x, w), fine.restore_with_fidelity(x, w))
+        coarse.conv_out.weight.normal_(0.0, 0.05)
+        feat = torch.randn(2, 16, 32, 32)
+        r = two.fidelity.residual_sum(feat, x, w)
+        assert torch.allclose(r, two.fidelity.residual(feat, x, w) + coarse(feat, x, w))
+        assert not torch.equal(two.restore_with_fidelity(x, w), fine.restore_with_fidelity(x, w))

@@ -442,3 +442,20 @@ def test_a_stage3_checkpoint_without_its_teacher_is_refused(tmp_path):
     torch.save(ck, tmp_path / "stage3.pt")
     with pytest.raises(ValueError, match="no teacher"):
         run(tmp_path, "--stage", "3", "--steps", "4", "--disc-weight", "0", "--extend")
+
+
+def test_a_two_scale_run_from_a_one_head_model_trains_both_heads_and_nothing_else(tmp_path):
+    train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                "--val-count", "4", "--out", str(tmp_path / "a"), "--stage", "all", "--steps", "3", "--disc-weight", "0"])
+    src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
+    train.main(["--config", "tiny-32-two-scale", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
+                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "residual"])
+    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    coarse = [k for k in s4 if k.startswith("fidelity.residual_coarse.")]
+    assert coarse and all(k not in src for k in coarse)
+    for k, v in s4.items():
+        if not k.startswith(("fidelity.residual.", "fidelity.residual_coarse.")):
+            assert torch.equal(v, src[k]), k
+    assert s4["fidelity.residual_coarse.conv_out.weight"].abs().sum() > 0  # left zero: it trains
+    assert not torch.equal(s4["fidelity.residual.conv1.weight"], src["fidelity.residual.conv1.weight"])
