@@ -346,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stage-4 learning rate of the HQ decoder (0: frozen; then w = 0 stays the stage-3 output, "
                          "unless --stage4-parts encoder moves the codes)")
     ap.add_argument("--stage4-parts", default=d.stage4_parts, choices=list(STAGE4_PARTS),
-                    help="what stage 4 trains: the fidelity path (+ HQ decoder), the residual head alone, "
+                    help="what stage 4 trains: the fidelity path (+ HQ decoder), the residual heads alone, the coarse "
+                         "residual head alone (a config with one), "
                          "the HQ decoder alone (at --stage4-decoder-lr), or the fidelity path (+ HQ decoder) "
                          "and the LQ encoder (at --stage4-encoder-lr, its codes held by --stage4-code-weight)")
     ap.add_argument("--stage4-encoder-lr", type=float, default=d.stage4_encoder_lr,

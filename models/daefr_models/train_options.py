@@ -25,7 +25,7 @@ DEFAULT_SPLIT = (0.35, 0.10, 0.25, 0.30)
 #: Values of ``--stage`` and ``--precision``.
 STAGES = ("1", "2", "3", "4", "all")
 #: Values of ``--stage4-parts``.
-STAGE4_PARTS = ("fidelity", "residual", "decoder", "encoder")
+STAGE4_PARTS = ("fidelity", "residual", "coarse", "decoder", "encoder")
 #: What the stage-4 discriminator may see (``TrainOptions.stage4_gan_input``).
 STAGE4_GAN_INPUTS = ("rgb", "luma")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -71,8 +71,9 @@ class TrainOptions:
     #: Stage-4 learning rate of the HQ decoder (0: frozen, w = 0 stays the stage-3 output).
     stage4_decoder_lr: float = 1e-4
     #: What stage 4 trains: ``"fidelity"`` (the fusion blocks and the residual head, plus the HQ
-    #: decoder at ``stage4_decoder_lr``), ``"residual"`` (the residual head alone; everything
-    #: else, the decoder included, stays as it came) or ``"decoder"`` (the HQ decoder alone at
+    #: decoder at ``stage4_decoder_lr``), ``"residual"`` (the residual heads alone; everything
+    #: else, the decoder included, stays as it came), ``"coarse"`` (the coarse residual head alone,
+    #: for a config with one: `FidelityConfig.coarse_hidden`) or ``"decoder"`` (the HQ decoder alone at
     #: ``stage4_decoder_lr``: a GAN term then reaches the prior, not the path every weight shares).
     #: ``"encoder"``: as ``"fidelity"``, and the LQ encoder trains too (at ``stage4_encoder_lr``),
     #: CodeFormer's recipe: the skips the fusion blocks read become restoration features. The LQ

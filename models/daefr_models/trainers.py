@@ -375,7 +375,8 @@ class FidelityTrainer:
 
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
-    the path learns to leave them alone (``--stage4-parts residual``: only the residual heads train,
+    the path learns to leave them alone (``--stage4-parts residual``: only the residual heads train;
+    ``coarse``: only the coarse one, the first head as it came,
     the fusion blocks and the decoder stay as they came; ``decoder``: only the HQ decoder trains); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
     stage 3 are constant here (nothing they depend on trains; with ``encoder`` parts the KL term
@@ -396,8 +397,10 @@ class FidelityTrainer:
         self.warmup_from = 0
         for p in model.parameters():
             p.requires_grad_(False)
-        parts = {"residual": model.fidelity.residual_heads(), "fidelity": model.fidelity, "decoder": model.hq.decoder,
-                 "encoder": model.fidelity}[opts.stage4_parts]
+        if opts.stage4_parts == "coarse" and model.fidelity.residual_coarse is None:
+            raise ValueError(f"--stage4-parts coarse: config {model.cfg.name} has no coarse residual head")
+        parts = {"residual": model.fidelity.residual_heads(), "coarse": model.fidelity.residual_coarse,
+                 "fidelity": model.fidelity, "decoder": model.hq.decoder, "encoder": model.fidelity}[opts.stage4_parts]
         for p in parts.parameters():
             p.requires_grad_(True)
         lr = opts.stage4_decoder_lr if opts.stage4_parts == "decoder" else opts.fidelity_lr
@@ -433,7 +436,8 @@ class FidelityTrainer:
         if opts.stage4_gan_weight > 0:
             # the last layer that trains: read off the parts set above, not decided a second time
             decoder_out = model.hq.decoder.conv_out.weight
-            self.last_layer = decoder_out if decoder_out.requires_grad else model.fidelity.residual.conv_out.weight
+            heads = [h.conv_out.weight for h in model.fidelity.residual_heads() if h.conv_out.weight.requires_grad]
+            self.last_layer = decoder_out if decoder_out.requires_grad else heads[0]
             self.disc = PatchDiscriminator(ch=32 if size <= 128 else 64).to(env.device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=opts.lr, betas=(0.5, 0.9))
         self.disc_view = luma3 if opts.stage4_gan_input == "luma" else (lambda img: img)
@@ -502,7 +506,7 @@ class FidelityTrainer:
             indices = logits.float().argmax(-1)
         else:
             indices, skips, code_kl, code_logs = self._encoder_code_path(lq)
-        if self.opts.stage4_parts == "residual":
+        if self.opts.stage4_parts in ("residual", "coarse"):
             with torch.no_grad(), env.autocast():
                 # nothing before the head trains: its inputs carry no graph
                 prior, feat = model.decode_prior(indices, self.hw, skips, w)

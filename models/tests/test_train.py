@@ -459,3 +459,21 @@ def test_a_two_scale_run_from_a_one_head_model_trains_both_heads_and_nothing_els
             assert torch.equal(v, src[k]), k
     assert s4["fidelity.residual_coarse.conv_out.weight"].abs().sum() > 0  # left zero: it trains
     assert not torch.equal(s4["fidelity.residual.conv1.weight"], src["fidelity.residual.conv1.weight"])
+
+
+def test_coarse_parts_train_the_coarse_head_alone_and_need_one(tmp_path):
+    train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                "--val-count", "4", "--out", str(tmp_path / "a"), "--stage", "all", "--steps", "3", "--disc-weight", "0"])
+    src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
+    train.main(["--config", "tiny-32-two-scale", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
+                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "coarse"])
+    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    for k, v in s4.items():
+        if not k.startswith("fidelity.residual_coarse."):
+            assert torch.equal(v, src[k]), k  # the first head too
+    assert s4["fidelity.residual_coarse.conv_out.weight"].abs().sum() > 0
+    with pytest.raises(ValueError, match="no coarse residual head"):
+        train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+                    "--val-count", "4", "--out", str(tmp_path / "c"), "--stage", "4", "--steps", "1",
+                    "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "coarse"])
