@@ -112,3 +112,18 @@ def test_command_never_overwrites_silently(exported, tmp_path, capsys):
     assert rec.main([str(path), "-o", str(tmp_path), "--force"]) == 2  # a folder
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_two_scale_file_comes_back_with_both_heads(tmp_path):
+    model = random_model("tiny-32-two-scale", seed=7)
+    path = tmp_path / "two-scale.onnx"
+    export(model, path, template_path=None, licence="test")
+    got = rec.recover(path, log=lambda *_: None)
+    assert got.config == "tiny-32-two-scale"
+    recovered = got.model.state_dict()
+    coarse = [k for k in model.state_dict() if k.startswith("fidelity.residual_coarse.")]
+    assert coarse and all(torch.equal(recovered[k], model.state_dict()[k]) for k in coarse)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    w = torch.full((1,), 0.7)
+    with torch.no_grad():
+        assert torch.equal(got.model.eval().restore_with_fidelity(x, w), model.eval().restore_with_fidelity(x, w))
