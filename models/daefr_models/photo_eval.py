@@ -90,13 +90,21 @@ def region_psnr(out: np.ndarray, gt: np.ndarray, box) -> tuple[float, float]:
     return db(inside), db(~inside)
 
 
-def against_input(rows: list[dict], base: list[dict]) -> dict[str, float]:
+def against_input(rows: list[dict], base: list[dict], names: list[str] | None = None) -> dict:
     """Photo by photo, a row's PSNR against the bicubic input's: how many photos it leaves worse
     than they came (``below``), the worst and the 10th-percentile difference in dB. The mean can
-    hide a face made worse; a do-no-harm bar is about every face."""
+    hide a face made worse; a do-no-harm bar is about every face. With ``names`` (the photos' file
+    names, in order), ``below_photos`` names each photo left worse, worst first, so it can be
+    looked at."""
     diff = np.array([r["psnr"] - b["psnr"] for r, b in zip(rows, base, strict=True)])
-    return {"below": int((diff < 0).sum()), "worst_db": round(float(diff.min()), 3),
-            "p10_db": round(float(np.percentile(diff, 10)), 3)}
+    out = {"below": int((diff < 0).sum()), "worst_db": round(float(diff.min()), 3),
+           "p10_db": round(float(np.percentile(diff, 10)), 3)}
+    if names is not None:
+        if len(names) != len(diff):
+            raise ValueError(f"{len(names)} names for {len(diff)} photos")
+        order = np.argsort(diff, kind="stable")
+        out["below_photos"] = [{"photo": names[i], "db": round(float(diff[i]), 3)} for i in order if diff[i] < 0]
+    return out
 
 
 def face_boxes(report: Path) -> dict[str, list[float]]:
@@ -195,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
               "photos_with_a_restored_face": found, "rows": summary}
     if regions:
         result["regions"] = {"photos": len(boxes or {}), "psnr": regions}
-    vs_input = {k: against_input(v, rows[BICUBIC]) for k, v in rows.items()
+    names = [name for name, _ in photos]
+    vs_input = {k: against_input(v, rows[BICUBIC], names) for k, v in rows.items()
                 if k != BICUBIC}
     result["per_photo_vs_bicubic"] = vs_input
     base = summary[BICUBIC]
@@ -207,8 +216,9 @@ def main(argv: list[str] | None = None) -> dict:
     for k, n in found.items():
         print(f"{k}: {n} of {len(photos)} photos had a face restored")
     for k, v in vs_input.items():
+        worst = ", ".join(f"{p['photo']} {p['db']:+.2f}" for p in v["below_photos"][:5])
         print(f"{k}: {v['below']} of {len(photos)} photos below bicubic; worst {v['worst_db']:+.2f} dB, "
-              f"10th percentile {v['p10_db']:+.2f} dB")
+              f"10th percentile {v['p10_db']:+.2f} dB" + (f" (worst first: {worst})" if worst else ""))
     if regions:
         inside0, outside0 = regions[BICUBIC]["inside"], regions[BICUBIC]["outside"]
         print(f"PSNR by region over the {len(boxes or {})} photos with a restored face (the first run's box):")

@@ -206,6 +206,10 @@ def test_against_input_counts_the_photos_a_row_leaves_worse():
     assert got["p10_db"] == pytest.approx(np.percentile([1.0, -0.5, 0.0, -1.0], 10))
     with pytest.raises(ValueError):
         against_input(row[:3], base)  # a photo missing from a row is a bug, not a smaller sample
+    named = against_input(row, base, ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
+    assert named["below_photos"] == [{"photo": "d.jpg", "db": -1.0}, {"photo": "b.jpg", "db": -0.5}]
+    with pytest.raises(ValueError, match="names"):
+        against_input(row, base, ["a.jpg"])
 
 
 def test_paste_study_models_the_runtimes_mask_and_change_paste():
