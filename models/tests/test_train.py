@@ -144,14 +144,20 @@ def test_init_from_another_head_form_trains_only_the_new_residual_head(tmp_path)
                     "--init-from", str(tmp_path / "nothing.pt")])
 
 
-def test_init_from_the_plain_head_into_a_film_head_keeps_it_and_trains_the_film(tmp_path):
+def stage4_from_an_s2d_model(tmp_path, config: str, parts: str) -> tuple[dict, dict]:
+    """A few steps of every stage under tiny-32-s2d (in tmp_path/a), then stage 4 of `config` with
+    `--stage4-parts parts` from it (in tmp_path/b): the source's and stage 4's state dicts."""
     train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
                 "--val-count", "4", "--out", str(tmp_path / "a"), "--stage", "all", "--steps", "3", "--disc-weight", "0"])
     src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
-    train.main(["--config", "tiny-32-s2d-film", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
+    train.main(["--config", config, "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
                 "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
-                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "residual"])
-    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", parts])
+    return src, torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+
+
+def test_init_from_the_plain_head_into_a_film_head_keeps_it_and_trains_the_film(tmp_path):
+    src, s4 = stage4_from_an_s2d_model(tmp_path, "tiny-32-s2d-film", "residual")
     for k, v in s4.items():
         if not k.startswith("fidelity.residual."):
             assert torch.equal(v, src[k]), k
@@ -445,13 +451,7 @@ def test_a_stage3_checkpoint_without_its_teacher_is_refused(tmp_path):
 
 
 def test_a_two_scale_run_from_a_one_head_model_trains_both_heads_and_nothing_else(tmp_path):
-    train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
-                "--val-count", "4", "--out", str(tmp_path / "a"), "--stage", "all", "--steps", "3", "--disc-weight", "0"])
-    src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
-    train.main(["--config", "tiny-32-two-scale", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
-                "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
-                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "residual"])
-    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    src, s4 = stage4_from_an_s2d_model(tmp_path, "tiny-32-two-scale", "residual")
     coarse = [k for k in s4 if k.startswith("fidelity.residual_coarse.")]
     assert coarse and all(k not in src for k in coarse)
     for k, v in s4.items():
@@ -462,13 +462,7 @@ def test_a_two_scale_run_from_a_one_head_model_trains_both_heads_and_nothing_els
 
 
 def test_coarse_parts_train_the_coarse_head_alone_and_need_one(tmp_path):
-    train.main(["--config", "tiny-32-s2d", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
-                "--val-count", "4", "--out", str(tmp_path / "a"), "--stage", "all", "--steps", "3", "--disc-weight", "0"])
-    src = torch.load(tmp_path / "a" / "model.pt", weights_only=False)["model"]
-    train.main(["--config", "tiny-32-two-scale", "--data", "synthetic", "--synthetic-count", "24", "--batch", "4",
-                "--val-count", "4", "--out", str(tmp_path / "b"), "--stage", "4", "--steps", "3",
-                "--init-from", str(tmp_path / "a" / "model.pt"), "--stage4-parts", "coarse"])
-    s4 = torch.load(tmp_path / "b" / "stage4.pt", weights_only=False)["model"]
+    src, s4 = stage4_from_an_s2d_model(tmp_path, "tiny-32-two-scale", "coarse")
     for k, v in s4.items():
         if not k.startswith("fidelity.residual_coarse."):
             assert torch.equal(v, src[k]), k  # the first head too
