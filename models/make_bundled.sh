@@ -8,6 +8,8 @@
 #
 # Usage (repository root; needs target/release/daefr: cargo build --release):
 #   RUN=models/runs/s180 DATA=../shared/data/celeba-6k models/make_bundled.sh
+# Python: DAEFR_PYTHON if set, else the toolchain's venv that scripts/test.sh makes
+# (target/py-venv), else python3 (which then needs models/requirements.txt installed).
 # The run must have been trained on models/data/train-180 (identities celeb_0..celeb_179,
 # `python -m daefr_models.splits`); celeb_180..celeb_199 are the strangers every figure is
 # measured on.
@@ -21,14 +23,23 @@ DATA=${DATA:-../shared/data/celeba-6k}
 SPLIT=${SPLIT:-models/data}
 LIMIT=${LIMIT:-100}
 export PYTHONPATH="$PWD/models${PYTHONPATH:+:$PYTHONPATH}"
-py() { nice -n "${NICE:-0}" python3 -m "$@"; }
+PY=${DAEFR_PYTHON:-}
+if [ -z "$PY" ]; then
+    if [ -x target/py-venv/bin/python ]; then PY=$PWD/target/py-venv/bin/python; else PY=python3; fi
+fi
+if [ ! -f "$RUN/model.pt" ]; then
+    echo "make_bundled.sh: no $RUN/model.pt (RUN must be a finished stage-4 run folder)" >&2
+    exit 1
+fi
+echo "== python: $PY"
+py() { nice -n "${NICE:-0}" "$PY" -m "$@"; }
 
 echo "== identity split ($SPLIT/train-180, $SPLIT/holdout)"
 py daefr_models.splits --celeba "$DATA" --out "$SPLIT"
 
 echo "== default fidelity (validation crops of the training identities)"
 py daefr_models.choose_fidelity --checkpoint "$RUN/model.pt" --data "$SPLIT/train-180" --json "$RUN/fidelity.json"
-W=$(python3 -c "import json; print(json.load(open('$RUN/fidelity.json'))['chosen'])")
+W=$("$PY" -c "import json; print(json.load(open('$RUN/fidelity.json'))['chosen'])")
 
 echo "== export (daefr.fidelity_default = $W) and parity"
 py daefr_models.export --checkpoint "$RUN/model.pt" --template models/template-celeba-128.json \
@@ -66,7 +77,7 @@ done
 echo "== astronaut contact sheet (public domain: committed)"
 py daefr_models.evaluate --model models/daefr-lite-128.onnx --data tests/fixtures/astronaut.png --align \
     --levels mild,moderate,severe --fidelity "0,auto,$W,1" --sheet-count 1 --sheet-dir "$RUN/astronaut"
-python3 - "$RUN/astronaut" docs/images/astronaut-fidelity.png <<'EOF'
+"$PY" - "$RUN/astronaut" docs/images/astronaut-fidelity.png <<'EOF'
 import sys
 from pathlib import Path
 from PIL import Image
