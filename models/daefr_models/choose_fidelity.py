@@ -23,6 +23,7 @@ import torch
 
 from . import train
 from .arch import load_checkpoint
+from .cli_paths import existing_file
 
 
 def choose(sweep: dict[float, dict], bicubic: dict, min_gain_db: float, min_ssim_gain: float) -> float:
@@ -36,7 +37,7 @@ def choose(sweep: dict[float, dict], bicubic: dict, min_gain_db: float, min_ssim
 
 def main(argv: list[str] | None = None) -> float:
     ap = argparse.ArgumentParser(description="Choose daefr.fidelity_default on the validation crops.")
-    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=existing_file, required=True)
     ap.add_argument("--data", required=True, help="the training folder (its validation split is used)")
     ap.add_argument("--level", default="moderate")
     ap.add_argument("--weights", default=",".join(f"{i / 10:g}" for i in range(11)))

@@ -30,6 +30,7 @@ import torch
 
 from . import tract_form
 from .arch import DAEFR, RestoreGraph, load_checkpoint
+from .cli_paths import existing_file
 from .config import CONFIG_NAMES, get_config
 from .count import count_macs
 from .data import crop_description
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Export a DAEFR restorer to ONNX (opset 17).")
     ap.add_argument("--config", choices=CONFIG_NAMES, help="config name (read from the checkpoint if omitted)")
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="model.pt from train.py (or a DAEFR state_dict)")
+    src.add_argument("--checkpoint", type=existing_file, help="model.pt from train.py (or a DAEFR state_dict)")
     src.add_argument("--random-init", action="store_true", help="random weights (tests, placeholders)")
     ap.add_argument("--seed", type=int, default=0, help="seed for --random-init")
     ap.add_argument("--template", type=Path, help="template JSON; provisional geometric template if missing")

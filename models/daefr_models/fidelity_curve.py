@@ -31,6 +31,7 @@ import torch
 from . import degrade, train
 from .arch import load_checkpoint
 from .auto_fidelity import KEY, curve_text, sharpness_u8, weights_for
+from .cli_paths import existing_file
 from .data import to_uint8
 from .losses import psnr
 
@@ -99,7 +100,7 @@ def write_curve(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description="Measure the auto-fidelity curve; optionally write it into ONNX files.")
-    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=existing_file, required=True)
     ap.add_argument("--data", required=True, help="the training folder (its validation split is used)")
     ap.add_argument("--weights", default=",".join(f"{i / 10:g}" for i in range(11)))
     ap.add_argument("--bins", type=int, default=8)
