@@ -375,9 +375,9 @@ class FidelityTrainer:
 
     Per step: a batch gets the paper's stage-3 degradation, the milder stage-1/2 one, or (a share
     ``--near-clean``) ``degrade.NEAR_CLEAN``, so that mild and almost clean faces are seen too and
-    the path learns to leave them alone (``--stage4-parts residual``: only the residual heads train;
-    ``coarse``: only the coarse one, the first head as it came,
-    the fusion blocks and the decoder stay as they came; ``decoder``: only the HQ decoder trains); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
+    the path learns to leave them alone (``--stage4-parts residual``: only the residual heads train,
+    the fusion blocks and the decoder stay as they came; ``coarse``: only the coarse residual head,
+    the first one stays too; ``decoder``: only the HQ decoder trains); ``w ~ U(0, 1)`` per sample, and the loss is L1 + (1 - SSIM) +
     gradient L1 of ``(1 - w) * prior + w * (x + R)`` against the ground truth. The code losses of
     stage 3 are constant here (nothing they depend on trains; with ``encoder`` parts the KL term
     stands in for them) and are not computed.
