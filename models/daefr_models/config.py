@@ -204,8 +204,9 @@ def _lite_128_s2d4() -> DaefrConfig:
 
 def _lite_128_s2d_two_scale() -> DaefrConfig:
     # lite-128-s2d (the shipped head, 64x64) plus a coarse head at 32x32: a 1x1 projection of each
-    # 4x4 patch of cat(input, decoder features) to 32 channels, three 32->32 3x3 convs and a 3x3
-    # conv to 48 channels (~44 px field at 128; 52 MMAC). lite-128-s2d4 alone gained at `moderate`
+    # 4x4 patch of cat(input, decoder features) to 24 channels, three 24->24 3x3 convs and a 3x3
+    # conv to 48 channels (~36 px field at 128; 34 MMAC; 32 channels ran 2-4 % slower in tract,
+    # BENCHMARKS.md). lite-128-s2d4 alone gained at `moderate`
     # and lost at `mild`; here the fine head stays, and a lite-128-s2d checkpoint loads whole with
     # the coarse head fresh (zero at its output): training starts from the shipped model exactly.
     base = _lite_128_s2d()
