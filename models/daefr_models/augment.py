@@ -12,7 +12,12 @@ the ground-truth batch *before* it is degraded, so the target and the input move
 - colour: brightness x U(0.85, 1.15), contrast around the image mean x U(0.85, 1.15), gamma
   U(0.8, 1.25), per-channel white-balance gains U(0.9, 1.1), saturation x U(0.7, 1.3);
 - grayscale with probability ``gray_prob``;
-- the horizontal flip the trainer always did.
+- the horizontal flip the trainer always did;
+- optionally (``occlude_prob``, off by default), an occluder over part of the face: an ellipse or a
+  rectangle of another face of the batch, moved and zoomed, or of a woven grating (hat brims,
+  knit, fences), with a hard edge. Real photos hide faces behind hands, hats, hair and knees,
+  which aligned CelebA crops rarely do; the network must restore such an occluder as it is, not
+  draw a face on it. The occluder is in the ground truth, so it is degraded with the face.
 
 Every random number comes from the ``torch.Generator`` given at construction: a seed gives the same
 batches (the state is saved in checkpoints so that a resumed run continues the same sequence).
@@ -46,6 +51,12 @@ class AugmentRanges:
     flip_prob: float = 0.5
     #: Probability that a sample is left geometrically and photometrically untouched (but flipped).
     identity_prob: float = 0.2
+    #: Probability that a sample gets an occluder (0: never, the recipe before the twelfth session).
+    occlude_prob: float = 0.0
+    #: Occluder size: its half-axes as fractions of the image side, U(lo, hi) each.
+    occlude_half_axes: tuple[float, float] = (0.12, 0.35)
+    #: Share of occluders that are a woven grating rather than another face of the batch.
+    occlude_grating_share: float = 0.4
 
 
 def _u(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
@@ -96,7 +107,10 @@ class Augmenter:
         img = luma + (img - luma) * sat
         img = torch.where(gray, luma.expand_as(img), img)
         out = img.clamp(0, 1) * 2 - 1
-        return torch.where(keep, x, out)
+        out = torch.where(keep, x, out)
+        if r.occlude_prob > 0:
+            out = occlude(out, r, g)
+        return out
 
     def state(self) -> torch.Tensor:
         """The generator state (for checkpoints)."""
@@ -105,3 +119,53 @@ class Augmenter:
     def set_state(self, state: torch.Tensor) -> None:
         """Continue from a saved ``state``."""
         self.gen.set_state(state)
+
+
+def grating(n: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """``[n, 3, size, size]`` woven gratings in [0, 1]: two crossed sinusoids (4-20 cycles over the
+    image, any angle) between two random colours."""
+    freq = _u(n, 4.0, 20.0, g)[:, None, None] * 2 * math.pi
+    ang = _u(n, 0.0, math.pi, g)[:, None, None]
+    c = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    u = xx * torch.cos(ang) + yy * torch.sin(ang)
+    v = -xx * torch.sin(ang) + yy * torch.cos(ang)
+    t = (0.5 + 0.25 * (torch.sin(freq * u) + torch.sin(freq * v)))[:, None]
+    lo, hi = torch.rand(n, 3, 1, 1, generator=g), torch.rand(n, 3, 1, 1, generator=g)
+    return lo + (hi - lo) * t
+
+
+def occluder_masks(n: int, size: int, r: AugmentRanges, g: torch.Generator) -> torch.Tensor:
+    """``[n, 1, size, size]`` masks in {0, 1}: an ellipse or a rectangle (even odds), centred
+    anywhere in the image, half-axes ``r.occlude_half_axes`` of the side, at any angle."""
+    cx, cy = _u(n, 0.0, 1.0, g)[:, None, None], _u(n, 0.0, 1.0, g)[:, None, None]
+    ax = _u(n, *r.occlude_half_axes, g)[:, None, None]
+    ay = _u(n, *r.occlude_half_axes, g)[:, None, None]
+    ang = _u(n, 0.0, math.pi, g)[:, None, None]
+    ellipse = (torch.rand(n, generator=g) < 0.5)[:, None, None]
+    c = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    dx, dy = xx - cx, yy - cy
+    u = (dx * torch.cos(ang) + dy * torch.sin(ang)) / ax
+    v = (-dx * torch.sin(ang) + dy * torch.cos(ang)) / ay
+    inside = torch.where(ellipse, u * u + v * v <= 1.0, (u.abs() <= 1.0) & (v.abs() <= 1.0))
+    return inside[:, None].float()
+
+
+def occlude(x: torch.Tensor, r: AugmentRanges, g: torch.Generator) -> torch.Tensor:
+    """``x`` ([-1, 1], ``[B, 3, S, S]``) with an occluder on each sample drawn at ``r.occlude_prob``.
+    Every sample draws the same random numbers whether or not it is occluded (a seed gives the
+    same batches whatever the probability's draws)."""
+    n, _, size, _ = x.shape
+    dev, dt = x.device, x.dtype
+    chosen = (torch.rand(n, generator=g) < r.occlude_prob)[:, None, None, None]
+    # another face of the batch (the next one), zoomed 1-2x and moved, as the occluder's texture
+    zoom = AugmentRanges(scale=0.0, rotate_deg=180.0, shift_px_at_128=40.0)
+    grid = similarity_grids(n, size, zoom, g) / _u(n, 1.0, 2.0, g)[:, None, None, None]
+    other = F.grid_sample(x.roll(1, 0), grid.to(dev, dt), mode="bilinear", padding_mode="reflection",
+                          align_corners=False)
+    woven = grating(n, size, g).to(dev, dt) * 2 - 1
+    use_grating = (torch.rand(n, generator=g) < r.occlude_grating_share)[:, None, None, None].to(dev)
+    texture = torch.where(use_grating, woven, other)
+    mask = occluder_masks(n, size, r, g).to(dev, dt) * chosen.to(dev, dt)
+    return x * (1 - mask) + texture * mask

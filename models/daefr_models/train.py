@@ -52,7 +52,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .augment import Augmenter
+from .augment import AugmentRanges, Augmenter
 from .arch import DAEFR
 from .config import get_config
 from .data import load_folder, synthetic_faces, to_model_range
@@ -218,7 +218,8 @@ def run_stage(stage: int, model: DAEFR, env: Env, opts: TrainOptions, budget: Bu
             trainer.load_state(st1.get("trainer", {}), optim=False)
     step, elapsed, images = 0, 0.0, 0
     gen = torch.Generator().manual_seed(opts.seed + stage)
-    augmenter = Augmenter(seed=opts.seed + 500 + stage) if opts.augment else None
+    augmenter = Augmenter(seed=opts.seed + 500 + stage, ranges=AugmentRanges(occlude_prob=opts.occlude)) \
+        if opts.augment else None
     if prev is not None:
         model.load_state_dict(prev["model"])
         step, elapsed, images = prev["step"], prev["elapsed"], prev["images"]
@@ -388,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="similarity, colour, gamma, white-balance and grayscale augmentation (default on)")
     ap.add_argument("--near-clean", type=float, default=d.near_clean,
                     help="share of stage-3/4 batches that are nearly clean (default 0.33)")
+    ap.add_argument("--occlude", type=float, default=d.occlude,
+                    help="share of training samples given an occluder over part of the face (another "
+                         "face's texture or a woven grating; default 0)")
     return ap
 
 

@@ -134,6 +134,9 @@ class TrainOptions:
     augment: bool = True
     #: Share of stage-3 and stage-4 batches degraded with ``degrade.NEAR_CLEAN`` (nearly clean faces).
     near_clean: float = 0.33
+    #: Share of training samples given an occluder (``augment.occlude``: another face's texture or a
+    #: woven grating over part of the crop), every stage; 0: none. Needs ``augment``.
+    occlude: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -160,6 +163,10 @@ class TrainOptions:
             raise ValueError(f"stage4_gan_weight {self.stage4_gan_weight}: 0 (off) or a positive weight")
         if not 0.0 <= self.near_clean <= 1.0:
             raise ValueError(f"near_clean {self.near_clean}: a share in [0, 1]")
+        if not 0.0 <= self.occlude <= 1.0:
+            raise ValueError(f"occlude {self.occlude}: a share in [0, 1]")
+        if self.occlude > 0 and not self.augment:
+            raise ValueError("occlude is part of the augmentation: it needs augment on (drop --no-augment)")
         if self.minutes is None and self.steps is None:
             raise ValueError("give minutes and/or steps (an unbounded run never stops)")
         if self.stage == "2" and not VARIANTS[self.variant]["association"]:

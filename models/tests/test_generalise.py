@@ -60,6 +60,29 @@ def test_augmentation_is_seeded_bounded_and_moves_the_face():
     assert torch.allclose(g[:, 0], g[:, 1]) and torch.allclose(g[:, 1], g[:, 2])
 
 
+def test_occluders_hide_part_of_each_chosen_face_and_nothing_else():
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    still = dict(scale=0, rotate_deg=0, shift_px_at_128=0, brightness=0, contrast=0, gamma=(1, 1),
+                 white_balance=0, saturation=0, gray_prob=0, flip_prob=0, identity_prob=0)
+    # off (the default): the batch is untouched
+    assert torch.allclose(Augmenter(0, AugmentRanges(**still))(x), x, atol=1e-5)
+    always = AugmentRanges(**still, occlude_prob=1.0, occlude_half_axes=(0.2, 0.3))
+    a, b = Augmenter(5, always)(x), Augmenter(5, always)(x)
+    assert torch.equal(a, b), "same seed, same occluders"
+    assert a.min() >= -1 and a.max() <= 1
+    changed = ((a - x).abs() > 1e-4).any(1).float().mean((1, 2))  # share of each image covered
+    # an ellipse of half-axes 0.2 x 0.2 fully inside covers pi * 0.04 = 0.126; a corner one 1/4 of it
+    assert bool((changed > 0.02).all()) and bool((changed < 0.5).all()), changed
+    # both textures are drawn: a face of the batch and a grating
+    grid_only = AugmentRanges(**still, occlude_prob=1.0, occlude_grating_share=1.0)
+    assert not torch.equal(Augmenter(5, grid_only)(x), Augmenter(5, AugmentRanges(
+        **still, occlude_prob=1.0, occlude_grating_share=0.0))(x))
+    with pytest.raises(ValueError):
+        train.TrainOptions(data="d", out="o", steps=1, occlude=0.3, augment=False)
+    with pytest.raises(ValueError):
+        train.TrainOptions(data="d", out="o", steps=1, occlude=1.2)
+
+
 def test_stage_3_and_4_see_nearly_clean_faces(tmp_path):
     opts = train.TrainOptions(data="synthetic", out=tmp_path, config="tiny-32", steps=1, synthetic_count=24,
                               batch=4, val_count=4, near_clean=1.0)
