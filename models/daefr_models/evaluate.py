@@ -383,8 +383,11 @@ def evaluate(runners: list, faces: torch.Tensor, levels: list[str], seed: int, t
                 sheet["gt"] += list(to_uint8(gt).cpu())[:need]
                 sheet["degraded"] += list(to_uint8(lq).cpu())[:need]
         summary = {}
+        base = np.array(rows[BICUBIC]["psnr"])
         for name, m in rows.items():
             summary[name] = {**{k: _mean(m[k]) for k in QUALITY_METRICS}, "n": len(m["psnr"])}
+            if name != BICUBIC and m["psnr"]:
+                summary[name]["vs_bicubic"] = versus_input(np.array(m["psnr"]) - base)
             if m.get("code_acc"):
                 summary[name]["code_acc"] = _mean(m["code_acc"])
             if "seconds" in m:
@@ -417,6 +420,21 @@ def restorer_metrics(model, faces: torch.Tensor, level: str, seed: int = 1234, *
             if key in res[r.name]:
                 out[prefix + key] = res[r.name][key]
     return out
+
+
+def versus_input(diff: np.ndarray, names: list[str] | None = None) -> dict:
+    """Face by face, a row's PSNR minus its input's (``diff``, dB): how many faces it leaves worse
+    than they came (``below``), the worst and the 10th-percentile difference. The mean can hide a
+    face made worse; a do-no-harm bar is about every face. ``below_faces`` lists each face left
+    worse, worst first, by its name in ``names`` (default: its index), so it can be looked at."""
+    diff = np.asarray(diff, dtype=np.float64)
+    names = [str(i) for i in range(len(diff))] if names is None else names
+    if len(names) != len(diff):
+        raise ValueError(f"{len(names)} names for {len(diff)} faces")
+    order = np.argsort(diff, kind="stable")
+    return {"below": int((diff < 0).sum()), "worst_db": round(float(diff.min()), 3),
+            "p10_db": round(float(np.percentile(diff, 10)), 3),
+            "below_faces": [{"face": names[i], "db": round(float(diff[i]), 3)} for i in order if diff[i] < 0]}
 
 
 def _mean(v: list) -> float:
@@ -514,6 +532,14 @@ def main(argv: list[str] | None = None) -> dict:
     results_meta = {"data": args.data, "faces": len(faces), "seed": args.seed, "levels": levels,
                     "code_targets": teacher.teacher_source if teacher else None}
     print(markdown(results))
+    for level, rows in results.items():
+        for name, m in rows.items():
+            v = m.get("vs_bicubic") if isinstance(m, dict) else None
+            if v is None:
+                continue
+            worst = ", ".join(f"face {f['face']} {f['db']:+.2f}" for f in v["below_faces"][:5])
+            print(f"{level}, {name}: {v['below']} of {m['n']} faces below bicubic; worst {v['worst_db']:+.2f} dB, "
+                  f"10th percentile {v['p10_db']:+.2f} dB" + (f" (worst first: {worst})" if worst else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": results_meta, "results": results}, indent=2) + "\n")

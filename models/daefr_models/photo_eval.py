@@ -39,6 +39,7 @@ from PIL import Image
 
 from . import degrade
 from .data import list_images
+from .evaluate import versus_input
 from .losses import QUALITY_METRICS, quality_metrics
 
 
@@ -91,19 +92,17 @@ def region_psnr(out: np.ndarray, gt: np.ndarray, box) -> tuple[float, float]:
 
 
 def against_input(rows: list[dict], base: list[dict], names: list[str] | None = None) -> dict:
-    """Photo by photo, a row's PSNR against the bicubic input's: how many photos it leaves worse
-    than they came (``below``), the worst and the 10th-percentile difference in dB. The mean can
-    hide a face made worse; a do-no-harm bar is about every face. With ``names`` (the photos' file
-    names, in order), ``below_photos`` names each photo left worse, worst first, so it can be
-    looked at."""
+    """Photo by photo, a row's PSNR against the bicubic input's (``evaluate.versus_input``): how
+    many photos it leaves worse than they came (``below``), the worst and the 10th-percentile
+    difference in dB. With ``names`` (the photos' file names, in order), ``below_photos`` names
+    each photo left worse, worst first, so it can be looked at."""
     diff = np.array([r["psnr"] - b["psnr"] for r, b in zip(rows, base, strict=True)])
-    out = {"below": int((diff < 0).sum()), "worst_db": round(float(diff.min()), 3),
-           "p10_db": round(float(np.percentile(diff, 10)), 3)}
+    if names is not None and len(names) != len(diff):
+        raise ValueError(f"{len(names)} names for {len(diff)} photos")
+    v = versus_input(diff, names)
+    out = {k: v[k] for k in ("below", "worst_db", "p10_db")}
     if names is not None:
-        if len(names) != len(diff):
-            raise ValueError(f"{len(names)} names for {len(diff)} photos")
-        order = np.argsort(diff, kind="stable")
-        out["below_photos"] = [{"photo": names[i], "db": round(float(diff[i]), 3)} for i in order if diff[i] < 0]
+        out["below_photos"] = [{"photo": f["face"], "db": f["db"]} for f in v["below_faces"]]
     return out
 
 

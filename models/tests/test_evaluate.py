@@ -104,6 +104,25 @@ def test_restorer_metrics_is_evaluate_flattened_and_shares_one_code_path():
     assert flat["w0_psnr"] == flat["psnr"]
 
 
+def test_evaluate_counts_the_faces_a_row_leaves_worse_than_bicubic():
+    class Grey:
+        """A restorer that returns mid-grey: worse than the input on every face."""
+        name = "grey"
+
+        def __call__(self, lq):
+            return torch.zeros_like(lq), None
+
+    faces = synthetic_faces(6, 32, seed=3)
+    row = evaluate.evaluate([Grey()], faces, ["mild"], 5, chunk=4)["mild"]["grey"]
+    v = row["vs_bicubic"]
+    assert v["below"] == 6 and v["worst_db"] < -3 and v["p10_db"] >= v["worst_db"]
+    assert sorted(f["face"] for f in v["below_faces"]) == [str(i) for i in range(6)]
+    assert [f["db"] for f in v["below_faces"]] == sorted(f["db"] for f in v["below_faces"])  # worst first
+    assert "vs_bicubic" not in evaluate.evaluate([Grey()], faces, ["mild"], 5)["mild"][evaluate.BICUBIC]
+    # without names a face is named by its index; equal is not below
+    assert evaluate.versus_input(np.array([0.0, -0.2]))["below_faces"] == [{"face": "1", "db": -0.2}]
+
+
 def test_model_runner_restores_the_training_mode():
     model = tiny_model(1).train()
     runner = evaluate.ModelRunner(model, weight=0.5)
