@@ -3,7 +3,8 @@
 # Four variants - (a) HQ encoder only, (b) + LQ encoder without association, (c) + association,
 # (d) + cross-attention fusion - each trained for MINUTES_PER_VARIANT (default 1.8) on the same data
 # and seed, then evaluated (PSNR/SSIM/code-index accuracy) at moderate and severe degradation.
-# Data as for train_gpu.sh: copy ../shared/data/celeba-6k to models/data/ and carry it.
+# Data as for train_gpu.sh: copy ../shared/data/celeba-6k to models/data/ and carry it; the run
+# trains on identities celeb_0..celeb_179 and measures on celeb_180..celeb_199 (models/gpu_data.sh).
 #
 # Usage (repository root):
 #   OUT=/tmp/out models/ablation_gpu.sh
@@ -15,13 +16,20 @@ OUT=${OUT:-models/runs/ablation}
 CONFIG=${CONFIG:-lite-128}
 MINUTES_PER_VARIANT=${MINUTES_PER_VARIANT:-1.8}
 STEPS=${STEPS:-}
-DATA=${DATA:-models/data/celeba-6k/train}
-TEST_DATA=${TEST_DATA:-models/data/celeba-6k/test}
+CELEBA=${CELEBA:-models/data/celeba-6k}
+DATA=${DATA:-}
+TEST_DATA=${TEST_DATA:-}
 EVAL_LIMIT=${EVAL_LIMIT:-200}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/models${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
+if [ -z "$DATA" ]; then
+  . models/gpu_data.sh
+  SPLIT=$(gpu_split "$CELEBA") || exit 2
+  DATA=$SPLIT/train-180
+  TEST_DATA=${TEST_DATA:-$SPLIT/holdout}
+fi
 EVAL_DATA=$TEST_DATA
 [ -d "$EVAL_DATA" ] || EVAL_DATA=$DATA
 STEP_ARGS=()

@@ -146,10 +146,11 @@ def test_the_checks_catch_a_circle_and_a_hidden_import():
     assert find_cycle({"x": [Import("x", 1, True)]}) == ["x", "x"]
 
 
-#: Commands that run where only PyTorch is installed (models/train_gpu.sh trains, and evaluates a
-#: checkpoint, on such a machine): they must import without onnx and onnxruntime, which is why
+#: Commands that run where only PyTorch is installed (models/train_gpu.sh makes the identity split
+#: and trains on such a machine, and stops before export; `evaluate --checkpoint` measures the
+#: checkpoint there): they must import without onnx and onnxruntime, which is why
 #: `onnx_tools`, `onnx_meta`, `blazeface` and `evaluate.OnnxRunner` import those inside functions.
-TORCH_ONLY = ("train", "ablation", "evaluate", "choose_fidelity", "photo_eval")
+TORCH_ONLY = ("train", "ablation", "evaluate", "choose_fidelity", "photo_eval", "splits")
 
 
 def test_the_training_commands_import_without_onnx():
