@@ -154,8 +154,8 @@ def occluder_masks(n: int, size: int, r: AugmentRanges, g: torch.Generator) -> t
 
 def occlude(x: torch.Tensor, r: AugmentRanges, g: torch.Generator) -> torch.Tensor:
     """``x`` ([-1, 1], ``[B, 3, S, S]``) with an occluder on each sample drawn at ``r.occlude_prob``.
-    Every sample draws the same random numbers whether or not it is occluded (a seed gives the
-    same batches whatever the probability's draws)."""
+    Every sample draws its occluder's random numbers whether or not it is chosen, so how many
+    numbers a batch uses does not depend on which samples are."""
     n, _, size, _ = x.shape
     dev, dt = x.device, x.dtype
     chosen = (torch.rand(n, generator=g) < r.occlude_prob)[:, None, None, None]
