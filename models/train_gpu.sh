@@ -56,7 +56,7 @@ note() { echo "[train_gpu $(( $(date +%s) - START ))s] $*" | tee -a "$OUT/train.
 } > "$OUT/env.txt" 2>&1
 if [ -z "$DATA" ]; then
   . models/gpu_data.sh
-  SPLIT=$(gpu_split "$CELEBA" 2>> "$OUT/train.log") || { note "no $CELEBA/train: copy ../shared/data/celeba-6k to models/data/ and carry it (or set DATA)"; exit 2; }
+  SPLIT=$(gpu_split "$CELEBA") || exit 2
   DATA=$SPLIT/train-180
   TEST_DATA=${TEST_DATA:-$SPLIT/holdout}
 fi

@@ -121,13 +121,18 @@ class Augmenter:
         self.gen.set_state(state)
 
 
+def _pixel_centres(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, x) of every pixel centre of a ``size`` x ``size`` image, in [0, 1]."""
+    c = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    return torch.meshgrid(c, c, indexing="ij")
+
+
 def grating(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     """``[n, 3, size, size]`` woven gratings in [0, 1]: two crossed sinusoids (4-20 cycles over the
     image, any angle) between two random colours."""
     freq = _u(n, 4.0, 20.0, g)[:, None, None] * 2 * math.pi
     ang = _u(n, 0.0, math.pi, g)[:, None, None]
-    c = (torch.arange(size, dtype=torch.float32) + 0.5) / size
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    yy, xx = _pixel_centres(size)
     u = xx * torch.cos(ang) + yy * torch.sin(ang)
     v = -xx * torch.sin(ang) + yy * torch.cos(ang)
     t = (0.5 + 0.25 * (torch.sin(freq * u) + torch.sin(freq * v)))[:, None]
@@ -143,8 +148,7 @@ def occluder_masks(n: int, size: int, r: AugmentRanges, g: torch.Generator) -> t
     ay = _u(n, *r.occlude_half_axes, g)[:, None, None]
     ang = _u(n, 0.0, math.pi, g)[:, None, None]
     ellipse = (torch.rand(n, generator=g) < 0.5)[:, None, None]
-    c = (torch.arange(size, dtype=torch.float32) + 0.5) / size
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    yy, xx = _pixel_centres(size)
     dx, dy = xx - cx, yy - cy
     u = (dx * torch.cos(ang) + dy * torch.sin(ang)) / ax
     v = (-dx * torch.sin(ang) + dy * torch.cos(ang)) / ay

@@ -97,8 +97,6 @@ def against_input(rows: list[dict], base: list[dict], names: list[str] | None = 
     difference in dB. With ``names`` (the photos' file names, in order), ``below_photos`` names
     each photo left worse, worst first, so it can be looked at."""
     diff = np.array([r["psnr"] - b["psnr"] for r, b in zip(rows, base, strict=True)])
-    if names is not None and len(names) != len(diff):
-        raise ValueError(f"{len(names)} names for {len(diff)} photos")
     v = versus_input(diff, names)
     out = {k: v[k] for k in ("below", "worst_db", "p10_db")}
     if names is not None:
