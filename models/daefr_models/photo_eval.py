@@ -21,6 +21,12 @@ many each row leaves below bicubic and by how much at worst (``against_input``).
 user gets, including detection, alignment and paste-back, not only the network. ``--fidelity``
 takes a comma-separated list (numbers or ``auto``); each value is one ``daefr restore`` run over
 the same degraded photos and one row.
+
+``--versus EARLIER.json`` compares with an earlier run of this command on the same photos, level
+and seed (another model, say): for each row both runs have, photo by photo, this run's PSNR minus
+the earlier one's: the mean and median difference, how many photos this run leaves worse than the
+earlier one and which, worst first (``versus_run``). A mean can hide where a candidate loses; the
+JSON keeps every photo's PSNR per row (``per_photo_psnr``) so that a later run can be compared.
 """
 
 from __future__ import annotations
@@ -104,6 +110,41 @@ def against_input(rows: list[dict], base: list[dict], names: list[str] | None = 
     return out
 
 
+def check_comparable(ours: dict, theirs: dict) -> None:
+    """Raise ValueError unless `theirs` (an earlier result) was made on the photos, level and seed
+    of `ours` (a result, or just those three keys) and holds ``per_photo_psnr``."""
+    for key in ("data", "level", "seed"):
+        if ours.get(key) != theirs.get(key):
+            raise ValueError(f"not the same photos: {key} {ours.get(key)!r} against {theirs.get(key)!r}")
+    if "per_photo_psnr" not in theirs:
+        raise ValueError("the earlier run has no per-photo PSNR (made before photo_eval wrote it): run it again")
+
+
+def versus_run(ours: dict, theirs: dict) -> dict:
+    """Photo by photo, each row of `ours` against the same row of `theirs` (two results of this
+    command, ``per_photo_psnr`` in each): ``mean_db``, ``median_db`` and ``against_input``'s counts
+    of the difference ours minus theirs, ``below_photos`` naming the photos `ours` leaves worse.
+    Raises ValueError where the runs are not comparable (other photos, level or seed, or a run
+    made before ``per_photo_psnr`` was written)."""
+    check_comparable(ours, theirs)
+    out = {}
+    for label, mine in ours["per_photo_psnr"].items():
+        other = theirs["per_photo_psnr"].get(label)
+        if label == BICUBIC or other is None:
+            continue
+        if sorted(mine) != sorted(other):
+            raise ValueError(f"{label}: the runs cover different photos")
+        names = sorted(mine)
+        diff = np.array([mine[n] - other[n] for n in names])
+        v = versus_input(diff, names)
+        out[label] = {"mean_db": round(float(diff.mean()), 3), "median_db": round(float(np.median(diff)), 3),
+                      **{k: v[k] for k in ("below", "worst_db", "p10_db")},
+                      "below_photos": [{"photo": f["face"], "db": f["db"]} for f in v["below_faces"]]}
+    if not out:
+        raise ValueError("no row in common (compare runs made with the same --fidelity values)")
+    return out
+
+
 def face_boxes(report: Path) -> dict[str, list[float]]:
     """The first restored face's box per photo file name, from a `daefr restore --json` report."""
     boxes = {}
@@ -143,7 +184,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--regions", action="store_true",
                     help="also PSNR inside and outside the face box (the first run's first restored face) per row")
+    ap.add_argument("--versus", type=Path, default=None,
+                    help="an earlier --json of this command on the same photos: compare photo by photo, row by row")
     args = ap.parse_args(argv)
+    earlier = None
+    if args.versus is not None:
+        try:
+            earlier = json.loads(args.versus.read_text())
+            check_comparable({"data": str(args.data), "level": args.level, "seed": args.seed}, earlier)
+        except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+            ap.error(f"--versus {args.versus}: {e}")
     if not args.daefr.is_file():
         ap.error(f"{args.daefr}: not found (cargo build --release first)")
     try:
@@ -204,6 +254,15 @@ def main(argv: list[str] | None = None) -> dict:
     vs_input = {k: against_input(v, rows[BICUBIC], names) for k, v in rows.items()
                 if k != BICUBIC}
     result["per_photo_vs_bicubic"] = vs_input
+    result["per_photo_psnr"] = {k: {n: round(r["psnr"], 4) for n, r in zip(names, v, strict=True)}
+                                for k, v in rows.items()}
+    versus = None
+    if earlier is not None:
+        try:
+            versus = versus_run(result, earlier)
+        except ValueError as e:
+            raise SystemExit(f"--versus {args.versus}: {e}")
+        result["versus"] = {"file": str(args.versus), "model": earlier.get("model"), "rows": versus}
     base = summary[BICUBIC]
     print("| level | row | PSNR (dB) | SSIM | detail | colour shift | colour fringe | PSNR vs bicubic |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -223,6 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
         print("| --- | --- | --- |")
         for k, r in regions.items():
             print(f"| {k} | {r['inside']:.2f} ({r['inside'] - inside0:+.2f}) | {r['outside']:.2f} ({r['outside'] - outside0:+.2f}) |")
+    for k, v in (versus or {}).items():
+        worst = ", ".join(f"{p['photo']} {p['db']:+.2f}" for p in v["below_photos"][:5])
+        print(f"{k} against {args.versus}: mean {v['mean_db']:+.3f} dB, median {v['median_db']:+.3f} dB; "
+              f"{v['below']} of {len(photos)} photos worse" + (f" (worst first: {worst})" if worst else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

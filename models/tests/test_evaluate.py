@@ -231,6 +231,30 @@ def test_against_input_counts_the_photos_a_row_leaves_worse():
         against_input(row, base, ["a.jpg"])
 
 
+def test_versus_run_compares_two_runs_photo_by_photo():
+    from daefr_models.photo_eval import BICUBIC, check_comparable, versus_run
+
+    meta = {"data": "holdout", "level": "mild", "seed": 0}
+    ours = {**meta, "per_photo_psnr": {BICUBIC: {"a": 20.0, "b": 25.0, "c": 30.0},
+                                        "w1": {"a": 21.0, "b": 25.5, "c": 30.0},
+                                        "auto": {"a": 20.5, "b": 25.0, "c": 31.0}}}
+    theirs = {**meta, "per_photo_psnr": {BICUBIC: {"a": 20.0, "b": 25.0, "c": 30.0},
+                                          "w1": {"c": 30.5, "a": 20.0, "b": 25.0}}}
+    got = versus_run(ours, theirs)
+    assert list(got) == ["w1"]  # the bicubic row and rows the earlier run lacks are not compared
+    w1 = got["w1"]
+    assert w1["mean_db"] == pytest.approx(1 / 3, abs=1e-3) and w1["median_db"] == 0.5
+    assert w1["below"] == 1 and w1["worst_db"] == -0.5  # photo c, matched by name, not by order
+    assert w1["below_photos"] == [{"photo": "c", "db": -0.5}]
+    for bad, why in [({**theirs, "seed": 1}, "seed"), ({**theirs, "level": "moderate"}, "level"),
+                     (meta, "per-photo"),
+                     ({**meta, "per_photo_psnr": {"w1": {"a": 1.0, "b": 2.0}}}, "different photos"),
+                     ({**meta, "per_photo_psnr": {"w0": {"a": 1.0}}}, "no row in common")]:
+        with pytest.raises(ValueError, match=why):
+            versus_run(ours, bad)
+    check_comparable(meta, theirs)  # the three keys alone are enough to check before the work
+
+
 def test_paste_study_models_the_runtimes_mask_and_change_paste():
     from daefr_models.paste_study import mask_weight, parse_masks, paste_change
 
