@@ -99,15 +99,16 @@ class FidelityConfig:
     #: The residual head reads the decoder's last features besides the input (False: the input
     #: alone, an ablation that asks what the face prior adds at `w = 1`).
     residual_reads_decoder: bool = True
-    #: Width of a second, coarse residual head whose R adds to the first's (0: none). It runs at
-    #: 1/`coarse_unshuffle` of the resolution with a 1x1 first conv (`arch.ResidualHead`), so the
-    #: first head keeps the fine corrections a mild face needs and this one takes the wide-field
-    #: ones of a moderate face. Its keys (`fidelity.residual_coarse.*`) are new: a checkpoint
-    #: without them loads with this head fresh, zero at its output.
+    #: Width of a second residual head whose R adds to the first's (0: none). It runs at
+    #: 1/`coarse_unshuffle` of the resolution with a 1x1 first conv (`arch.ResidualHead`). Named
+    #: for its first use, a coarse head (unshuffle 4) beside the 64x64 one for the wide-field
+    #: corrections of a moderate face; at unshuffle 2 beside a quarter-side first head it is the
+    #: fine one (lite-128-s2d4-fine, lite-128-two-branch). Its keys (`fidelity.residual_coarse.*`)
+    #: are new: a checkpoint without them loads with this head fresh, zero at its output.
     coarse_hidden: int = 0
-    #: Hidden-to-hidden 3x3 convs of the coarse head.
+    #: Hidden-to-hidden 3x3 convs of the second head.
     coarse_depth: int = 2
-    #: Space-to-depth factor of the coarse head.
+    #: Space-to-depth factor of the second head.
     coarse_unshuffle: int = 4
 
 
