@@ -256,13 +256,13 @@ def main(argv: list[str] | None = None) -> dict:
     result["per_photo_vs_bicubic"] = vs_input
     result["per_photo_psnr"] = {k: {n: round(r["psnr"], 4) for n, r in zip(names, v, strict=True)}
                                 for k, v in rows.items()}
-    versus = None
+    versus, versus_error = None, None
     if earlier is not None:
         try:
             versus = versus_run(result, earlier)
-        except ValueError as e:
-            raise SystemExit(f"--versus {args.versus}: {e}")
-        result["versus"] = {"file": str(args.versus), "model": earlier.get("model"), "rows": versus}
+            result["versus"] = {"file": str(args.versus), "model": earlier.get("model"), "rows": versus}
+        except ValueError as e:  # e.g. another --limit: this run's results are still written below
+            versus_error = f"--versus {args.versus}: {e}"
     base = summary[BICUBIC]
     print("| level | row | PSNR (dB) | SSIM | detail | colour shift | colour fringe | PSNR vs bicubic |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -289,6 +289,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if versus_error:
+        raise SystemExit(versus_error)
     return result
 
 
