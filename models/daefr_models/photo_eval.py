@@ -103,6 +103,11 @@ def against_input(rows: list[dict], base: list[dict], names: list[str] | None = 
     difference in dB. With ``names`` (the photos' file names, in order), ``below_photos`` names
     each photo left worse, worst first, so it can be looked at."""
     diff = np.array([r["psnr"] - b["psnr"] for r, b in zip(rows, base, strict=True)])
+    return _photo_counts(diff, names)
+
+
+def _photo_counts(diff: np.ndarray, names: list[str] | None) -> dict:
+    """``evaluate.versus_input`` of a per-photo difference, its faces called photos."""
     v = versus_input(diff, names)
     out = {k: v[k] for k in ("below", "worst_db", "p10_db")}
     if names is not None:
@@ -136,10 +141,8 @@ def versus_run(ours: dict, theirs: dict) -> dict:
             raise ValueError(f"{label}: the runs cover different photos")
         names = sorted(mine)
         diff = np.array([mine[n] - other[n] for n in names])
-        v = versus_input(diff, names)
         out[label] = {"mean_db": round(float(diff.mean()), 3), "median_db": round(float(np.median(diff)), 3),
-                      **{k: v[k] for k in ("below", "worst_db", "p10_db")},
-                      "below_photos": [{"photo": f["face"], "db": f["db"]} for f in v["below_faces"]]}
+                      **_photo_counts(diff, names)}
     if not out:
         raise ValueError("no row in common (compare runs made with the same --fidelity values)")
     return out
